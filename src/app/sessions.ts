@@ -1,0 +1,86 @@
+/**
+ * Server-side sessions (OWASP ASVS 5 V7): a random 256-bit token in the cookie, its SHA-256 in the
+ * database, a new token at every sign-in, idle and absolute timeouts decided by the core.
+ */
+import type { MethodUse } from '../core/methods.js';
+import { assessSession, sessionExpiry, type SessionRestriction } from '../core/session.js';
+import { hashToken, randomToken } from '../crypto/tokens.js';
+import type { SessionRow, UserRow } from '../store/schema.js';
+import type { AppContext } from './context.js';
+
+export interface ActiveSession {
+  id: string;
+  user: UserRow;
+  createdAt: Date;
+  methods: MethodUse[];
+  restricted: SessionRestriction | null;
+}
+
+export interface ClientInfo {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export async function startSession(
+  ctx: AppContext,
+  input: { userId: string; methods: MethodUse[]; restricted: SessionRestriction | null; client: ClientInfo },
+): Promise<string> {
+  const token = randomToken(32);
+  const now = ctx.clock();
+  await ctx.store.sessions.insert({
+    id: hashToken(token),
+    userId: input.userId,
+    now,
+    expiresAt: sessionExpiry({ createdAt: now, lastSeenAt: now }, ctx.config.sessions),
+    methods: input.methods,
+    restricted: input.restricted,
+    ip: input.client.ip,
+    userAgent: input.client.userAgent,
+  });
+  return token;
+}
+
+function snapshot(row: SessionRow) {
+  return {
+    createdAt: new Date(row.created_at),
+    lastSeenAt: new Date(row.last_seen_at),
+    methods: JSON.parse(row.methods) as MethodUse[],
+    restricted: row.restricted as SessionRestriction | null,
+  };
+}
+
+/** The live session for a cookie token, or null; an expired session is deleted as it is found. */
+export async function resolveSession(ctx: AppContext, token: string): Promise<ActiveSession | null> {
+  if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return null;
+  const id = hashToken(token);
+  const row = await ctx.store.sessions.find(id);
+  if (!row) return null;
+  const now = ctx.clock();
+  const session = snapshot(row);
+  const assessment = assessSession(session, now, ctx.config.sessions);
+  if (!assessment.valid) {
+    await ctx.store.sessions.delete(id);
+    return null;
+  }
+  const user = await ctx.store.users.findById(row.user_id);
+  if (!user || user.status !== 'active') {
+    await ctx.store.sessions.delete(id);
+    return null;
+  }
+  if (assessment.touch) {
+    await ctx.store.sessions.touch(id, now, sessionExpiry({ createdAt: session.createdAt, lastSeenAt: now }, ctx.config.sessions));
+  }
+  return { id, user, createdAt: session.createdAt, methods: session.methods, restricted: session.restricted };
+}
+
+export async function endSession(ctx: AppContext, session: ActiveSession, client: ClientInfo): Promise<void> {
+  await ctx.store.sessions.delete(session.id);
+  await ctx.store.audit.append({
+    type: 'sign-out',
+    at: ctx.clock(),
+    actor: { kind: 'user', userId: session.user.id },
+    subjectUserId: session.user.id,
+    ip: client.ip,
+    details: {},
+  });
+}

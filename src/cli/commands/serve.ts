@@ -1,0 +1,64 @@
+/**
+ * `portcullis serve`: migrate, then serve HTTP until SIGTERM or SIGINT, when requests in flight are
+ * finished (up to SHUTDOWN_TIMEOUT) and the database is closed.
+ */
+import { createAppContext, createLogger } from '../../app/context.js';
+import { describeDemo, ensureDemo } from '../../app/demo.js';
+import type { Config } from '../../config/load.js';
+import { buildApp } from '../../server/app.js';
+import { loadServerConfig } from '../runtime.js';
+
+export function startupWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.secret.source === 'generated-file') {
+    warnings.push(
+      `PORTCULLIS_SECRET is not set: using a secret generated into ${config.dataDir}/secret. ` +
+        'This is for development only. Set PORTCULLIS_SECRET (run `portcullis secret generate`) before real use, and keep it safe: ' +
+        'losing it makes encrypted secrets at rest unreadable.',
+    );
+  }
+  if (config.trustProxy === true) {
+    warnings.push('TRUST_PROXY=true believes X-Forwarded-For from anyone: name your proxies instead, or throttling can be evaded.');
+  }
+  return warnings;
+}
+
+export async function serve(options: { demo?: boolean }): Promise<void> {
+  const config = loadServerConfig();
+  const logger = createLogger(config);
+  for (const warning of startupWarnings(config)) {
+    logger.warn(warning);
+    process.stderr.write(`\n  WARNING: ${warning}\n\n`);
+  }
+  const ctx = await createAppContext(config, { logger });
+  if (options.demo) {
+    await ensureDemo(ctx);
+    process.stderr.write(`\n${describeDemo(config.publicUrl)}\n\n`);
+  }
+  const app = await buildApp(ctx);
+  await app.listen({ host: config.host, port: config.port });
+  logger.info({ publicUrl: config.publicUrl.toString(), database: config.database.kind, redis: Boolean(config.redisUrl) }, 'Portcullis is serving');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing requests in flight');
+    const timer = setTimeout(() => {
+      logger.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownSeconds * 1000);
+    timer.unref();
+    try {
+      await app.close();
+      await ctx.close();
+      logger.info('shut down cleanly');
+      process.exitCode = 0;
+    } catch (error) {
+      logger.error({ err: error }, 'error while shutting down');
+      process.exitCode = 1;
+    }
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}

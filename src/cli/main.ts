@@ -1,0 +1,244 @@
+/**
+ * The `portcullis` command. Each verb says in its --help whether it needs the server's configuration
+ * and database.
+ */
+import { createReadStream } from 'node:fs';
+import { Command } from 'commander';
+import { CliExit, cliActor, NEEDS_TEXT, readStdin, reportError, withContext, type VerbNeeds } from './runtime.js';
+
+// Verbs load what they use when they run, so `--help` and client-side verbs start quickly.
+const directory = () => import('../app/directory.js');
+const demo = () => import('../app/demo.js');
+
+const out = (text: string): void => {
+  process.stdout.write(`${text}\n`);
+};
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** Marks a verb with what it needs, in its help and for tests (`program.commands[].needs`). */
+function verb(parent: Command, name: string, needs: VerbNeeds): Command {
+  const command = parent.command(name);
+  command.addHelpText('after', NEEDS_TEXT[needs]);
+  (command as Command & { needs?: VerbNeeds }).needs = needs;
+  return command;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('portcullis')
+    .description('Portcullis: a self-hosted identity provider with multi-factor authentication and per-role method policy.')
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  verb(program, 'serve', 'server')
+    .description('Apply migrations and serve HTTP (PUBLIC_URL, PORT and the rest from the environment)')
+    .option('--demo', 'also create the demo organisation and users if missing')
+    .action(async (options: { demo?: boolean }) => (await import('./commands/serve.js')).serve(options));
+
+  verb(program, 'migrate', 'server')
+    .description('Apply database migrations, then exit')
+    .action(() =>
+      withContext(async (ctx) => {
+        // createAppContext has already migrated; running again reports that nothing is left.
+        const { migrateToLatest } = await import('../store/migrations/index.js');
+        const { applied } = await migrateToLatest(ctx.store.database.db, ctx.store.dialect);
+        out(applied.length ? `Applied: ${applied.join(', ')}` : 'The database is up to date.');
+      }),
+    );
+
+  const secret = program.command('secret').description('Secrets for configuration');
+  verb(secret, 'generate', 'none')
+    .description('Print a new random value for PORTCULLIS_SECRET (32 bytes, base64url)')
+    .action(async () => out((await import('../config/secret.js')).generateSecret()));
+
+  const org = program.command('org').description('Organisations');
+  verb(org, 'add', 'server')
+    .description('Add an organisation')
+    .argument('<name>', 'the organisation’s name')
+    .action((name: string) =>
+      withContext(async (ctx) => {
+        const row = await (await directory()).addOrganisation(ctx, name, cliActor());
+        out(`Added organisation ${row.name}.`);
+      }),
+    );
+  verb(org, 'list', 'server')
+    .description('List organisations')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) =>
+      withContext(async (ctx) => {
+        const rows = await ctx.store.organisations.list();
+        if (options.json) return out(JSON.stringify(rows.map((r) => ({ id: r.id, name: r.name, users: r.users, createdAt: r.created_at })), null, 2));
+        if (rows.length === 0) return out('There are no organisations yet. Add one with `portcullis org add NAME`.');
+        out(table([['NAME', 'USERS'], ...rows.map((r) => [r.name, String(r.users)])]));
+      }),
+    );
+
+  const user = program.command('user').description('Users');
+  verb(user, 'add', 'server')
+    .description('Add a user. Without --password-stdin, prints a one-time activation link for them to set a password.')
+    .requiredOption('--email <email>', 'email address (unique, case-insensitive)')
+    .requiredOption('--name <name>', 'display name')
+    .requiredOption('--org <organisation>', 'organisation name (it must exist)')
+    .option('--role <role>', 'a role to grant, as ROLE or ROLE:ORGANISATION (repeatable)', collect, [])
+    .option('--password-stdin', 'read the password from standard input')
+    .action((options: { email: string; name: string; org: string; role: string[]; passwordStdin?: boolean }) =>
+      withContext(async (ctx) => {
+        const password = options.passwordStdin ? (await readStdin()).replace(/\r?\n$/, '') : undefined;
+        const { parseRoleList } = await import('../app/import-users.js');
+        const result = await (await directory()).addUser(
+          ctx,
+          { email: options.email, displayName: options.name, organisation: options.org, roles: parseRoleList(options.role.join(';')), password },
+          cliActor(),
+        );
+        out(`Added ${result.user.email}.`);
+        if (result.activationUrl) out(`Activation link (one use, send it to the user): ${result.activationUrl}`);
+      }),
+    );
+  verb(user, 'list', 'server')
+    .description('List users with their organisation, status and roles')
+    .option('--json', 'print JSON')
+    .option('--org <organisation>', 'only this organisation')
+    .action((options: { json?: boolean; org?: string }) =>
+      withContext(async (ctx) => {
+        let organisationId: string | undefined;
+        if (options.org) {
+          const found = await ctx.store.organisations.findByName(options.org);
+          if (!found) throw new CliExit(1, `There is no organisation called ${options.org}`);
+          organisationId = found.id;
+        }
+        const rows = await ctx.store.users.list(organisationId ? { organisationId } : {});
+        if (options.json) return out(JSON.stringify(rows, null, 2));
+        if (rows.length === 0) return out('There are no users.');
+        out(
+          table([
+            ['EMAIL', 'NAME', 'ORGANISATION', 'STATUS', 'ROLES'],
+            ...rows.map((r) => [
+              r.email,
+              r.displayName,
+              r.organisation,
+              r.hasPassword ? r.status : `${r.status} (not activated)`,
+              r.roles.map((a) => (a.scope === '*' ? a.role : `${a.role}:${a.scope}`)).join(', '),
+            ]),
+          ]),
+        );
+      }),
+    );
+  verb(user, 'disable', 'server')
+    .description('Turn off a user’s account: they cannot sign in and their sessions end')
+    .argument('<email>')
+    .action((email: string) =>
+      withContext(async (ctx) => {
+        const { user: row, sessionsEnded } = await (await directory()).disableUser(ctx, email, cliActor());
+        out(`Disabled ${row.email}; ended ${sessionsEnded} session${sessionsEnded === 1 ? '' : 's'}.`);
+      }),
+    );
+
+  const role = program.command('role').description('Roles and who holds them');
+  verb(role, 'grant', 'server')
+    .description('Grant a role. local-admin must be scoped to organisations with --org; helpdesk may be.')
+    .argument('<email>')
+    .argument('<role>')
+    .option('--org <organisation>', 'scope the role to this organisation (repeatable)', collect, [])
+    .action((email: string, roleName: string, options: { org: string[] }) =>
+      withContext(async (ctx) => {
+        const result = await (await directory()).grantRole(ctx, email, roleName, options.org, cliActor());
+        const where = options.org.length ? ` for ${options.org.join(', ')}` : '';
+        out(result.granted.length ? `Granted ${result.role.name}${where} to ${result.user.email}.` : `${result.user.email} already holds ${result.role.name}${where}.`);
+      }),
+    );
+  verb(role, 'revoke', 'server')
+    .description('Revoke a role (only for the organisations named with --org, if any)')
+    .argument('<email>')
+    .argument('<role>')
+    .option('--org <organisation>', 'revoke only for this organisation (repeatable)', collect, [])
+    .action((email: string, roleName: string, options: { org: string[] }) =>
+      withContext(async (ctx) => {
+        const result = await (await directory()).revokeRole(ctx, email, roleName, options.org, cliActor());
+        out(`Revoked ${result.role.name} from ${result.user.email}.`);
+      }),
+    );
+  verb(role, 'list', 'server')
+    .description('List the roles and which are elevated')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) =>
+      withContext(async (ctx) => {
+        const rows = await ctx.store.roles.list();
+        if (options.json) return out(JSON.stringify(rows, null, 2));
+        out(table([['ROLE', 'ELEVATED', 'SCOPE', 'DESCRIPTION'], ...rows.map((r) => [r.name, r.elevated ? 'yes' : 'no', r.scope, r.description])]));
+      }),
+    );
+
+  const importCommand = program.command('import').description('Bulk imports');
+  verb(importCommand, 'users', 'server')
+    .description(
+      'Import users from CSV with the columns email, name, organisation and optionally roles ("helpdesk;local-admin:Other Org"). ' +
+        'Prints each new user’s activation link as CSV (email,activation_url); bad rows go to standard error with their line numbers.',
+    )
+    .argument('<file>', 'CSV file, or - for standard input')
+    .action((file: string) =>
+      withContext(async (ctx) => {
+        const { ImportFormatError, importUsers } = await import('../app/import-users.js');
+        const input = file === '-' ? process.stdin : createReadStream(file);
+        out('email,activation_url');
+        let report;
+        try {
+          report = await importUsers(ctx, input, cliActor(), {
+            imported: (row) => out(`${row.email},${row.activationUrl ?? ''}`),
+            failed: (row) => process.stderr.write(`line ${row.line}: ${row.email ? `${row.email}: ` : ''}${row.message}\n`),
+          });
+        } catch (error) {
+          if (error instanceof ImportFormatError) throw new CliExit(1, error.message);
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new CliExit(1, `Cannot read ${file}: no such file`);
+          throw error;
+        }
+        process.stderr.write(`Imported ${report.imported} user${report.imported === 1 ? '' : 's'}; ${report.failed.length} row${report.failed.length === 1 ? '' : 's'} failed.\n`);
+        if (report.failed.length) process.exitCode = 1;
+      }),
+    );
+
+  verb(program, 'demo', 'server')
+    .description('Create the demo organisations and users if missing (idempotent), and print how to sign in')
+    .action(() =>
+      withContext(async (ctx) => {
+        const { describeDemo, ensureDemo } = await demo();
+        const report = await ensureDemo(ctx);
+        if (report.created.length) out(`Created ${report.created.length} demo users.`);
+        out(describeDemo(ctx.config.publicUrl));
+      }),
+    );
+
+  const build = verb(program, 'build-assets', 'none').description('Build the CSS and copy the front-end assets (run by npm ci)');
+  build.action(async () => {
+    const { files } = (await import('../web/build-assets.js')).buildAssets();
+    out(`Built ${files.length} assets.`);
+  });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
+    if (typeof code === 'string' && code.startsWith('commander.')) return (error as { exitCode?: number }).exitCode ?? 2;
+    return reportError(error);
+  }
+}
+
+const isEntry = process.argv[1] && /portcullis(\.js)?$|cli[\\/]main\.ts$/.test(process.argv[1]);
+if (isEntry) {
+  const code = await main(process.argv);
+  // serve keeps running; every other verb ends here.
+  if (process.argv[2] !== 'serve') process.exit(code);
+  else if (code !== 0) process.exit(code);
+}

@@ -1,0 +1,188 @@
+/**
+ * Reads configuration from the environment and an optional JSON file, validates it against the one
+ * schema, and turns it into the typed `Config` the rest of the program uses. An invalid value stops
+ * start-up with a message naming the option.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { optionsSchema, optionDocs, type RawOptions } from './schema.js';
+import { ConfigError } from './config-error.js';
+import { resolveSecret, type SecretSource } from './secret.js';
+
+export { ConfigError };
+
+export type DatabaseConfig = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
+
+export interface Config {
+  publicUrl: URL;
+  /** scheme://host[:port] of PUBLIC_URL, what browsers send as Origin. */
+  publicOrigin: string;
+  /** PUBLIC_URL is https: HSTS is sent. */
+  https: boolean;
+  host: string;
+  port: number;
+  /** In the form Fastify's `trustProxy` takes. */
+  trustProxy: boolean | number | string;
+  dataDir: string;
+  database: DatabaseConfig;
+  redisUrl: string | undefined;
+  secret: { source: SecretSource; key: Uint8Array };
+  organisationName: string;
+  logLevel: RawOptions['LOG_LEVEL'];
+  passwordHashing: { memoryKib: number; iterations: number; parallelism: number };
+  passwordRules: { minLength: number; maxLength: number };
+  signIn: {
+    lockoutThreshold: number;
+    lockoutSeconds: number;
+    lockoutMaxSeconds: number;
+    ipFailureLimit: number;
+    ipWindowSeconds: number;
+  };
+  sessions: { idleSeconds: number; absoluteSeconds: number };
+  activationLinkSeconds: number;
+  shutdownSeconds: number;
+}
+
+export interface LoadConfigOptions {
+  env?: Record<string, string | undefined>;
+  /** Path of a JSON file of options; defaults to env.PORTCULLIS_CONFIG. */
+  configFile?: string;
+  /** Where relative paths start; defaults to process.cwd(). */
+  cwd?: string;
+}
+
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+export function isLocalHostname(hostname: string): boolean {
+  return LOCAL_HOSTS.has(hostname) || hostname.endsWith('.localhost');
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError('PORTCULLIS_CONFIG', `names a file that could not be read as JSON (${file}): ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('PORTCULLIS_CONFIG', `must name a JSON file holding one object (${file})`);
+  }
+  for (const key of Object.keys(parsed)) {
+    if (!(key in optionDocs)) throw new ConfigError(key, `in ${file} is not a known option`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+export function parseOptions(input: Record<string, unknown>): RawOptions {
+  const result = optionsSchema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const option = String(issue.path[0] ?? 'configuration');
+    throw new ConfigError(option, `is invalid: ${issue.message}`);
+  }
+  return result.data;
+}
+
+function parseTrustProxy(text: string): boolean | number | string {
+  const value = text.trim();
+  if (value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  const parts = value.split(',').map((part) => part.trim());
+  const named = new Set(['loopback', 'linklocal', 'uniquelocal']);
+  for (const part of parts) {
+    if (!named.has(part) && !/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(part)) {
+      throw new ConfigError('TRUST_PROXY', `has "${part}", which is not an address, a CIDR range, loopback, linklocal or uniquelocal`);
+    }
+  }
+  return parts.join(',');
+}
+
+function parseDatabaseUrl(text: string | undefined, dataDir: string): DatabaseConfig {
+  if (text === undefined) return { kind: 'sqlite', file: path.join(dataDir, 'portcullis.db') };
+  if (/^postgres(ql)?:\/\//.test(text)) {
+    try {
+      new URL(text);
+    } catch {
+      throw new ConfigError('DATABASE_URL', 'is not a valid postgres:// address');
+    }
+    return { kind: 'postgres', url: text };
+  }
+  const sqlite = /^sqlite:(.+)$/.exec(text);
+  if (sqlite) {
+    const file = sqlite[1]!.replace(/^\/\/(?=\/)/, '');
+    if (file === ':memory:') return { kind: 'sqlite', file };
+    return { kind: 'sqlite', file: path.resolve(dataDir, file) };
+  }
+  throw new ConfigError('DATABASE_URL', 'must start with postgres://, postgresql:// or sqlite:');
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const configFile = options.configFile ?? env.PORTCULLIS_CONFIG;
+  const fromFile = configFile ? readConfigFile(path.resolve(cwd, configFile)) : {};
+  const input: Record<string, unknown> = { ...fromFile };
+  for (const key of Object.keys(optionDocs)) {
+    const value = env[key];
+    if (value !== undefined) input[key] = value;
+  }
+  const raw = parseOptions(input);
+
+  const publicUrl = new URL(raw.PUBLIC_URL ?? `http://localhost:${raw.PORT}`);
+  if (publicUrl.protocol === 'http:' && !isLocalHostname(publicUrl.hostname)) {
+    throw new ConfigError('PUBLIC_URL', 'must use https unless it is localhost (session cookies are Secure)');
+  }
+  if (publicUrl.search || publicUrl.hash) throw new ConfigError('PUBLIC_URL', 'must not carry a query or fragment');
+  if (raw.PASSWORD_ARGON2_MEMORY_KIB * raw.PASSWORD_ARGON2_ITERATIONS < 35_840) {
+    // OWASP Password Storage Cheat Sheet: the weakest equivalent profile is m=7 MiB, t=5.
+    throw new ConfigError(
+      'PASSWORD_ARGON2_MEMORY_KIB',
+      'multiplied by PASSWORD_ARGON2_ITERATIONS must be at least 35840 (OWASP: m=19456 KiB with t=2, or an equivalent)',
+    );
+  }
+  if (raw.PASSWORD_MIN_LENGTH > raw.PASSWORD_MAX_LENGTH) {
+    throw new ConfigError('PASSWORD_MIN_LENGTH', 'must not be greater than PASSWORD_MAX_LENGTH');
+  }
+  if (raw.SIGN_IN_LOCKOUT_DURATION > raw.SIGN_IN_LOCKOUT_MAX_DURATION) {
+    throw new ConfigError('SIGN_IN_LOCKOUT_DURATION', 'must not be longer than SIGN_IN_LOCKOUT_MAX_DURATION');
+  }
+  if (raw.SESSION_IDLE_TIMEOUT > raw.SESSION_ABSOLUTE_TIMEOUT) {
+    throw new ConfigError('SESSION_IDLE_TIMEOUT', 'must not be longer than SESSION_ABSOLUTE_TIMEOUT');
+  }
+
+  const dataDir = path.resolve(cwd, raw.PORTCULLIS_DATA_DIR);
+  const database = parseDatabaseUrl(raw.DATABASE_URL, dataDir);
+  const secret = resolveSecret({ value: raw.PORTCULLIS_SECRET, dataDir, database: database.kind });
+
+  return {
+    publicUrl,
+    publicOrigin: publicUrl.origin,
+    https: publicUrl.protocol === 'https:',
+    host: raw.HOST,
+    port: raw.PORT,
+    trustProxy: parseTrustProxy(raw.TRUST_PROXY),
+    dataDir,
+    database,
+    redisUrl: raw.REDIS_URL,
+    secret,
+    organisationName: raw.ORGANISATION_NAME,
+    logLevel: raw.LOG_LEVEL,
+    passwordHashing: {
+      memoryKib: raw.PASSWORD_ARGON2_MEMORY_KIB,
+      iterations: raw.PASSWORD_ARGON2_ITERATIONS,
+      parallelism: raw.PASSWORD_ARGON2_PARALLELISM,
+    },
+    passwordRules: { minLength: raw.PASSWORD_MIN_LENGTH, maxLength: raw.PASSWORD_MAX_LENGTH },
+    signIn: {
+      lockoutThreshold: raw.SIGN_IN_LOCKOUT_THRESHOLD,
+      lockoutSeconds: raw.SIGN_IN_LOCKOUT_DURATION,
+      lockoutMaxSeconds: raw.SIGN_IN_LOCKOUT_MAX_DURATION,
+      ipFailureLimit: raw.SIGN_IN_IP_FAILURE_LIMIT,
+      ipWindowSeconds: raw.SIGN_IN_IP_WINDOW,
+    },
+    sessions: { idleSeconds: raw.SESSION_IDLE_TIMEOUT, absoluteSeconds: raw.SESSION_ABSOLUTE_TIMEOUT },
+    activationLinkSeconds: raw.ACTIVATION_LINK_LIFETIME,
+    shutdownSeconds: raw.SHUTDOWN_TIMEOUT,
+  };
+}

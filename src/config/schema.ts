@@ -1,0 +1,137 @@
+/**
+ * The one configuration schema. Every option is read from an environment variable of the same name,
+ * or from the optional JSON config file (PORTCULLIS_CONFIG); the environment wins. Each option's
+ * default and meaning are written here, beside its definition, and `docs/configuration.md` is checked
+ * against this table by a test.
+ */
+import { z } from 'zod';
+import { parseDuration } from '../core/duration.js';
+
+export interface OptionDoc {
+  /** What the option does, for docs and --help. */
+  description: string;
+  /** The default as a person would write it ("" when there is none). */
+  defaultText: string;
+}
+
+const duration = (min: number, max: number) =>
+  z
+    .union([z.string(), z.number()])
+    .transform((value, ctx) => {
+      const seconds = typeof value === 'number' ? value : parseDuration(value);
+      if (seconds === null || !Number.isInteger(seconds)) {
+        ctx.addIssue({ code: 'custom', message: 'must be a duration such as "90s", "10m", "1h" or "7d"' });
+        return z.NEVER;
+      }
+      if (seconds < min || seconds > max) {
+        ctx.addIssue({ code: 'custom', message: `must be between ${min} and ${max} seconds` });
+        return z.NEVER;
+      }
+      return seconds;
+    });
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+/** The raw options, keyed by environment variable. Defaults are applied here. */
+export const optionsSchema = z.object({
+  PUBLIC_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  HOST: z.string().min(1).default('localhost'),
+  PORT: integer(0, 65_535).default(8080),
+  TRUST_PROXY: z.string().default(''),
+  PORTCULLIS_DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: optionalText,
+  REDIS_URL: optionalText.pipe(z.url({ protocol: /^rediss?$/ }).optional()),
+  PORTCULLIS_SECRET: optionalText,
+  ORGANISATION_NAME: z.string().min(1).max(80).default('Portcullis'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PASSWORD_ARGON2_MEMORY_KIB: integer(7168, 4_194_304).default(19_456),
+  PASSWORD_ARGON2_ITERATIONS: integer(1, 100).default(2),
+  PASSWORD_ARGON2_PARALLELISM: integer(1, 16).default(1),
+  PASSWORD_MIN_LENGTH: integer(8, 64).default(8),
+  PASSWORD_MAX_LENGTH: integer(64, 1024).default(128),
+  SIGN_IN_LOCKOUT_THRESHOLD: integer(1, 100).default(10),
+  SIGN_IN_LOCKOUT_DURATION: duration(1, 86_400).default(60),
+  SIGN_IN_LOCKOUT_MAX_DURATION: duration(1, 7 * 86_400).default(86_400),
+  SIGN_IN_IP_FAILURE_LIMIT: integer(1, 1_000_000).default(300),
+  SIGN_IN_IP_WINDOW: duration(1, 86_400).default(900),
+  SESSION_IDLE_TIMEOUT: duration(60, 7 * 86_400).default(3600),
+  SESSION_ABSOLUTE_TIMEOUT: duration(60, 30 * 86_400).default(86_400),
+  ACTIVATION_LINK_LIFETIME: duration(600, 30 * 86_400).default(7 * 86_400),
+  SHUTDOWN_TIMEOUT: duration(1, 600).default(30),
+});
+
+export type RawOptions = z.output<typeof optionsSchema>;
+
+export const optionDocs: Record<keyof RawOptions, OptionDoc> = {
+  PUBLIC_URL: {
+    description:
+      'The address people use to reach Portcullis, such as https://id.example.org. Plain http is allowed only for localhost. Used for links, cookies and the Origin check.',
+    defaultText: 'http://localhost:PORT',
+  },
+  HOST: { description: 'The address to listen on. Use 0.0.0.0 to accept connections from other machines.', defaultText: 'localhost' },
+  PORT: { description: 'The TCP port to listen on.', defaultText: '8080' },
+  TRUST_PROXY: {
+    description:
+      'Which reverse proxies to believe about the client address (X-Forwarded-For): empty for none, a comma-separated list of addresses or CIDR ranges, "loopback", "uniquelocal", or a number of hops.',
+    defaultText: '(none)',
+  },
+  PORTCULLIS_DATA_DIR: {
+    description: 'Folder for the embedded SQLite database and the generated development secret.',
+    defaultText: './data',
+  },
+  DATABASE_URL: {
+    description:
+      'Where durable state lives: postgres://user@host:5432/name for PostgreSQL, or sqlite:PATH for SQLite (relative paths are under the data folder).',
+    defaultText: 'sqlite:portcullis.db',
+  },
+  REDIS_URL: {
+    description: 'Optional Redis (redis:// or rediss://) for throttling and rate-limit state shared by several nodes.',
+    defaultText: '(none: state in the database)',
+  },
+  PORTCULLIS_SECRET: {
+    description:
+      'At least 32 random bytes, base64url-encoded (`portcullis secret generate` prints one). Key-encryption and cookie keys are derived from it. When unset on SQLite, one is generated into the data folder with a warning; PostgreSQL refuses to start without it, because all nodes must share one.',
+    defaultText: '(generated on SQLite; required on PostgreSQL)',
+  },
+  ORGANISATION_NAME: { description: 'Shown in the page header, emails and authenticator apps.', defaultText: 'Portcullis' },
+  LOG_LEVEL: { description: 'fatal, error, warn, info, debug, trace or silent.', defaultText: 'info' },
+  PASSWORD_ARGON2_MEMORY_KIB: {
+    description: 'argon2id memory cost in KiB (OWASP: 19456 with 2 iterations, or an equivalent trade-off).',
+    defaultText: '19456',
+  },
+  PASSWORD_ARGON2_ITERATIONS: { description: 'argon2id time cost (iterations).', defaultText: '2' },
+  PASSWORD_ARGON2_PARALLELISM: { description: 'argon2id parallelism.', defaultText: '1' },
+  PASSWORD_MIN_LENGTH: { description: 'Shortest password accepted (NIST SP 800-63B: at least 8).', defaultText: '8' },
+  PASSWORD_MAX_LENGTH: { description: 'Longest password accepted (NIST SP 800-63B: at least 64).', defaultText: '128' },
+  SIGN_IN_LOCKOUT_THRESHOLD: {
+    description:
+      'Consecutive failed password attempts for one email address before it is locked for a while (never above 100, NIST SP 800-63B §5.2.2).',
+    defaultText: '10',
+  },
+  SIGN_IN_LOCKOUT_DURATION: {
+    description: 'How long the first lockout lasts; each further lockout doubles it.',
+    defaultText: '1m',
+  },
+  SIGN_IN_LOCKOUT_MAX_DURATION: { description: 'The longest a lockout can grow to.', defaultText: '24h' },
+  SIGN_IN_IP_FAILURE_LIMIT: {
+    description:
+      'Failed password attempts allowed from one client address per window. Set it high where many people share an address (hospitals behind one gateway).',
+    defaultText: '300',
+  },
+  SIGN_IN_IP_WINDOW: { description: 'The window for SIGN_IN_IP_FAILURE_LIMIT.', defaultText: '15m' },
+  SESSION_IDLE_TIMEOUT: { description: 'A session ends after this long without use.', defaultText: '1h' },
+  SESSION_ABSOLUTE_TIMEOUT: { description: 'A session ends this long after sign-in, however much it is used.', defaultText: '24h' },
+  ACTIVATION_LINK_LIFETIME: {
+    description: 'How long a new account’s activation link (to set a first password) stays valid.',
+    defaultText: '7d',
+  },
+  SHUTDOWN_TIMEOUT: {
+    description: 'On SIGTERM, how long to wait for requests in flight before closing anyway.',
+    defaultText: '30s',
+  },
+};

@@ -1,0 +1,37 @@
+/**
+ * Audit events, produced by the core as effects and appended by the store. Append-only: nothing
+ * updates or deletes them (the database refuses, too).
+ */
+export const auditEventTypes = [
+  'sign-in.succeeded',
+  'sign-in.failed',
+  'sign-in.locked-out',
+  'sign-out',
+  'session.revoked',
+  'organisation.created',
+  'user.created',
+  'user.disabled',
+  'user.activated',
+  'user.password-set',
+  'role.granted',
+  'role.revoked',
+] as const;
+
+export type AuditEventType = (typeof auditEventTypes)[number];
+
+export type Actor =
+  | { kind: 'user'; userId: string }
+  | { kind: 'cli'; name: string }
+  | { kind: 'anonymous' }
+  | { kind: 'system' };
+
+export type AuditDetails = Record<string, string | number | boolean | null | string[]>;
+
+export interface AuditEvent {
+  type: AuditEventType;
+  at: Date;
+  actor: Actor;
+  subjectUserId: string | null;
+  ip: string | null;
+  details: AuditDetails;
+}

@@ -1,0 +1,79 @@
+/**
+ * The error catalogue: every expected failure has a stable code (also its message id), an HTTP status
+ * and a safe message in plain English (NHS content style). Expected states never become a 500.
+ * Messages may hold {placeholders} filled from the error's params.
+ */
+export const errorCatalogue = {
+  // Sign-in
+  'email-missing': { status: 400, message: 'Enter your email address' },
+  'email-invalid': { status: 400, message: 'Enter an email address in the correct format, like name@example.com' },
+  'password-missing': { status: 400, message: 'Enter your password' },
+  'credentials-incorrect': { status: 401, message: 'The email address or password is not correct' },
+  'sign-in-throttled': {
+    status: 429,
+    message: 'You have tried to sign in too many times. Wait {wait} and try again.',
+  },
+  'account-disabled': { status: 403, message: 'Your account has been turned off. Contact your administrator.' },
+  'sign-in-expired': { status: 400, message: 'Your sign-in timed out. Enter your email address again.' },
+  // New passwords (NIST SP 800-63B §5.1.1.2: length and blocklist only, no composition rules)
+  'new-password-missing': { status: 400, message: 'Enter a new password' },
+  'new-password-too-short': { status: 400, message: 'Your password must be {min} characters or more' },
+  'new-password-too-long': { status: 400, message: 'Your password must be {max} characters or fewer' },
+  'new-password-common': {
+    status: 400,
+    message: 'This password is too common and easy to guess. Choose a different password.',
+  },
+  'new-password-contains-context': {
+    status: 400,
+    message: 'Your password must not contain your email address or the name of this service',
+  },
+  'new-password-mismatch': { status: 400, message: 'The passwords do not match' },
+  'activation-link-invalid': {
+    status: 410,
+    message: 'This link has expired or has already been used. Ask your administrator for a new one.',
+  },
+  // Requests
+  'csrf-failed': { status: 403, message: 'This page has expired. Go back, refresh the page and try again.' },
+  'not-signed-in': { status: 401, message: 'Sign in to continue' },
+  'not-found': { status: 404, message: 'Page not found' },
+  'request-invalid': { status: 400, message: 'The request was not valid' },
+  'rate-limited': { status: 429, message: 'Too many requests. Wait a moment and try again.' },
+  internal: { status: 500, message: 'Sorry, there is a problem with the service. Try again later.' },
+  // Directory
+  'organisation-exists': { status: 409, message: 'An organisation called {name} already exists' },
+  'organisation-not-found': { status: 404, message: 'There is no organisation called {name}' },
+  'organisation-name-invalid': { status: 400, message: 'Enter an organisation name of 1 to 120 characters' },
+  'user-exists': { status: 409, message: 'A user with the email address {email} already exists' },
+  'user-not-found': { status: 404, message: 'There is no user with the email address {email}' },
+  'display-name-invalid': { status: 400, message: 'Enter a name of 1 to 200 characters' },
+  'role-not-found': { status: 404, message: 'There is no role called {role}' },
+  'role-scope-required': { status: 400, message: 'The {role} role must be scoped to at least one organisation (--org)' },
+  'role-scope-not-allowed': { status: 400, message: 'The {role} role applies everywhere and cannot be scoped to an organisation' },
+  'role-not-held': { status: 404, message: '{email} does not hold the {role} role' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+export type ErrorParams = Record<string, string | number>;
+
+export function formatErrorMessage(code: ErrorCode, params: ErrorParams = {}): string {
+  return errorCatalogue[code].message.replace(/\{(\w+)\}/g, (whole, name: string) =>
+    params[name] === undefined ? whole : String(params[name]),
+  );
+}
+
+export class PortcullisError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    readonly params: ErrorParams = {},
+  ) {
+    super(formatErrorMessage(code, params));
+    this.name = 'PortcullisError';
+    this.status = errorCatalogue[code].status;
+  }
+}
+
+export function isPortcullisError(error: unknown): error is PortcullisError {
+  return error instanceof PortcullisError;
+}

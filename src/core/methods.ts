@@ -1,0 +1,24 @@
+/**
+ * Authentication methods by name. The method registry (second factors) builds on these names; the
+ * same names appear in sessions, the audit log, the database and the pages.
+ */
+export const methodKinds = ['password', 'sms', 'voice', 'totp', 'push', 'passkey', 'tap'] as const;
+
+export type MethodKind = (typeof methodKinds)[number];
+
+/** One use of a method in a session: which, and when (ISO 8601, UTC). */
+export interface MethodUse {
+  method: MethodKind;
+  at: string;
+}
+
+/** RFC 8176 Authentication Method Reference values. */
+export const amrValues: Record<MethodKind, string> = {
+  password: 'pwd',
+  sms: 'sms',
+  voice: 'tel',
+  totp: 'otp',
+  push: 'swk',
+  passkey: 'hwk',
+  tap: 'otp',
+};

@@ -1,0 +1,28 @@
+/**
+ * Keys derived from the root secret with HKDF-SHA256 (RFC 5869), one per purpose, so that no key
+ * serves two purposes and a new purpose never needs a new secret.
+ */
+import { hkdfSync } from 'node:crypto';
+
+export type KeyPurpose = 'key-encryption' | 'csrf' | 'lookup-hash';
+
+export interface DerivedKeys {
+  /** AES-256-GCM key-encryption key for secrets at rest (TOTP seeds). */
+  keyEncryption: Uint8Array;
+  /** HMAC key binding CSRF tokens to their cookie. */
+  csrf: Uint8Array;
+  /** HMAC key for hashing identifiers used as lookup keys (throttle keys), so they are not guessable hashes. */
+  lookupHash: Uint8Array;
+}
+
+function derive(secret: Uint8Array, purpose: KeyPurpose): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', secret, new TextEncoder().encode('portcullis'), `portcullis/${purpose}/v1`, 32));
+}
+
+export function deriveKeys(secret: Uint8Array): DerivedKeys {
+  return {
+    keyEncryption: derive(secret, 'key-encryption'),
+    csrf: derive(secret, 'csrf'),
+    lookupHash: derive(secret, 'lookup-hash'),
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * "My account": the signed-in landing page. Security info (second factors) grows beside it.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../../app/context.js';
+import { requireSession } from '../plugins/session.js';
+
+const METHOD_NAMES: Record<string, string> = { password: 'your password' };
+
+export function formatDateTime(date: Date): string {
+  return new Intl.DateTimeFormat('en-GB', {
+    dateStyle: 'long',
+    timeStyle: 'short',
+    timeZone: 'Europe/London',
+  }).format(date);
+}
+
+export async function accountRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
+  app.get('/', async (request, reply) => reply.redirect(request.auth ? '/account' : '/sign-in', 303));
+
+  app.get('/account', { preHandler: requireSession }, async (request, reply) => {
+    const session = request.auth!;
+    const user = session.user;
+    const [organisation, roles] = await Promise.all([
+      ctx.store.organisations.findById(user.organisation_id),
+      ctx.store.roles.assignmentsOf(user.id),
+    ]);
+    const organisationNames = new Map<string, string>();
+    for (const assignment of roles) {
+      if (assignment.scope !== '*' && !organisationNames.has(assignment.scope)) {
+        organisationNames.set(assignment.scope, (await ctx.store.organisations.findById(assignment.scope))?.name ?? assignment.scope);
+      }
+    }
+    const roleLines = roles.map((r) => (r.scope === '*' ? r.role : `${r.role} (${organisationNames.get(r.scope)})`));
+    const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+    return reply.render('account.njk', {
+      user: { displayName: user.display_name, email: user.email, organisation: organisation?.name ?? '' },
+      rolesHtml: roleLines.map(escape).join('<br>'),
+      signedInAt: formatDateTime(session.createdAt),
+      methodsUsed: session.methods.map((m) => METHOD_NAMES[m.method] ?? m.method).join(' and '),
+    });
+  });
+}

@@ -1,0 +1,107 @@
+/**
+ * buildApp: the HTTP server as a Fastify instance, built from an AppContext (configuration and
+ * dependencies). Surfaces are encapsulated plugins; shared behaviour (security headers, CSRF,
+ * sessions, views, errors, metrics) is registered once here.
+ */
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { redactPath, type AppContext } from '../app/context.js';
+import { formatErrorMessage, isPortcullisError, type ErrorCode } from '../core/errors.js';
+import { ASSET_BUILD_DIR, ensureAssets } from '../web/build-assets.js';
+import { accountRoutes } from './account/routes.js';
+import { activationRoutes } from './activation/routes.js';
+import { opsRoutes } from './ops/routes.js';
+import { csrfProtection } from './plugins/csrf.js';
+import { securityHeaders } from './plugins/security-headers.js';
+import { sessions } from './plugins/session.js';
+import { views } from './plugins/views.js';
+import { signInRoutes } from './sign-in/routes.js';
+import './types.js';
+
+const ERROR_TITLES: Partial<Record<ErrorCode, string>> = {
+  'csrf-failed': 'This page has expired',
+  'not-found': 'Page not found',
+  'rate-limited': 'Too many requests',
+  internal: 'Sorry, there is a problem with the service',
+};
+
+
+function isApi(request: FastifyRequest): boolean {
+  return request.routeOptions.config?.surface === 'api';
+}
+
+export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+  ensureAssets();
+  const app = Fastify({
+    loggerInstance: ctx.logger as FastifyBaseLogger,
+    // Fastify takes a hop count too, though its types do not say so.
+    trustProxy: ctx.config.trustProxy as string | boolean,
+    bodyLimit: 256 * 1024,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    let code: ErrorCode = 'internal';
+    let params = {};
+    if (isPortcullisError(error)) {
+      code = error.code;
+      params = error.params;
+    } else if ((error as { validation?: unknown }).validation || (error as { statusCode?: number }).statusCode === 400) {
+      code = 'request-invalid';
+    } else if ((error as { statusCode?: number }).statusCode === 413 || (error as { statusCode?: number }).statusCode === 415) {
+      code = 'request-invalid';
+    } else {
+      request.log.error({ err: error, url: redactPath(request.url) }, 'unhandled error');
+    }
+    const status = code === 'request-invalid' ? ((error as { statusCode?: number }).statusCode ?? 400) : isPortcullisError(error) ? error.status : 500;
+    const message = formatErrorMessage(code, params);
+    if (isApi(request)) return reply.code(status).send({ error: code, message });
+    return reply.render('error.njk', { title: ERROR_TITLES[code] ?? 'There is a problem', message, linkHref: '/', linkText: 'Go to the start page' }, status);
+  });
+
+  app.setNotFoundHandler(async (request, reply) => {
+    if (request.url.startsWith('/device/') || request.url.startsWith('/oidc/')) {
+      return reply.code(404).send({ error: 'not-found', message: formatErrorMessage('not-found') });
+    }
+    return reply.render(
+      'error.njk',
+      { title: 'Page not found', message: 'If you typed the web address, check it is correct.', linkHref: '/', linkText: 'Go to the start page' },
+      404,
+    );
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    ctx.metrics.httpRequestDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await app.register(cookie);
+  await app.register(formbody);
+  await app.register(securityHeaders, { https: ctx.config.https });
+  await app.register(csrfProtection, { key: ctx.keys.csrf, publicOrigin: ctx.config.publicOrigin });
+  await app.register(sessions, { ctx });
+  await app.register(views, { organisationName: ctx.config.organisationName });
+  await app.register(fastifyStatic, { root: ASSET_BUILD_DIR, prefix: '/assets/', maxAge: '1h', index: false, dotfiles: 'deny' });
+
+  await app.register(opsRoutes, { ctx });
+  await app.register(signInRoutes, { ctx });
+  await app.register(accountRoutes, { ctx });
+  await app.register(activationRoutes, { ctx });
+
+  // Housekeeping: expired sessions, sign-in flows and throttle counters are deleted now and then.
+  const sweep = setInterval(() => {
+    const now = ctx.clock();
+    Promise.all([ctx.store.sessions.deleteExpired(now), ctx.store.signInFlows.deleteExpired(now), ctx.throttles.deleteExpired(now)]).catch(
+      (error: unknown) => ctx.logger.warn({ err: (error as Error).message }, 'housekeeping failed'),
+    );
+  }, 10 * 60 * 1000);
+  sweep.unref();
+  app.addHook('onClose', async () => clearInterval(sweep));
+
+  return app;
+}

@@ -1,0 +1,31 @@
+/**
+ * Operations: /healthz (the process is up), /readyz (the database, and Redis when configured, answer),
+ * /metrics (Prometheus text format).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../../app/context.js';
+
+export async function opsRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
+  const config = { surface: 'api' as const };
+
+  app.get('/healthz', { config }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { config }, async (_request, reply) => {
+    const database = await ctx.store.database.ping();
+    let redis: boolean | undefined;
+    if (ctx.redis) {
+      try {
+        redis = (await ctx.redis.ping()) === 'PONG';
+      } catch {
+        redis = false;
+      }
+    }
+    const ready = database && redis !== false;
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', database, ...(redis === undefined ? {} : { redis }) });
+  });
+
+  app.get('/metrics', { config }, async (_request, reply) => {
+    reply.header('content-type', ctx.metrics.registry.contentType);
+    return ctx.metrics.registry.metrics();
+  });
+}

@@ -1,0 +1,54 @@
+/**
+ * Opens the database: SQLite (better-sqlite3, WAL) by default, PostgreSQL (pg) for scale-out.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { DatabaseConfig } from '../config/load.js';
+import type { DatabaseSchema } from './schema.js';
+
+export type Dialect = DatabaseConfig['kind'];
+
+export interface Database {
+  db: Kysely<DatabaseSchema>;
+  dialect: Dialect;
+  /** True when the database answers a trivial query. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export function openDatabase(config: DatabaseConfig): Database {
+  let db: Kysely<DatabaseSchema>;
+  if (config.kind === 'sqlite') {
+    if (config.file !== ':memory:') mkdirSync(path.dirname(config.file), { recursive: true, mode: 0o700 });
+    const connection = new SQLite(config.file);
+    connection.pragma('journal_mode = WAL');
+    // NORMAL is durable across application crashes in WAL mode; only a power loss can drop the last commits.
+    connection.pragma('synchronous = NORMAL');
+    connection.pragma('foreign_keys = ON');
+    connection.pragma('busy_timeout = 5000');
+    db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: connection }) });
+  } else {
+    const pool = new pg.Pool({ connectionString: config.url, max: 10 });
+    // An idle client's error (the server restarting) must not crash the process; the pool replaces it.
+    pool.on('error', () => {});
+    db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
+  }
+  return {
+    db,
+    dialect: config.kind,
+    async ping() {
+      try {
+        await sql`select 1`.execute(db);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}

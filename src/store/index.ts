@@ -1,0 +1,51 @@
+/**
+ * The store: the database and one repository per concept, built on a connection or a transaction.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { Database, Dialect } from './database.js';
+import { createAuditRepository } from './repositories/audit.js';
+import { createOrganisationRepository } from './repositories/organisations.js';
+import { createRoleRepository } from './repositories/roles.js';
+import { createSessionRepository } from './repositories/sessions.js';
+import { createSignInFlowRepository } from './repositories/sign-in-flows.js';
+import { createUserTokenRepository } from './repositories/user-tokens.js';
+import { createUserRepository } from './repositories/users.js';
+import type { DatabaseSchema } from './schema.js';
+
+export interface Repositories {
+  organisations: ReturnType<typeof createOrganisationRepository>;
+  users: ReturnType<typeof createUserRepository>;
+  roles: ReturnType<typeof createRoleRepository>;
+  sessions: ReturnType<typeof createSessionRepository>;
+  signInFlows: ReturnType<typeof createSignInFlowRepository>;
+  userTokens: ReturnType<typeof createUserTokenRepository>;
+  audit: ReturnType<typeof createAuditRepository>;
+}
+
+export function createRepositories(db: Kysely<DatabaseSchema> | Transaction<DatabaseSchema>): Repositories {
+  return {
+    organisations: createOrganisationRepository(db),
+    users: createUserRepository(db),
+    roles: createRoleRepository(db),
+    sessions: createSessionRepository(db),
+    signInFlows: createSignInFlowRepository(db),
+    userTokens: createUserTokenRepository(db),
+    audit: createAuditRepository(db),
+  };
+}
+
+export interface Store extends Repositories {
+  database: Database;
+  dialect: Dialect;
+  /** Runs `work` in one transaction with repositories bound to it: all of it is written, or none. */
+  transaction<T>(work: (repositories: Repositories) => Promise<T>): Promise<T>;
+}
+
+export function createStore(database: Database): Store {
+  return {
+    ...createRepositories(database.db),
+    database,
+    dialect: database.dialect,
+    transaction: (work) => database.db.transaction().execute((trx) => work(createRepositories(trx))),
+  };
+}

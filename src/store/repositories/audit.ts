@@ -1,0 +1,41 @@
+import type { Kysely } from 'kysely';
+import type { AuditEvent, AuditEventType } from '../../core/audit.js';
+import type { AuditEventRow, DatabaseSchema } from '../schema.js';
+
+function actorColumns(actor: AuditEvent['actor']): { actor_type: string; actor_id: string | null } {
+  switch (actor.kind) {
+    case 'user':
+      return { actor_type: 'user', actor_id: actor.userId };
+    case 'cli':
+      return { actor_type: 'cli', actor_id: actor.name };
+    default:
+      return { actor_type: actor.kind, actor_id: null };
+  }
+}
+
+export function createAuditRepository(db: Kysely<DatabaseSchema>) {
+  return {
+    /** The only write: there is no update or delete. */
+    async append(event: AuditEvent): Promise<void> {
+      await db
+        .insertInto('audit_events')
+        .values({
+          at: event.at.toISOString(),
+          type: event.type,
+          ...actorColumns(event.actor),
+          subject_user_id: event.subjectUserId,
+          ip: event.ip,
+          details: JSON.stringify(event.details),
+        })
+        .execute();
+    },
+    async list(filter: { subjectUserId?: string; type?: AuditEventType; limit?: number } = {}): Promise<AuditEventRow[]> {
+      let query = db.selectFrom('audit_events').selectAll().orderBy('id', 'desc').limit(filter.limit ?? 100);
+      if (filter.subjectUserId) query = query.where('subject_user_id', '=', filter.subjectUserId);
+      if (filter.type) query = query.where('type', '=', filter.type);
+      return query.execute();
+    },
+  };
+}
+
+export type AuditRepository = ReturnType<typeof createAuditRepository>;

@@ -1,0 +1,131 @@
+/**
+ * Table types for Kysely, written by hand. Times are ISO 8601 UTC text and flags are 0/1 integers in
+ * both dialects (docs/adr/0002-dialect-neutral-storage.md), so one set of queries serves SQLite and
+ * PostgreSQL.
+ */
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+export interface OrganisationsTable {
+  id: string;
+  name: string;
+  name_normalised: string;
+  created_at: string;
+}
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  email_normalised: string;
+  display_name: string;
+  organisation_id: string;
+  status: 'active' | 'disabled';
+  /** PHC string (argon2id, with its parameters); null until the user sets a first password. */
+  password_hash: string | null;
+  password_changed_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RolesTable {
+  name: string;
+  elevated: number;
+  scope: 'none' | 'optional' | 'required';
+  description: string;
+  created_at: string;
+}
+
+export interface RoleAssignmentsTable {
+  user_id: string;
+  role_name: string;
+  /** An organisation id, or '*' for everywhere. */
+  scope: string;
+  created_at: string;
+}
+
+export interface GroupsTable {
+  id: string;
+  name: string;
+  name_normalised: string;
+  description: string;
+  created_at: string;
+}
+
+export interface GroupMembersTable {
+  group_id: string;
+  user_id: string;
+  added_at: string;
+}
+
+export interface SessionsTable {
+  /** SHA-256 of the cookie token: a copy of the database does not yield live sessions. */
+  id: string;
+  user_id: string;
+  created_at: string;
+  last_seen_at: string;
+  /** The earlier of the idle and absolute timeouts, for clean-up. */
+  expires_at: string;
+  /** JSON array of { method, at }. */
+  methods: string;
+  restricted: string | null;
+  /** The OpenID Connect session this one backs, once OIDC lands. */
+  oidc_session_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface SignInFlowsTable {
+  id: string;
+  state: string;
+  created_at: string;
+  expires_at: string;
+}
+
+export interface ThrottlesTable {
+  key: string;
+  count: number;
+  locked_until: string | null;
+  expires_at: string;
+}
+
+export interface AuditEventsTable {
+  id: Generated<number>;
+  at: string;
+  type: string;
+  actor_type: string;
+  actor_id: string | null;
+  subject_user_id: string | null;
+  ip: string | null;
+  details: string;
+}
+
+export interface UserTokensTable {
+  /** SHA-256 of the token. */
+  id: string;
+  user_id: string;
+  purpose: 'activation';
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
+export interface DatabaseSchema {
+  organisations: OrganisationsTable;
+  users: UsersTable;
+  roles: RolesTable;
+  role_assignments: RoleAssignmentsTable;
+  groups: GroupsTable;
+  group_members: GroupMembersTable;
+  sessions: SessionsTable;
+  sign_in_flows: SignInFlowsTable;
+  throttles: ThrottlesTable;
+  audit_events: AuditEventsTable;
+  user_tokens: UserTokensTable;
+}
+
+export type UserRow = Selectable<UsersTable>;
+export type NewUserRow = Insertable<UsersTable>;
+export type SessionRow = Selectable<SessionsTable>;
+export type OrganisationRow = Selectable<OrganisationsTable>;
+export type RoleRow = Selectable<RolesTable>;
+export type AuditEventRow = Selectable<AuditEventsTable>;
+export type CountColumn = ColumnType<number | string | bigint, never, never>;
