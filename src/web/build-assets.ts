@@ -30,7 +30,7 @@ export function buildAssets(): { files: string[] } {
     loadPaths: [nodeModules],
     style: 'compressed',
     quietDeps: true,
-    silenceDeprecations: ['import', 'global-builtin', 'mixed-decls'] as sass.DeprecationOrId[],
+    silenceDeprecations: ['import', 'global-builtin'] as sass.DeprecationOrId[],
   });
   writeFileSync(path.join(ASSET_BUILD_DIR, 'portcullis.css'), css.css);
   const dist = nhsukDist();

@@ -276,14 +276,14 @@ describe.each(dialects)('password sign-in on %s', (dialect) => {
     await expect(ctx.store.database.db.deleteFrom('audit_events').execute()).rejects.toThrow(/append-only/);
   });
 
-  it('sends security headers: a CSP without unsafe-inline, no framing, no referrer', async () => {
+  it('sends security headers: a CSP without unsafe-inline, no framing, no referrer to other sites', async () => {
     const response = await app.inject({ method: 'GET', url: '/sign-in' });
     const csp = String(response.headers['content-security-policy']);
     expect(csp).toContain("frame-ancestors 'none'");
     expect(csp).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9+/=]+'/);
     expect(csp).not.toContain('unsafe-inline');
     expect(response.headers['x-content-type-options']).toBe('nosniff');
-    expect(response.headers['referrer-policy']).toBe('no-referrer');
+    expect(response.headers['referrer-policy']).toBe('same-origin');
     expect(response.headers['cache-control']).toBe('no-store');
     expect(response.headers['strict-transport-security']).toBeUndefined();
     // Every script tag carries this response's nonce.

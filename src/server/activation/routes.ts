@@ -1,6 +1,6 @@
 /**
  * Activation links: a new user (imported, or added without a password) sets a first password from a
- * one-time link. The token sits in the path; logs redact it and Referrer-Policy: no-referrer keeps it
+ * one-time link. The token sits in the path; logs redact it and Referrer-Policy: same-origin keeps it
  * from leaking to other sites.
  */
 import type { FastifyInstance } from 'fastify';
