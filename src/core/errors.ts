@@ -49,6 +49,7 @@ export const errorCatalogue = {
   'role-not-found': { status: 404, message: 'There is no role called {role}' },
   'role-scope-required': { status: 400, message: 'The {role} role must be scoped to at least one organisation (--org)' },
   'role-scope-not-allowed': { status: 400, message: 'The {role} role applies everywhere and cannot be scoped to an organisation' },
+  'group-exists': { status: 409, message: 'A group called {name} already exists' },
   'role-not-held': { status: 404, message: '{email} does not hold the {role} role' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -4,6 +4,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, Dialect } from './database.js';
 import { createAuditRepository } from './repositories/audit.js';
+import { createGroupRepository } from './repositories/groups.js';
 import { createOrganisationRepository } from './repositories/organisations.js';
 import { createRoleRepository } from './repositories/roles.js';
 import { createSessionRepository } from './repositories/sessions.js';
@@ -16,6 +17,7 @@ export interface Repositories {
   organisations: ReturnType<typeof createOrganisationRepository>;
   users: ReturnType<typeof createUserRepository>;
   roles: ReturnType<typeof createRoleRepository>;
+  groups: ReturnType<typeof createGroupRepository>;
   sessions: ReturnType<typeof createSessionRepository>;
   signInFlows: ReturnType<typeof createSignInFlowRepository>;
   userTokens: ReturnType<typeof createUserTokenRepository>;
@@ -27,6 +29,7 @@ export function createRepositories(db: Kysely<DatabaseSchema> | Transaction<Data
     organisations: createOrganisationRepository(db),
     users: createUserRepository(db),
     roles: createRoleRepository(db),
+    groups: createGroupRepository(db),
     sessions: createSessionRepository(db),
     signInFlows: createSignInFlowRepository(db),
     userTokens: createUserTokenRepository(db),

@@ -113,6 +113,13 @@ describe.each(dialects)('accounts and operations on %s', (dialect) => {
     for (const value of browser.cookies.values()) expect(logs.text).not.toContain(value);
   });
 
+  it('logs a lockout, with the client address and no password', async () => {
+    for (let i = 0; i < 10; i += 1) await new TestBrowser(app, '198.51.100.7').signIn('target@example.org', `guess-number-${i}`);
+    const line = logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === 'sign-in.locked-out');
+    expect(line).toMatchObject({ level: 40, ip: '198.51.100.7', lockoutNumber: 1, seconds: 60 });
+    expect(logs.text).not.toContain('guess-number-');
+  });
+
   it('answers /healthz, /readyz and /metrics', async () => {
     const health = await app.inject({ method: 'GET', url: '/healthz' });
     expect(health.statusCode).toBe(200);
@@ -152,6 +159,20 @@ describe.each(dialects)('accounts and operations on %s', (dialect) => {
     expect(response.body).toContain('Sorry, there is a problem with the service');
     expect(response.body).not.toContain('kaboom');
     await broken.close();
+  });
+});
+
+describe('behind https', () => {
+  it('sends HSTS when PUBLIC_URL is https, and only then', async () => {
+    const ctx = await createTestContext('sqlite', { PUBLIC_URL: 'https://id.example.org' });
+    const app = await buildApp(ctx);
+    try {
+      const response = await app.inject({ method: 'GET', url: '/sign-in' });
+      expect(response.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    } finally {
+      await app.close();
+      await ctx.destroy();
+    }
   });
 });
 
