@@ -214,7 +214,7 @@ export function buildProgram(): Command {
 
   const build = verb(program, 'build-assets', 'none').description('Build the CSS and copy the front-end assets (run by npm ci)');
   build.action(async () => {
-    const { files } = (await import('../web/build-assets.js')).buildAssets();
+    const { files } = await (await import('../web/build-assets.js')).buildAssets();
     out(`Built ${files.length} assets.`);
   });
 

@@ -4,8 +4,28 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
+/**
+ * CSPRNG bytes, drawn from a pool filled 4 KiB at a time: each synchronous call into OpenSSL costs
+ * more than the bytes, and a page needs several (nonce, CSRF seed, tokens). Every byte is used once.
+ */
+const POOL_SIZE = 4096;
+let pool = Buffer.alloc(0);
+let offset = 0;
+
+export function secureRandomBytes(count: number): Buffer {
+  if (count > POOL_SIZE) return randomBytes(count);
+  if (offset + count > pool.length) {
+    pool = randomBytes(POOL_SIZE);
+    offset = 0;
+  }
+  const bytes = Buffer.from(pool.subarray(offset, offset + count));
+  pool.fill(0, offset, offset + count);
+  offset += count;
+  return bytes;
+}
+
 export function randomToken(bytes = 32): string {
-  return randomBytes(bytes).toString('base64url');
+  return secureRandomBytes(bytes).toString('base64url');
 }
 
 export function hashToken(token: string): string {

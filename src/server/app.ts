@@ -33,7 +33,7 @@ function isApi(request: FastifyRequest): boolean {
 }
 
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
-  ensureAssets();
+  await ensureAssets();
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
     // Fastify takes a hop count too, though its types do not say so.

@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/load.js';
 import type { DatabaseSchema } from './schema.js';
@@ -19,6 +19,30 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/**
+ * Kysely's SQLite driver prepares every statement afresh; preparing costs about as much as running a
+ * simple query. Statements are reusable (Kysely runs one query at a time on the connection), so they are
+ * kept by their SQL text. The cache is emptied when it grows past a bound (queries with IN lists vary).
+ */
+function withStatementCache(connection: SQLite.Database): SqliteDatabase {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    prepare(text: string) {
+      let statement = statements.get(text);
+      if (!statement) {
+        if (statements.size >= 500) statements.clear();
+        statement = connection.prepare(text);
+        statements.set(text, statement);
+      }
+      return statement as unknown as ReturnType<SqliteDatabase['prepare']>;
+    },
+    close() {
+      statements.clear();
+      connection.close();
+    },
+  };
+}
+
 export function openDatabase(config: DatabaseConfig): Database {
   let db: Kysely<DatabaseSchema>;
   if (config.kind === 'sqlite') {
@@ -29,7 +53,7 @@ export function openDatabase(config: DatabaseConfig): Database {
     connection.pragma('synchronous = NORMAL');
     connection.pragma('foreign_keys = ON');
     connection.pragma('busy_timeout = 5000');
-    db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: connection }) });
+    db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: withStatementCache(connection) }) });
   } else {
     const pool = new pg.Pool({ connectionString: config.url, max: 10 });
     // An idle client's error (the server restarting) must not crash the process; the pool replaces it.

@@ -7,7 +7,6 @@ import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as sass from 'sass';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ASSET_SOURCE_DIR = path.join(here, 'assets');
@@ -23,14 +22,16 @@ export function assetsBuilt(): boolean {
   return existsSync(STAMP);
 }
 
-export function buildAssets(): { files: string[] } {
+export async function buildAssets(): Promise<{ files: string[] }> {
+  // Loaded only to build: the compiler is large, and a serving process never needs it.
+  const sass = await import('sass');
   mkdirSync(ASSET_BUILD_DIR, { recursive: true });
   const nodeModules = path.resolve(nhsukDist(), '..', '..', '..');
   const css = sass.compile(path.join(ASSET_SOURCE_DIR, 'portcullis.scss'), {
     loadPaths: [nodeModules],
     style: 'compressed',
     quietDeps: true,
-    silenceDeprecations: ['import', 'global-builtin'] as sass.DeprecationOrId[],
+    silenceDeprecations: ['import', 'global-builtin'],
   });
   writeFileSync(path.join(ASSET_BUILD_DIR, 'portcullis.css'), css.css);
   const dist = nhsukDist();
@@ -43,6 +44,6 @@ export function buildAssets(): { files: string[] } {
   return { files: readdirSync(ASSET_BUILD_DIR) };
 }
 
-export function ensureAssets(): void {
-  if (!assetsBuilt()) buildAssets();
+export async function ensureAssets(): Promise<void> {
+  if (!assetsBuilt()) await buildAssets();
 }

@@ -1,6 +1,6 @@
 /** Builds the front-end assets once before any test renders a page. */
 import { buildAssets } from '../../src/web/build-assets.js';
 
-export default function setup(): void {
-  buildAssets();
+export default async function setup(): Promise<void> {
+  await buildAssets();
 }

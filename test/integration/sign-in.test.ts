@@ -155,6 +155,21 @@ describe.each(dialects)('password sign-in on %s', (dialect) => {
     expect(bad.body).toContain('value="not-an-email"');
   });
 
+  it('never shows one visitor what another typed, and gives each page its own nonce and token', async () => {
+    const first = new TestBrowser(app);
+    await first.get('/sign-in');
+    const typo = await first.post('/sign-in', { email: 'private-typo@' });
+    expect(typo.body).toContain('value="private-typo@"');
+    const second = new TestBrowser(app);
+    const clean = await second.get('/sign-in');
+    expect(clean.body).not.toContain('private-typo');
+    const again = await second.get('/sign-in');
+    const nonce = (html: string) => /nonce="([^"]+)"/.exec(html)![1];
+    expect(nonce(again.body)).not.toBe(nonce(clean.body));
+    expect(csrfFrom(clean.body)).toBe(csrfFrom(again.body)); // one browser, one seed
+    expect(csrfFrom(clean.body)).not.toBe(csrfFrom(typo.body));
+  });
+
   it('refuses a disabled account only after the right password, and then says why', async () => {
     await addUser(ctx, { email: 'gone@example.org', displayName: 'Gone', organisation: 'Test Trust', roles: [], password: PASSWORD }, actor);
     await disableUser(ctx, 'gone@example.org', actor);

@@ -4,8 +4,8 @@
  * nonce, never 'unsafe-inline'. frame-ancestors 'none' stops framing (clickjacking); HSTS is sent
  * when PUBLIC_URL is https.
  */
-import { randomBytes } from 'node:crypto';
 import fp from 'fastify-plugin';
+import { secureRandomBytes } from '../../crypto/tokens.js';
 
 export function pageCsp(nonce: string): string {
   return [
@@ -27,7 +27,7 @@ export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 export const securityHeaders = fp<{ https: boolean }>(async (app, options) => {
   app.decorateRequest('cspNonce', '');
   app.addHook('onRequest', async (request) => {
-    request.cspNonce = randomBytes(16).toString('base64');
+    request.cspNonce = secureRandomBytes(16).toString('base64');
   });
   app.addHook('onSend', async (request, reply) => {
     const config = request.routeOptions.config;
