@@ -108,6 +108,32 @@ export interface UserTokensTable {
   used_at: string | null;
 }
 
+export interface OutboxTable {
+  /** A UUID; also the reference given to providers that take one. */
+  id: string;
+  channel: 'sms' | 'voice' | 'email';
+  /** A stable name such as 'sign-in-code' (never the content). */
+  purpose: string;
+  /** E.164 phone number or email address. */
+  recipient: string;
+  /** The message as JSON, sealed (src/crypto/seal.ts) and bound to the row id; null once wiped. */
+  payload: string | null;
+  status: 'pending' | 'sending' | 'sent' | 'dead';
+  attempts: number;
+  next_attempt_at: string;
+  /** While status is 'sending': the claim lapses then, and another dispatcher may take the message. */
+  claimed_until: string | null;
+  /** Which claim is current: a dispatcher whose claim lapsed cannot overwrite the next one's result. */
+  claim_token: string | null;
+  /** The last failure's safe description (an error code, a status; never the content). */
+  last_error: string | null;
+  /** The provider chosen for the channel when the message was queued, such as 'outbox' or 'twilio'. */
+  provider: string;
+  provider_message_id: string | null;
+  created_at: string;
+  sent_at: string | null;
+}
+
 export interface DatabaseSchema {
   organisations: OrganisationsTable;
   users: UsersTable;
@@ -120,6 +146,7 @@ export interface DatabaseSchema {
   throttles: ThrottlesTable;
   audit_events: AuditEventsTable;
   user_tokens: UserTokensTable;
+  outbox: OutboxTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -128,4 +155,5 @@ export type SessionRow = Selectable<SessionsTable>;
 export type OrganisationRow = Selectable<OrganisationsTable>;
 export type RoleRow = Selectable<RolesTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
+export type OutboxRow = Selectable<OutboxTable>;
 export type CountColumn = ColumnType<number | string | bigint, never, never>;

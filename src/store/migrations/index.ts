@@ -6,6 +6,7 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { Dialect } from '../database.js';
 import * as foundation from './0001-foundation.js';
+import * as outbox from './0002-outbox.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -17,6 +18,7 @@ interface MigrationModule {
 
 const migrations: Record<string, MigrationModule> = {
   '0001-foundation': foundation,
+  '0002-outbox': outbox,
 };
 
 class StaticProvider implements MigrationProvider {
