@@ -8,6 +8,7 @@ import path from 'node:path';
 import { optionsSchema, optionDocs, type RawOptions } from './schema.js';
 import { ConfigError } from './config-error.js';
 import { resolveSecret, type SecretSource } from './secret.js';
+import { parseDeliveryConfig, type DeliveryConfig } from './delivery.js';
 
 export { ConfigError };
 
@@ -41,6 +42,10 @@ export interface Config {
   sessions: { idleSeconds: number; absoluteSeconds: number };
   activationLinkSeconds: number;
   shutdownSeconds: number;
+  /** Text messages, calls and email (src/config/delivery.ts). */
+  delivery: DeliveryConfig;
+  /** DEVELOPMENT_PAGES: /dev/outbox and friends; only ever with a localhost PUBLIC_URL. */
+  developmentPages: boolean;
 }
 
 export interface LoadConfigOptions {
@@ -151,6 +156,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new ConfigError('SESSION_IDLE_TIMEOUT', 'must not be longer than SESSION_ABSOLUTE_TIMEOUT');
   }
 
+  // The development pages show one-time codes to anyone who asks: never on a reachable address.
+  if (raw.DEVELOPMENT_PAGES && !isLocalHostname(publicUrl.hostname)) {
+    throw new ConfigError('DEVELOPMENT_PAGES', 'must not be true unless PUBLIC_URL is localhost: the pages show one-time codes to anyone');
+  }
+  const delivery = parseDeliveryConfig(raw);
+
   const dataDir = path.resolve(cwd, raw.PORTCULLIS_DATA_DIR);
   const database = parseDatabaseUrl(raw.DATABASE_URL, dataDir);
   const secret = resolveSecret({ value: raw.PORTCULLIS_SECRET, dataDir, database: database.kind });
@@ -184,5 +195,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     sessions: { idleSeconds: raw.SESSION_IDLE_TIMEOUT, absoluteSeconds: raw.SESSION_ABSOLUTE_TIMEOUT },
     activationLinkSeconds: raw.ACTIVATION_LINK_LIFETIME,
     shutdownSeconds: raw.SHUTDOWN_TIMEOUT,
+    delivery,
+    developmentPages: raw.DEVELOPMENT_PAGES,
   };
 }

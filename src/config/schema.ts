@@ -63,6 +63,26 @@ export const optionsSchema = z.object({
   SESSION_ABSOLUTE_TIMEOUT: duration(60, 30 * 86_400).default(86_400),
   ACTIVATION_LINK_LIFETIME: duration(600, 30 * 86_400).default(7 * 86_400),
   SHUTDOWN_TIMEOUT: duration(1, 600).default(30),
+
+  // ── Delivery: text messages, calls and email (src/channels/, src/config/delivery.ts) ──────────────
+  SMS_PROVIDER: z.enum(['outbox', 'notify', 'twilio']).default('outbox'),
+  VOICE_PROVIDER: z.enum(['outbox', 'twilio']).default('outbox'),
+  EMAIL_PROVIDER: z.enum(['outbox', 'smtp']).default('outbox'),
+  NOTIFY_API_KEY: optionalText,
+  NOTIFY_SMS_TEMPLATE_ID: optionalText,
+  NOTIFY_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.notifications.service.gov.uk'),
+  TWILIO_ACCOUNT_SID: optionalText,
+  TWILIO_AUTH_TOKEN: optionalText,
+  TWILIO_FROM: optionalText,
+  TWILIO_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.twilio.com'),
+  SMTP_URL: optionalText,
+  EMAIL_FROM: z.string().trim().min(3).max(320).default('Portcullis <no-reply@localhost>'),
+  DELIVERY_MAX_ATTEMPTS: integer(1, 20).default(5),
+  DEVELOPMENT_PAGES: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
+    .default(false)
+    .transform((value) => value === true || value === 'true' || value === '1' || value === 'yes'),
+  // ── end of delivery ──────────────────────────────────────────────────────────────────────────────
 });
 
 export type RawOptions = z.output<typeof optionsSchema>;
@@ -134,4 +154,45 @@ export const optionDocs: Record<keyof RawOptions, OptionDoc> = {
     description: 'On SIGTERM, how long to wait for requests in flight before closing anyway.',
     defaultText: '30s',
   },
+
+  // ── Delivery ─────────────────────────────────────────────────────────────────────────────────────
+  SMS_PROVIDER: {
+    description:
+      'Who sends text messages: outbox (development: nothing is sent; read them with `portcullis outbox`), notify (GOV.UK Notify) or twilio.',
+    defaultText: 'outbox',
+  },
+  VOICE_PROVIDER: { description: 'Who makes voice calls that read out codes: outbox (development) or twilio.', defaultText: 'outbox' },
+  EMAIL_PROVIDER: { description: 'Who sends email: outbox (development) or smtp.', defaultText: 'outbox' },
+  NOTIFY_API_KEY: {
+    description: 'GOV.UK Notify API key (a live or team key, name-serviceid-secret). Required when SMS_PROVIDER is notify.',
+    defaultText: '(none)',
+  },
+  NOTIFY_SMS_TEMPLATE_ID: {
+    description: 'The id of a Notify text message template whose whole content is ((body)). Required when SMS_PROVIDER is notify.',
+    defaultText: '(none)',
+  },
+  NOTIFY_BASE_URL: { description: 'GOV.UK Notify API address (https unless localhost).', defaultText: 'https://api.notifications.service.gov.uk' },
+  TWILIO_ACCOUNT_SID: { description: 'Twilio account SID (AC…). Required when SMS_PROVIDER or VOICE_PROVIDER is twilio.', defaultText: '(none)' },
+  TWILIO_AUTH_TOKEN: { description: 'Twilio auth token. Required when SMS_PROVIDER or VOICE_PROVIDER is twilio.', defaultText: '(none)' },
+  TWILIO_FROM: {
+    description:
+      'The Twilio number messages and calls come from, in E.164 form (+447700900123); for text messages only, an alphanumeric sender id of up to 11 characters.',
+    defaultText: '(none)',
+  },
+  TWILIO_BASE_URL: { description: 'Twilio REST API address (https unless localhost).', defaultText: 'https://api.twilio.com' },
+  SMTP_URL: {
+    description: 'Mail server for EMAIL_PROVIDER=smtp: smtp://user:password@host:587 (STARTTLS) or smtps://user:password@host:465.',
+    defaultText: '(none)',
+  },
+  EMAIL_FROM: { description: 'The From address of email, optionally with a name.', defaultText: 'Portcullis <no-reply@localhost>' },
+  DELIVERY_MAX_ATTEMPTS: {
+    description: 'Attempts to send one message (retrying with growing waits: 2s, 4s, 8s …) before it is given up as a dead letter.',
+    defaultText: '5',
+  },
+  DEVELOPMENT_PAGES: {
+    description:
+      'true serves development pages such as /dev/outbox, which shows every message in the development outbox, codes included, to anyone. Only allowed when PUBLIC_URL is localhost.',
+    defaultText: 'false',
+  },
+  // ── end of delivery ──────────────────────────────────────────────────────────────────────────────
 };
