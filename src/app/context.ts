@@ -5,6 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
+import { createDelivery, type Delivery } from '../channels/outbox.js';
 import type { Config } from '../config/load.js';
 import { deriveKeys, type DerivedKeys } from '../crypto/keys.js';
 import { createPasswordHasher, type PasswordHasher } from '../crypto/password-hasher.js';
@@ -26,7 +27,9 @@ export interface AppContext {
   logger: Logger;
   metrics: Metrics;
   redis: Redis | null;
-  /** Closes the database and Redis connections. */
+  /** Text messages, calls and email through the outbox (src/channels/). `portcullis serve` starts its dispatcher. */
+  delivery: Delivery;
+  /** Stops the delivery dispatcher, then closes the database and Redis connections. */
   close(): Promise<void>;
 }
 
@@ -88,17 +91,23 @@ export async function createAppContext(config: Config, options: CreateContextOpt
     throw error;
   }
   const store = createStore(database);
+  const keys = deriveKeys(config.secret.key);
+  const clock = options.clock ?? (() => new Date());
+  const metrics = options.metrics ?? createMetrics();
+  const delivery = createDelivery({ db: database.db, keys, config, logger, metrics, clock });
   return {
     config,
     store,
     throttles: redis ? createRedisThrottleStore(redis) : createSqlThrottleStore(database.db),
     hasher: options.hasher ?? (await createPasswordHasher(config.passwordHashing)),
-    keys: deriveKeys(config.secret.key),
-    clock: options.clock ?? (() => new Date()),
+    keys,
+    clock,
     logger,
-    metrics: options.metrics ?? createMetrics(),
+    metrics,
     redis,
+    delivery,
     async close() {
+      await delivery.close();
       if (redis) await redis.quit().catch(() => redis?.disconnect());
       await database.close();
     },

@@ -20,6 +20,18 @@ export function startupWarnings(config: Config): string[] {
   if (config.trustProxy === true) {
     warnings.push('TRUST_PROXY=true believes X-Forwarded-For from anyone: name your proxies instead, or throttling can be evaded.');
   }
+  // Delivery: the development outbox sends nothing, and the development pages show codes to anyone.
+  const providerOptions = [['sms', 'SMS_PROVIDER'], ['voice', 'VOICE_PROVIDER'], ['email', 'EMAIL_PROVIDER']] as const;
+  const outboxOptions = providerOptions.filter(([channel]) => config.delivery.providers[channel] === 'outbox').map(([, option]) => option);
+  if (outboxOptions.length) {
+    warnings.push(
+      `${outboxOptions.join(', ')} ${outboxOptions.length === 1 ? 'is' : 'are'} outbox: those messages are NOT sent, only kept for development ` +
+        '(read them with `portcullis outbox`). Choose a real provider before real use (docs/configuration.md).',
+    );
+  }
+  if (config.developmentPages) {
+    warnings.push('DEVELOPMENT_PAGES=true: /dev/outbox shows every development message, codes included, to anyone who can reach this server.');
+  }
   return warnings;
 }
 
@@ -37,6 +49,7 @@ export async function serve(options: { demo?: boolean }): Promise<void> {
   }
   const app = await buildApp(ctx);
   await app.listen({ host: config.host, port: config.port });
+  ctx.delivery.start();
   logger.info({ publicUrl: config.publicUrl.toString(), database: config.database.kind, redis: Boolean(config.redisUrl) }, 'Portcullis is serving');
 
   let stopping = false;
