@@ -212,6 +212,30 @@ export function buildProgram(): Command {
       }),
     );
 
+  verb(program, 'outbox', 'server')
+    .description(
+      'Print the development outbox, newest first: the text messages, calls and email that the outbox provider kept instead of sending (SMS_PROVIDER, VOICE_PROVIDER, EMAIL_PROVIDER)',
+    )
+    .option('--json', 'print JSON')
+    .option('--to <address>', 'only messages to this phone number (E.164) or email address')
+    .option('--limit <n>', 'at most this many messages (1 to 500)', '20')
+    .action((options: { json?: boolean; to?: string; limit: string }) => {
+      const limit = Number(options.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new CliExit(2, '--limit must be a whole number from 1 to 500');
+      return withContext(async (ctx) => {
+        const messages = await ctx.delivery.listOutbox({ limit, to: options.to });
+        if (options.json) return out(JSON.stringify(messages, null, 2));
+        if (messages.length === 0) return out(`The development outbox is empty${options.to ? ` for ${options.to}` : ''}.`);
+        const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim();
+        out(
+          table([
+            ['TIME', 'CHANNEL', 'TO', 'MESSAGE', 'CODE'],
+            ...messages.map((m) => [m.createdAt, m.channel, m.to, oneLine(m.subject ? `${m.subject}: ${m.text}` : m.text), m.code ?? '']),
+          ]),
+        );
+      });
+    });
+
   const build = verb(program, 'build-assets', 'none').description('Build the CSS and copy the front-end assets (run by npm ci)');
   build.action(async () => {
     const { files } = await (await import('../web/build-assets.js')).buildAssets();

@@ -12,6 +12,7 @@ import { formatErrorMessage, isPortcullisError, type ErrorCode } from '../core/e
 import { ASSET_BUILD_DIR, ensureAssets } from '../web/build-assets.js';
 import { accountRoutes } from './account/routes.js';
 import { activationRoutes } from './activation/routes.js';
+import { devRoutes } from './dev/routes.js';
 import { opsRoutes } from './ops/routes.js';
 import { csrfProtection } from './plugins/csrf.js';
 import { securityHeaders } from './plugins/security-headers.js';
@@ -92,6 +93,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(signInRoutes, { ctx });
   await app.register(accountRoutes, { ctx });
   await app.register(activationRoutes, { ctx });
+  // Development pages show one-time codes: only with DEVELOPMENT_PAGES=true (a localhost PUBLIC_URL).
+  if (ctx.config.developmentPages) await app.register(devRoutes, { ctx });
 
   // Housekeeping: expired sessions, sign-in flows and throttle counters are deleted now and then.
   const sweep = setInterval(() => {
