@@ -127,6 +127,7 @@ async function insertUser(ctx: AppContext, repos: Repositories, input: NewUserIn
     password_changed_at: passwordHash ? at : null,
     created_at: at,
     updated_at: at,
+    default_method_id: null,
   };
   try {
     await repos.users.insert(user);

@@ -14,6 +14,8 @@ export interface ActiveSession {
   createdAt: Date;
   methods: MethodUse[];
   restricted: SessionRestriction | null;
+  /** Until when this session may register a first second method without MFA (null: not allowed). */
+  registrationGrantUntil: Date | null;
 }
 
 export interface ClientInfo {
@@ -21,23 +23,60 @@ export interface ClientInfo {
   userAgent: string | null;
 }
 
+/** How long after the password a user with no second method may register their first without MFA. */
+export const REGISTRATION_GRANT_SECONDS = 10 * 60;
+
 export async function startSession(
   ctx: AppContext,
-  input: { userId: string; methods: MethodUse[]; restricted: SessionRestriction | null; client: ClientInfo },
+  input: {
+    userId: string;
+    methods: MethodUse[];
+    restricted: SessionRestriction | null;
+    client: ClientInfo;
+    registrationGrant?: boolean;
+    /** Keep an earlier sign-in's start (a step-up renews the id, not the absolute timeout). */
+    createdAt?: Date;
+  },
 ): Promise<string> {
   const token = randomToken(32);
   const now = ctx.clock();
+  const createdAt = input.createdAt ?? now;
   await ctx.store.sessions.insert({
     id: hashToken(token),
     userId: input.userId,
     now,
-    expiresAt: sessionExpiry({ createdAt: now, lastSeenAt: now }, ctx.config.sessions),
+    createdAt,
+    expiresAt: sessionExpiry({ createdAt, lastSeenAt: now }, ctx.config.sessions),
     methods: input.methods,
     restricted: input.restricted,
     ip: input.client.ip,
     userAgent: input.client.userAgent,
+    registrationGrantUntil: input.registrationGrant ? new Date(now.getTime() + REGISTRATION_GRANT_SECONDS * 1000) : null,
   });
   return token;
+}
+
+/**
+ * After a step-up: the session gets a new id (OWASP ASVS 5 V7.2.4: a new session token on every
+ * authentication) and the second factor joins its methods; the absolute timeout still runs from the
+ * original sign-in.
+ */
+export async function renewSession(ctx: AppContext, session: ActiveSession, methods: MethodUse[], client: ClientInfo): Promise<string> {
+  const token = await startSession(ctx, {
+    userId: session.user.id,
+    methods,
+    restricted: session.restricted,
+    client,
+    createdAt: session.createdAt,
+  });
+  await ctx.store.sessions.delete(session.id);
+  return token;
+}
+
+/** The last time a second factor (anything but the password) was used in this session, if ever. */
+export function lastSecondFactorAt(session: Pick<ActiveSession, 'methods'>): Date | null {
+  const times = session.methods.filter((m) => m.method !== 'password').map((m) => Date.parse(m.at));
+  return times.length ? new Date(Math.max(...times)) : null;
 }
 
 function snapshot(row: SessionRow) {
@@ -46,6 +85,7 @@ function snapshot(row: SessionRow) {
     lastSeenAt: new Date(row.last_seen_at),
     methods: JSON.parse(row.methods) as MethodUse[],
     restricted: row.restricted as SessionRestriction | null,
+    registrationGrantUntil: row.registration_grant_until ? new Date(row.registration_grant_until) : null,
   };
 }
 
@@ -70,7 +110,14 @@ export async function resolveSession(ctx: AppContext, token: string): Promise<Ac
   if (assessment.touch) {
     await ctx.store.sessions.touch(id, now, sessionExpiry({ createdAt: session.createdAt, lastSeenAt: now }, ctx.config.sessions));
   }
-  return { id, user, createdAt: session.createdAt, methods: session.methods, restricted: session.restricted };
+  return {
+    id,
+    user,
+    createdAt: session.createdAt,
+    methods: session.methods,
+    restricted: session.restricted,
+    registrationGrantUntil: session.registrationGrantUntil,
+  };
 }
 
 export async function endSession(ctx: AppContext, session: ActiveSession, client: ClientInfo): Promise<void> {

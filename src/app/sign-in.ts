@@ -1,12 +1,18 @@
 /**
  * Drives the core's sign-in state machine: loads and saves the flow, performs the effects the reducer
- * asks for (verify a password, count a failure, write audit events) and feeds their results back in.
- * Shared by the sign-in pages and, later, the OpenID Connect interaction.
+ * asks for (verify a password or a code, start a challenge, count a failure, write audit events) and
+ * feeds their results back in. Shared by the sign-in pages, step-up and, later, the OpenID Connect
+ * interaction.
  */
-import { reduceSignIn, type SignInEffect, type SignInError, type SignInEvent, type SignInState } from '../core/sign-in/flow.js';
-import { accountCounterLifetimeSeconds, assessSignInThrottle, ipWindow, lockoutAfterFailure } from '../core/throttle.js';
+import { isPortcullisError } from '../core/errors.js';
+import type { MethodSummary } from '../core/methods/registry.js';
+import { reduceSignIn, type SignInEffect, type SignInError, type SignInEvent, type SignInResult, type SignInState } from '../core/sign-in/flow.js';
+import { accountCounterLifetimeSeconds, assessSignInThrottle, ipWindow, lockoutAfterFailure, type ThrottleAssessment } from '../core/throttle.js';
 import { hashToken, hmac, randomToken } from '../crypto/tokens.js';
+import type { UserRow } from '../store/schema.js';
 import type { AppContext } from './context.js';
+import { strategyFor, strategyOf } from './methods/index.js';
+import type { ChallengeContext } from './methods/strategy.js';
 import type { ClientInfo } from './sessions.js';
 
 /** How long a sign-in may take from the email step to the last step. */
@@ -25,6 +31,24 @@ function ipKey(ctx: AppContext, ip: string, now: Date): string {
   return `sign-in:ip:${ip}:${ipWindow(now, ctx.config.signIn).start.getTime()}`;
 }
 
+function secondFactorKey(userId: string): string {
+  return `second-factor:user:${userId}`;
+}
+
+/** Challenges started in a flow are bound to it: a code sent for one sign-in works only there. */
+export function flowBinding(token: string): string {
+  return `flow:${hashToken(token)}`;
+}
+
+/** The user's active second methods that this build can challenge, with what pages show for them. */
+export async function methodSummaries(ctx: AppContext, userId: string): Promise<MethodSummary[]> {
+  const rows = await ctx.store.methods.activeForUser(userId);
+  return rows.flatMap((row) => {
+    const strategy = strategyFor(row.kind);
+    return strategy ? [{ id: row.id, kind: strategy.definition.kind, detail: strategy.detail(row) }] : [];
+  });
+}
+
 export async function createSignInFlow(ctx: AppContext, state: SignInState): Promise<{ token: string; state: SignInState }> {
   const token = randomToken(32);
   const now = ctx.clock();
@@ -41,28 +65,80 @@ export async function finishSignInFlow(ctx: AppContext, token: string): Promise<
   await ctx.store.signInFlows.delete(hashToken(token));
 }
 
-export async function assessThrottle(ctx: AppContext, email: string, ip: string, now: Date) {
+export async function assessThrottle(ctx: AppContext, email: string, ip: string, now: Date): Promise<ThrottleAssessment> {
   const [account, address] = await Promise.all([ctx.throttles.get(emailKey(ctx, email), now), ctx.throttles.get(ipKey(ctx, ip, now), now)]);
   return assessSignInThrottle(account, address, now, ctx.config.signIn);
 }
 
-/**
- * Applies one event to the flow named by `token`, performing effects until none is left, and saves the
- * new state. The password, when there is one, lives only in this call.
- */
-export async function advanceSignIn(
+/** Whether a user's second factor is locked after too many wrong codes. */
+export async function assessSecondFactorThrottle(ctx: AppContext, userId: string, now: Date): Promise<ThrottleAssessment> {
+  const counter = await ctx.throttles.get(secondFactorKey(userId), now);
+  const assessment = assessSignInThrottle(counter, null, now, ctx.config.signIn);
+  return assessment.allowed ? assessment : { ...assessment, reason: 'throttled-account' };
+}
+
+async function recordLockout(
   ctx: AppContext,
-  token: string,
-  state: SignInState,
-  event: SignInEvent,
-  client: ClientInfo & { ip: string },
-  password?: string,
-): Promise<SignInOutcome> {
+  input: { key: string; threshold: number; now: Date; ip: string; userId: string | null; what: 'password' | 'second-factor'; email?: string },
+): Promise<void> {
+  const failures = await ctx.throttles.increment(input.key, input.now, new Date(input.now.getTime() + accountCounterLifetimeSeconds(ctx.config.signIn) * 1000));
+  const lockout = lockoutAfterFailure(failures, input.now, { ...ctx.config.signIn, lockoutThreshold: input.threshold });
+  if (!lockout) return;
+  await ctx.throttles.lock(input.key, lockout.lockedUntil);
+  ctx.metrics.lockouts.inc();
+  ctx.logger.warn(
+    { event: 'sign-in.locked-out', userId: input.userId, ip: input.ip, factor: input.what, lockoutNumber: lockout.lockoutNumber, seconds: lockout.seconds },
+    'sign-in locked after repeated failures',
+  );
+  await ctx.store.audit.append({
+    type: 'sign-in.locked-out',
+    at: input.now,
+    actor: { kind: 'system' },
+    subjectUserId: input.userId,
+    ip: input.ip,
+    details: { ...(input.email ? { email: input.email } : {}), factor: input.what, failures, lockoutNumber: lockout.lockoutNumber, until: lockout.lockedUntil.toISOString() },
+  });
+}
+
+export interface AdvanceInput {
+  /** The flow's cookie token (its hash keys the flow and binds its challenges). */
+  token: string;
+  state: SignInState;
+  event: SignInEvent;
+  client: ClientInfo & { ip: string };
+  /** The password or code typed, when the event carries one; it lives only in this call. */
+  secret?: string;
+  /** Persist the new state (false when the caller stores it itself, as a brand-new flow). */
+  persist?: boolean;
+}
+
+/**
+ * Applies one event, performing effects until none is left, and saves the new state.
+ * Effects that answer with an event (verify-password, begin-challenge, verify-code) feed it back in.
+ */
+export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promise<SignInOutcome> {
+  const { token, client } = input;
   const now = ctx.clock();
-  let result = reduceSignIn(state, event, now);
+  let result: SignInResult = reduceSignIn(input.state, input.event, now);
   let error = result.error;
   const pending: SignInEffect[] = [...result.effects];
   let verifiedHash: { userId: string; hash: string } | null = null;
+  const users = new Map<string, UserRow | undefined>();
+  const userById = async (id: string) => {
+    if (!users.has(id)) users.set(id, await ctx.store.users.findById(id));
+    return users.get(id);
+  };
+  const feed = (event: SignInEvent) => {
+    result = reduceSignIn(result.state, event, now);
+    // Within one call, an error once raised stands: later events only follow from it.
+    error = result.error ?? error;
+    pending.push(...result.effects);
+  };
+  const challengeContext = (): ChallengeContext => ({
+    purpose: result.state.step === 'second-factor' ? result.state.purpose : 'sign-in',
+    binding: flowBinding(token),
+    ip: client.ip,
+  });
 
   while (pending.length) {
     const effect = pending.shift()!;
@@ -70,62 +146,92 @@ export async function advanceSignIn(
       case 'verify-password': {
         const user = await ctx.store.users.findByEmail(effect.email);
         let correct = false;
-        if (user?.password_hash && password !== undefined) {
-          correct = await ctx.hasher.verify(user.password_hash, password);
+        if (user?.password_hash && input.secret !== undefined) {
+          correct = await ctx.hasher.verify(user.password_hash, input.secret);
           if (correct) verifiedHash = { userId: user.id, hash: user.password_hash };
         } else {
-          await ctx.hasher.verifyDummy(password ?? '');
+          await ctx.hasher.verifyDummy(input.secret ?? '');
         }
         ctx.metrics.passwordVerifications.inc();
-        const next = reduceSignIn(
-          result.state,
-          {
-            type: 'password-verified',
-            account: user ? { id: user.id, email: user.email, status: user.status, hasPassword: user.password_hash !== null } : null,
-            passwordCorrect: correct,
-            needsRehash: correct && user?.password_hash ? ctx.hasher.needsRehash(user.password_hash) : false,
-          },
-          now,
-        );
-        result = next;
-        error = next.error;
-        pending.push(...next.effects);
+        feed({
+          type: 'password-verified',
+          account: user
+            ? {
+                id: user.id,
+                email: user.email,
+                status: user.status,
+                hasPassword: user.password_hash !== null,
+                // Only looked up once the password is right: nothing about methods leaks before.
+                secondFactors: correct ? await methodSummaries(ctx, user.id) : [],
+                defaultMethodId: user.default_method_id,
+              }
+            : null,
+          passwordCorrect: correct,
+          needsRehash: correct && user?.password_hash ? ctx.hasher.needsRehash(user.password_hash) : false,
+        });
         break;
       }
-      case 'record-password-failure': {
-        const key = emailKey(ctx, effect.email);
-        const lifetime = accountCounterLifetimeSeconds(ctx.config.signIn);
-        const failures = await ctx.throttles.increment(key, now, new Date(now.getTime() + lifetime * 1000));
+      case 'record-password-failure':
         await ctx.throttles.increment(ipKey(ctx, client.ip, now), now, ipWindow(now, ctx.config.signIn).end);
-        const lockout = lockoutAfterFailure(failures, now, ctx.config.signIn);
-        if (lockout) {
-          await ctx.throttles.lock(key, lockout.lockedUntil);
-          ctx.metrics.lockouts.inc();
-          const user = await ctx.store.users.findByEmail(effect.email);
-          ctx.logger.warn(
-            { event: 'sign-in.locked-out', userId: user?.id ?? null, ip: client.ip, lockoutNumber: lockout.lockoutNumber, seconds: lockout.seconds },
-            'sign-in locked after repeated failures',
-          );
-          await ctx.store.audit.append({
-            type: 'sign-in.locked-out',
-            at: now,
-            actor: { kind: 'system' },
-            subjectUserId: user?.id ?? null,
-            ip: client.ip,
-            details: { email: effect.email, failures, lockoutNumber: lockout.lockoutNumber, until: lockout.lockedUntil.toISOString() },
-          });
-        }
+        await recordLockout(ctx, {
+          key: emailKey(ctx, effect.email),
+          threshold: ctx.config.signIn.lockoutThreshold,
+          now,
+          ip: client.ip,
+          userId: (await ctx.store.users.findByEmail(effect.email))?.id ?? null,
+          what: 'password',
+          email: effect.email,
+        });
         break;
-      }
       case 'clear-password-failures':
         await ctx.throttles.clear(emailKey(ctx, effect.email));
         break;
       case 'rehash-password':
-        if (password !== undefined && verifiedHash?.userId === effect.userId) {
-          const next = await ctx.hasher.hash(password);
+        if (input.secret !== undefined && verifiedHash?.userId === effect.userId) {
+          const next = await ctx.hasher.hash(input.secret);
           await ctx.store.users.replacePasswordHash(effect.userId, verifiedHash.hash, next);
           ctx.logger.info({ userId: effect.userId }, 'password hash upgraded to the current parameters');
         }
+        break;
+      case 'begin-challenge': {
+        const user = await userById(effect.userId);
+        const method = await ctx.store.methods.findForUser(effect.userId, effect.methodId);
+        if (!user || !method || method.status !== 'active') {
+          feed({ type: 'challenge-refused', error: { code: 'method-not-found', params: {} } });
+          break;
+        }
+        try {
+          const { challengeId } = await strategyOf(method).beginChallenge(ctx, user, method, challengeContext());
+          feed({ type: 'challenge-started', challengeId });
+        } catch (caught) {
+          if (!isPortcullisError(caught)) throw caught;
+          feed({ type: 'challenge-refused', error: { code: caught.code, params: caught.params } });
+        }
+        break;
+      }
+      case 'verify-code': {
+        const user = await userById(effect.userId);
+        const method = await ctx.store.methods.findForUser(effect.userId, effect.methodId);
+        if (!user || !method || method.status !== 'active') {
+          feed({ type: 'code-verified', result: { ok: false, reason: 'code-expired' } });
+          break;
+        }
+        const verification = await strategyOf(method).verify(ctx, user, method, effect.challengeId, input.secret ?? '', challengeContext());
+        feed({ type: 'code-verified', result: verification });
+        break;
+      }
+      case 'record-second-factor-failure':
+        await recordLockout(ctx, {
+          key: secondFactorKey(effect.userId),
+          threshold: ctx.config.secondFactors.lockoutThreshold,
+          now,
+          ip: client.ip,
+          userId: effect.userId,
+          what: 'second-factor',
+        });
+        break;
+      case 'clear-second-factor-failures':
+        await ctx.throttles.clear(secondFactorKey(effect.userId));
         break;
       case 'audit':
         await ctx.store.audit.append({ ...effect.event, ip: client.ip });
@@ -136,8 +242,18 @@ export async function advanceSignIn(
     }
   }
 
-  if (result.state.step !== 'complete' && result.state !== state) {
+  if ((input.persist ?? true) && result.state.step !== 'complete' && result.state !== input.state) {
     await ctx.store.signInFlows.update(hashToken(token), result.state);
   }
   return { state: result.state, error };
+}
+
+/** Resends the current challenge's code (text or call), within the resend and quota rules. */
+export async function resendChallenge(ctx: AppContext, token: string, state: Extract<SignInState, { step: 'second-factor' }>, ip: string): Promise<void> {
+  const user = await ctx.store.users.findById(state.userId);
+  const method = await ctx.store.methods.findForUser(state.userId, state.current.methodId);
+  if (!user || !method || !state.current.challengeId) return;
+  const strategy = strategyOf(method);
+  if (!strategy.resend) return;
+  await strategy.resend(ctx, user, method, state.current.challengeId, { purpose: state.purpose, binding: flowBinding(token), ip });
 }

@@ -42,6 +42,16 @@ export interface Config {
   sessions: { idleSeconds: number; absoluteSeconds: number };
   activationLinkSeconds: number;
   shutdownSeconds: number;
+  secondFactors: {
+    freshnessSeconds: number;
+    lockoutThreshold: number;
+    codeLifetimeSeconds: number;
+    allowedCountries: string[];
+    codesPerUserPerHour: number;
+    codesPerAddressPerHour: number;
+    codesPerCountryPerHour: number;
+  };
+  passwordReset: { perEmailPerHour: number; perAddressPerHour: number };
   /** Text messages, calls and email (src/config/delivery.ts). */
   delivery: DeliveryConfig;
   /** DEVELOPMENT_PAGES: /dev/outbox and friends; only ever with a localhost PUBLIC_URL. */
@@ -195,6 +205,16 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     sessions: { idleSeconds: raw.SESSION_IDLE_TIMEOUT, absoluteSeconds: raw.SESSION_ABSOLUTE_TIMEOUT },
     activationLinkSeconds: raw.ACTIVATION_LINK_LIFETIME,
     shutdownSeconds: raw.SHUTDOWN_TIMEOUT,
+    secondFactors: {
+      freshnessSeconds: raw.MFA_FRESHNESS,
+      lockoutThreshold: raw.SECOND_FACTOR_LOCKOUT_THRESHOLD,
+      codeLifetimeSeconds: raw.ONE_TIME_CODE_LIFETIME,
+      allowedCountries: raw.PHONE_ALLOWED_COUNTRIES,
+      codesPerUserPerHour: raw.PHONE_CODES_PER_USER,
+      codesPerAddressPerHour: raw.PHONE_CODES_PER_ADDRESS,
+      codesPerCountryPerHour: raw.PHONE_CODES_PER_COUNTRY,
+    },
+    passwordReset: { perEmailPerHour: raw.PASSWORD_RESETS_PER_EMAIL, perAddressPerHour: raw.PASSWORD_RESETS_PER_ADDRESS },
     delivery,
     developmentPages: raw.DEVELOPMENT_PAGES,
   };

@@ -62,6 +62,20 @@ export const optionsSchema = z.object({
   SESSION_IDLE_TIMEOUT: duration(60, 7 * 86_400).default(3600),
   SESSION_ABSOLUTE_TIMEOUT: duration(60, 30 * 86_400).default(86_400),
   ACTIVATION_LINK_LIFETIME: duration(600, 30 * 86_400).default(7 * 86_400),
+  // Second factors
+  MFA_FRESHNESS: duration(60, 3600).default(600),
+  SECOND_FACTOR_LOCKOUT_THRESHOLD: integer(1, 100).default(10),
+  ONE_TIME_CODE_LIFETIME: duration(60, 600).default(600),
+  PHONE_ALLOWED_COUNTRIES: z
+    .string()
+    .default('GB')
+    .transform((text) => text.split(',').map((c) => c.trim().toUpperCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[A-Z]{2}$/, 'must be ISO 3166 two-letter country codes, such as GB or GB,IE')).min(1)),
+  PHONE_CODES_PER_USER: integer(1, 1000).default(10),
+  PHONE_CODES_PER_ADDRESS: integer(1, 1_000_000).default(100),
+  PHONE_CODES_PER_COUNTRY: integer(1, 10_000_000).default(10_000),
+  PASSWORD_RESETS_PER_EMAIL: integer(1, 100).default(5),
+  PASSWORD_RESETS_PER_ADDRESS: integer(1, 100_000).default(50),
   SHUTDOWN_TIMEOUT: duration(1, 600).default(30),
 
   // ── Delivery: text messages, calls and email (src/channels/, src/config/delivery.ts) ──────────────
@@ -150,6 +164,27 @@ export const optionDocs: Record<keyof RawOptions, OptionDoc> = {
     description: 'How long a new account’s activation link (to set a first password) stays valid.',
     defaultText: '7d',
   },
+  MFA_FRESHNESS: {
+    description: 'Changes on Security info need a second factor used within this long; otherwise the user confirms with one first.',
+    defaultText: '10m',
+  },
+  SECOND_FACTOR_LOCKOUT_THRESHOLD: {
+    description: 'Consecutive wrong codes for one user before their second factor is locked for a while (at most 100, NIST SP 800-63B §5.2.2); lockouts grow like password lockouts.',
+    defaultText: '10',
+  },
+  ONE_TIME_CODE_LIFETIME: {
+    description: 'How long a code sent by text, call or email stays valid (at most 10 minutes, NIST SP 800-63B §5.1.3.2).',
+    defaultText: '10m',
+  },
+  PHONE_ALLOWED_COUNTRIES: {
+    description: 'Countries whose phone numbers may be registered, as ISO 3166 codes separated by commas. Other countries are refused (SMS pumping fraud uses premium international routes).',
+    defaultText: 'GB',
+  },
+  PHONE_CODES_PER_USER: { description: 'Codes sent by text or call to one user per hour.', defaultText: '10' },
+  PHONE_CODES_PER_ADDRESS: { description: 'Codes sent by text or call at the request of one client address per hour.', defaultText: '100' },
+  PHONE_CODES_PER_COUNTRY: { description: 'Codes sent by text or call to numbers in one country per hour, across all users.', defaultText: '10000' },
+  PASSWORD_RESETS_PER_EMAIL: { description: 'Password reset requests for one email address per hour (whether or not it has an account).', defaultText: '5' },
+  PASSWORD_RESETS_PER_ADDRESS: { description: 'Password reset requests from one client address per hour.', defaultText: '50' },
   SHUTDOWN_TIMEOUT: {
     description: 'On SIGTERM, how long to wait for requests in flight before closing anyway.',
     defaultText: '30s',

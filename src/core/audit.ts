@@ -15,6 +15,13 @@ export const auditEventTypes = [
   'user.password-set',
   'role.granted',
   'role.revoked',
+  'method.added',
+  'method.removed',
+  'method.default-changed',
+  'user.password-changed',
+  'user.password-reset',
+  'user.password-reset-requested',
+  'sessions.ended-everywhere',
 ] as const;
 
 export type AuditEventType = (typeof auditEventTypes)[number];

@@ -2,7 +2,8 @@
  * Authentication methods by name. The method registry (second factors) builds on these names; the
  * same names appear in sessions, the audit log, the database and the pages.
  */
-export const methodKinds = ['password', 'sms', 'voice', 'totp', 'push', 'passkey', 'tap'] as const;
+/** `email`: a code sent to the user's mailbox, used only to start a password reset. */
+export const methodKinds = ['password', 'sms', 'voice', 'totp', 'push', 'passkey', 'tap', 'email'] as const;
 
 export type MethodKind = (typeof methodKinds)[number];
 
@@ -21,4 +22,6 @@ export const amrValues: Record<MethodKind, string> = {
   push: 'swk',
   passkey: 'hwk',
   tap: 'otp',
+  // RFC 8176 has no value for an emailed code; it is never part of a session's amr (a reset ends without one).
+  email: 'otp',
 };

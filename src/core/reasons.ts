@@ -10,6 +10,12 @@ export const signInReasons = [
   'account-disabled',
   'throttled-account',
   'throttled-ip',
+  // Second factors (the sign-in log's "code incorrect", "code expired", "too many attempts", "throttled")
+  'code-incorrect',
+  'code-reused',
+  'code-expired',
+  'too-many-attempts',
+  'throttled',
 ] as const;
 
 export type SignInReason = (typeof signInReasons)[number];

@@ -4,7 +4,7 @@
  */
 import { hkdfSync } from 'node:crypto';
 
-export type KeyPurpose = 'key-encryption' | 'csrf' | 'lookup-hash';
+export type KeyPurpose = 'key-encryption' | 'csrf' | 'lookup-hash' | 'code-hash';
 
 export interface DerivedKeys {
   /** AES-256-GCM key-encryption key for secrets at rest (TOTP seeds). */
@@ -13,6 +13,8 @@ export interface DerivedKeys {
   csrf: Uint8Array;
   /** HMAC key for hashing identifiers used as lookup keys (throttle keys), so they are not guessable hashes. */
   lookupHash: Uint8Array;
+  /** HMAC key for one-time codes at rest: a 6-digit code's plain hash could be found by trying all million. */
+  codeHash: Uint8Array;
 }
 
 function derive(secret: Uint8Array, purpose: KeyPurpose): Uint8Array {
@@ -24,5 +26,6 @@ export function deriveKeys(secret: Uint8Array): DerivedKeys {
     keyEncryption: derive(secret, 'key-encryption'),
     csrf: derive(secret, 'csrf'),
     lookupHash: derive(secret, 'lookup-hash'),
+    codeHash: derive(secret, 'code-hash'),
   };
 }

@@ -18,6 +18,8 @@ import { csrfProtection } from './plugins/csrf.js';
 import { securityHeaders } from './plugins/security-headers.js';
 import { sessions } from './plugins/session.js';
 import { views } from './plugins/views.js';
+import { passwordResetRoutes } from './password-reset/routes.js';
+import { securityInfoRoutes } from './security-info/routes.js';
 import { signInRoutes } from './sign-in/routes.js';
 import './types.js';
 
@@ -95,6 +97,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(activationRoutes, { ctx });
   // Development pages show one-time codes: only with DEVELOPMENT_PAGES=true (a localhost PUBLIC_URL).
   if (ctx.config.developmentPages) await app.register(devRoutes, { ctx });
+  await app.register(securityInfoRoutes, { ctx });
+  await app.register(passwordResetRoutes, { ctx });
 
   // Housekeeping: expired sessions, sign-in flows and throttle counters are deleted now and then.
   const sweep = setInterval(() => {

@@ -4,7 +4,9 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, Dialect } from './database.js';
 import { createAuditRepository } from './repositories/audit.js';
+import { createChallengeRepository } from './repositories/challenges.js';
 import { createGroupRepository } from './repositories/groups.js';
+import { createMethodRepository } from './repositories/methods.js';
 import { createOrganisationRepository } from './repositories/organisations.js';
 import { createRoleRepository } from './repositories/roles.js';
 import { createSessionRepository } from './repositories/sessions.js';
@@ -18,6 +20,8 @@ export interface Repositories {
   users: ReturnType<typeof createUserRepository>;
   roles: ReturnType<typeof createRoleRepository>;
   groups: ReturnType<typeof createGroupRepository>;
+  methods: ReturnType<typeof createMethodRepository>;
+  challenges: ReturnType<typeof createChallengeRepository>;
   sessions: ReturnType<typeof createSessionRepository>;
   signInFlows: ReturnType<typeof createSignInFlowRepository>;
   userTokens: ReturnType<typeof createUserTokenRepository>;
@@ -30,6 +34,8 @@ export function createRepositories(db: Kysely<DatabaseSchema> | Transaction<Data
     users: createUserRepository(db),
     roles: createRoleRepository(db),
     groups: createGroupRepository(db),
+    methods: createMethodRepository(db),
+    challenges: createChallengeRepository(db),
     sessions: createSessionRepository(db),
     signInFlows: createSignInFlowRepository(db),
     userTokens: createUserTokenRepository(db),

@@ -24,6 +24,8 @@ export interface UsersTable {
   password_changed_at: string | null;
   created_at: string;
   updated_at: string;
+  /** The method prompted first at sign-in (the "Default sign-in method"); null: system-preferred. */
+  default_method_id: string | null;
 }
 
 export interface RolesTable {
@@ -71,6 +73,8 @@ export interface SessionsTable {
   oidc_session_id: string | null;
   ip: string | null;
   user_agent: string | null;
+  /** Until when a user with no second method may register their first without MFA (right after the password). */
+  registration_grant_until: string | null;
 }
 
 export interface SignInFlowsTable {
@@ -106,6 +110,43 @@ export interface UserTokensTable {
   created_at: string;
   expires_at: string;
   used_at: string | null;
+}
+
+export interface MethodsTable {
+  id: string;
+  user_id: string;
+  kind: string;
+  status: 'pending' | 'active';
+  /** The authenticator app's name, or '' (phones show their masked number). */
+  label: string;
+  phone_e164: string | null;
+  /** TOTP seed, AES-256-GCM under the key-encryption key (src/crypto/seal.ts). */
+  secret_sealed: string | null;
+  /** The last TOTP time step accepted: a code at or before it is refused (RFC 6238 §5.2). */
+  totp_last_step: number | null;
+  created_at: string;
+  activated_at: string | null;
+  last_used_at: string | null;
+  /** A pending set-up is abandoned after this. */
+  pending_expires_at: string | null;
+}
+
+export interface ChallengesTable {
+  id: string;
+  user_id: string | null;
+  method_id: string | null;
+  kind: string;
+  purpose: 'sign-in' | 'step-up' | 'enrolment' | 'reset';
+  /** What the challenge belongs to (a sign-in flow, a set-up, a reset): a code works only there. */
+  binding: string;
+  /** HMAC-SHA256 of the code under a key derived from the secret; never the code. */
+  code_hash: string | null;
+  failed_attempts: number;
+  sends: number;
+  created_at: string;
+  last_sent_at: string;
+  expires_at: string;
+  consumed_at: string | null;
 }
 
 export interface OutboxTable {
@@ -146,6 +187,8 @@ export interface DatabaseSchema {
   throttles: ThrottlesTable;
   audit_events: AuditEventsTable;
   user_tokens: UserTokensTable;
+  methods: MethodsTable;
+  challenges: ChallengesTable;
   outbox: OutboxTable;
 }
 
@@ -155,5 +198,7 @@ export type SessionRow = Selectable<SessionsTable>;
 export type OrganisationRow = Selectable<OrganisationsTable>;
 export type RoleRow = Selectable<RolesTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
+export type MethodRow = Selectable<MethodsTable>;
+export type ChallengeRow = Selectable<ChallengesTable>;
 export type OutboxRow = Selectable<OutboxTable>;
 export type CountColumn = ColumnType<number | string | bigint, never, never>;

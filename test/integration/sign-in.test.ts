@@ -54,7 +54,11 @@ describe.each(dialects)('password sign-in on %s', (dialect) => {
 
     const done = await browser.post('/sign-in/password', { password: PASSWORD });
     expect(done.statusCode).toBe(303);
-    expect(done.headers.location).toBe('/account');
+    // No second method yet: the skippable offer to set one up comes first, then My account.
+    expect(done.headers.location).toBe('/security-info/get-started?returnTo=%2Faccount');
+    const offer = await browser.get(done.headers.location!);
+    expect(offer.body).toContain('Set up a second way to sign in');
+    expect(offer.body).toContain('<a href="/account">Skip for now</a>');
     const account = await browser.get('/account');
     expect(account.statusCode).toBe(200);
     expect(account.body).toContain('<h1 class="nhsuk-heading-l">My account</h1>');
@@ -274,7 +278,9 @@ describe.each(dialects)('password sign-in on %s', (dialect) => {
       await browser.post('/sign-in', { email: 'alice@example.org', returnTo: csrfFrom(browser.lastHtml) ? returnTo : returnTo });
       await browser.get('/sign-in/password');
       const done = await browser.post('/sign-in/password', { password: PASSWORD });
-      expect(done.headers.location).toBe(expected);
+      expect(done.headers.location).toBe(`/security-info/get-started?returnTo=${encodeURIComponent(expected)}`);
+      const offer = await browser.get(done.headers.location!);
+      expect(offer.body).toContain(`<a href="${expected.replace('&', '&amp;')}">Skip for now</a>`);
     }
   });
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { reduceSignIn, startSignIn, type AccountSnapshot, type SignInState } from './flow.js';
+import { reduceSignIn, startSignIn, startStepUp, type AccountSnapshot, type SignInState } from './flow.js';
 
 const now = new Date('2026-11-28T09:00:00Z');
 const passwordStep: SignInState = { step: 'password', email: 'alex@example.org', returnTo: '/account' };
-const account: AccountSnapshot = { id: 'u1', email: 'alex@example.org', status: 'active', hasPassword: true };
+const account: AccountSnapshot = { id: 'u1', email: 'alex@example.org', status: 'active', hasPassword: true, secondFactors: [], defaultMethodId: null };
 const allowed = { allowed: true } as const;
 
 describe('reduceSignIn: the email step', () => {
@@ -67,13 +67,15 @@ describe('reduceSignIn: the password step', () => {
     expect(audit).toMatchObject({ event: { type: 'sign-in.failed', details: { reason, email: 'alex@example.org' } } });
   });
 
-  it('completes with the password recorded as a method, clears failures and audits success', () => {
+  it('completes with the password alone when the user has no second method, offering to set one up', () => {
     const result = reduceSignIn(passwordStep, { type: 'password-verified', account, passwordCorrect: true, needsRehash: false }, now);
     expect(result.state).toEqual({
       step: 'complete',
+      purpose: 'sign-in',
       userId: 'u1',
       methods: [{ method: 'password', at: now.toISOString() }],
       restricted: null,
+      offerRegistration: true,
       returnTo: '/account',
     });
     expect(result.effects.map((e) => e.type)).toEqual(['clear-password-failures', 'audit', 'count-sign-in']);
@@ -101,5 +103,110 @@ describe('reduceSignIn: the password step', () => {
     expect(reduceSignIn(startSignIn('/a'), { type: 'password-verified', account, passwordCorrect: true, needsRehash: false }, now).state.step).toBe('identify');
     const complete = reduceSignIn(passwordStep, { type: 'password-verified', account, passwordCorrect: true, needsRehash: false }, now).state;
     expect(reduceSignIn(complete, { type: 'email-submitted', email: 'x@example.org' }, now)).toEqual({ state: complete, effects: [], error: null });
+  });
+});
+
+const totp = { id: 'm-totp', kind: 'totp' as const, detail: 'Authenticator app' };
+const sms = { id: 'm-sms', kind: 'sms' as const, detail: '+44 7••• ••• 456' };
+const voice = { id: 'm-voice', kind: 'voice' as const, detail: '+44 7••• ••• 789' };
+const withMethods = (defaultMethodId: string | null): AccountSnapshot => ({ ...account, secondFactors: [sms, voice, totp], defaultMethodId });
+
+describe('reduceSignIn: the second factor', () => {
+  it.each([
+    ['the default method', 'm-sms', 'm-sms'],
+    ['the strongest method when there is no default (system-preferred)', null, 'm-totp'],
+    ['the strongest method when the default is gone', 'm-deleted', 'm-totp'],
+  ])('prompts %s after the password', (_name, defaultMethodId, expected) => {
+    const result = reduceSignIn(passwordStep, { type: 'password-verified', account: withMethods(defaultMethodId), passwordCorrect: true, needsRehash: false }, now);
+    expect(result.state.step).toBe('second-factor');
+    if (result.state.step !== 'second-factor') return;
+    expect(result.state.current).toEqual({ methodId: expected, kind: expected === 'm-sms' ? 'sms' : 'totp', challengeId: null });
+    expect(result.state.options[0]!.id).toBe(expected);
+    expect(result.effects).toContainEqual({ type: 'begin-challenge', userId: 'u1', methodId: expected, kind: expected === 'm-sms' ? 'sms' : 'totp' });
+    // No session yet: nothing is audited as a success before the second factor.
+    expect(result.effects.some((e) => e.type === 'audit')).toBe(false);
+  });
+
+  const second = (): Extract<SignInState, { step: 'second-factor' }> => {
+    const state = reduceSignIn(passwordStep, { type: 'password-verified', account: withMethods(null), passwordCorrect: true, needsRehash: false }, now).state;
+    if (state.step !== 'second-factor') throw new Error('expected the second-factor step');
+    return reduceSignIn(state, { type: 'challenge-started', challengeId: 'c1' }, now).state as Extract<SignInState, { step: 'second-factor' }>;
+  };
+
+  it('asks the server to verify a typed code, with the challenge it started', () => {
+    const result = reduceSignIn(second(), { type: 'code-submitted', codeGiven: true, throttle: allowed }, now);
+    expect(result.effects).toEqual([{ type: 'verify-code', userId: 'u1', methodId: 'm-totp', kind: 'totp', challengeId: 'c1' }]);
+  });
+
+  it('asks for the code when none was typed', () => {
+    expect(reduceSignIn(second(), { type: 'code-submitted', codeGiven: false, throttle: allowed }, now).error?.code).toBe('code-missing');
+  });
+
+  it('refuses without verifying when the user is locked after wrong codes', () => {
+    const result = reduceSignIn(second(), { type: 'code-submitted', codeGiven: true, throttle: { allowed: false, reason: 'throttled-account', retryAfterSeconds: 60 } }, now);
+    expect(result.error).toMatchObject({ code: 'second-factor-throttled', params: { wait: '1 minute' } });
+    expect(result.effects.some((e) => e.type === 'verify-code')).toBe(false);
+    expect(result.effects).toContainEqual({ type: 'count-sign-in', reason: 'throttled' });
+  });
+
+  it.each([
+    ['code-incorrect', 'code-incorrect', 'code-incorrect', true],
+    ['code-reused', 'code-incorrect', 'code-reused', true],
+    ['code-expired', 'code-expired', 'code-expired', false],
+    ['code-too-many-attempts', 'code-too-many-attempts', 'too-many-attempts', true],
+  ] as const)('a verification failing with %s shows %s, logs %s', (reason, shown, logged, counts) => {
+    const result = reduceSignIn(second(), { type: 'code-verified', result: { ok: false, reason } }, now);
+    expect(result.state.step).toBe('second-factor');
+    expect(result.error?.code).toBe(shown);
+    expect(result.effects).toContainEqual({ type: 'count-sign-in', reason: logged });
+    const audit = result.effects.find((e) => e.type === 'audit');
+    expect(audit).toMatchObject({ event: { type: 'sign-in.failed', details: { method: 'totp', reason: logged } } });
+    expect(result.effects.some((e) => e.type === 'record-second-factor-failure')).toBe(counts);
+  });
+
+  it('completes with both methods recorded when the code is right', () => {
+    const later = new Date(now.getTime() + 20_000);
+    const result = reduceSignIn(second(), { type: 'code-verified', result: { ok: true } }, later);
+    expect(result.state).toMatchObject({
+      step: 'complete',
+      purpose: 'sign-in',
+      offerRegistration: false,
+      methods: [
+        { method: 'password', at: now.toISOString() },
+        { method: 'totp', at: later.toISOString() },
+      ],
+    });
+    expect(result.effects).toContainEqual({ type: 'clear-second-factor-failures', userId: 'u1' });
+    expect(result.effects).toContainEqual(expect.objectContaining({ type: 'audit', event: expect.objectContaining({ type: 'sign-in.succeeded', details: { methods: ['password', 'totp'], purpose: 'sign-in' } }) }));
+  });
+
+  it('switches to another of the user\'s methods ("Sign in another way"), and only to one of theirs', () => {
+    const switched = reduceSignIn(second(), { type: 'method-chosen', methodId: 'm-voice' }, now);
+    expect(switched.state).toMatchObject({ current: { methodId: 'm-voice', kind: 'voice', challengeId: null } });
+    expect(switched.effects).toEqual([{ type: 'begin-challenge', userId: 'u1', methodId: 'm-voice', kind: 'voice' }]);
+    const foreign = reduceSignIn(second(), { type: 'method-chosen', methodId: 'someone-elses' }, now);
+    expect(foreign.error?.code).toBe('method-choice-missing');
+    expect(foreign.effects).toEqual([]);
+  });
+
+  it('shows a refused challenge (a quota) and stays', () => {
+    const result = reduceSignIn(second(), { type: 'challenge-refused', error: { code: 'phone-quota-user', params: { wait: '5 minutes' } } }, now);
+    expect(result.error?.code).toBe('phone-quota-user');
+    expect(result.state.step).toBe('second-factor');
+  });
+
+  it('completes on an outside approval only for the challenge it is waiting on', () => {
+    expect(reduceSignIn(second(), { type: 'challenge-completed', challengeId: 'other' }, now).state.step).toBe('second-factor');
+    expect(reduceSignIn(second(), { type: 'challenge-completed', challengeId: 'c1' }, now).state.step).toBe('complete');
+  });
+});
+
+describe('startStepUp', () => {
+  it('starts at the default method for someone signed in, keeping the methods already used', () => {
+    const state = startStepUp({ userId: 'u1', email: 'a@example.org', options: [sms, totp], defaultMethodId: 'm-sms', methods: [{ method: 'password', at: 'x' }], returnTo: '/security-info' });
+    expect(state).toMatchObject({ step: 'second-factor', purpose: 'step-up', current: { methodId: 'm-sms' }, methods: [{ method: 'password', at: 'x' }] });
+  });
+  it('cannot step up without a second method', () => {
+    expect(startStepUp({ userId: 'u1', email: 'a@example.org', options: [], defaultMethodId: null, methods: [], returnTo: '/' })).toBeNull();
   });
 });

@@ -1,34 +1,81 @@
 /**
  * The sign-in flow as a state machine: `reduceSignIn(state, event, now) → { state, effects, error }`.
- * Identifier first (email, then password); later steps (second factor, policy interrupts) are further
- * states. The server performs the effects: it verifies passwords, counts failures, writes audit events
- * and starts sessions, and feeds results back in as events. The flow's `returnTo` says who asked for
- * the sign-in (a page here, or later an OpenID Connect interaction) and receives the result.
+ * Identifier first (email, then password), then a second factor when the user has one; later steps
+ * (policy interrupts) are further states. The server performs the effects: it verifies passwords and
+ * codes, starts challenges, counts failures, writes audit events and starts sessions, and feeds results
+ * back in as events. The flow's `returnTo` says who asked for the sign-in (a page here, or later an
+ * OpenID Connect interaction) and receives the result.
+ *
+ * A step-up is the same machine started at the second-factor step for someone already signed in.
  *
  * No user enumeration (OWASP ASVS 5 V6.3.8, NIST SP 800-63B §5.2.2): any well-formed email address
  * moves on to the password step; an unknown address still costs one password verification and gets
  * the same error, status and pages as a wrong password.
  */
 import type { AuditEvent } from '../audit.js';
+import { describeDuration } from '../duration.js';
 import { isValidEmail, normaliseEmail } from '../email.js';
 import type { ErrorCode, ErrorParams } from '../errors.js';
 import type { MethodUse } from '../methods.js';
+import { methodToPrompt, orderMethods, type MethodSummary, type SecondFactorKind } from '../methods/registry.js';
 import type { SignInReason } from '../reasons.js';
 import type { SessionRestriction } from '../session.js';
 import type { ThrottleAssessment } from '../throttle.js';
-import { describeDuration } from '../duration.js';
+
+/**
+ * sign-in: ends in a new session. step-up: adds a second factor to the current session.
+ * reset: "Forgot your password?" — an emailed code, then a second factor, then a new password; never a
+ * session (a reset must never bypass MFA).
+ */
+export type SignInPurpose = 'sign-in' | 'step-up' | 'reset';
+
+/** The second-factor challenge in progress: which method, and the challenge the server started (if any). */
+export interface CurrentChallenge {
+  methodId: string;
+  kind: SecondFactorKind;
+  challengeId: string | null;
+}
 
 export type SignInState =
   | { step: 'identify'; returnTo: string }
   | { step: 'password'; email: string; returnTo: string }
-  | { step: 'complete'; userId: string; methods: MethodUse[]; restricted: SessionRestriction | null; returnTo: string };
+  | {
+      step: 'second-factor';
+      purpose: SignInPurpose;
+      userId: string;
+      email: string;
+      methods: MethodUse[];
+      /** The user's methods in the order to offer them (default first, then strongest). */
+      options: MethodSummary[];
+      current: CurrentChallenge;
+      returnTo: string;
+    }
+  /** Reset: a code went to the address's mailbox (if it has an account; the pages are the same if not). */
+  | { step: 'reset-email-code'; email: string; challengeId: string; returnTo: string }
+  /** Reset: the emailed code and a second factor were right; a new password may be set. */
+  | { step: 'reset-new-password'; userId: string; email: string; returnTo: string }
+  | {
+      step: 'complete';
+      purpose: SignInPurpose;
+      userId: string;
+      methods: MethodUse[];
+      restricted: SessionRestriction | null;
+      /** The user has no second method: offer to set one up (skippable for now). */
+      offerRegistration: boolean;
+      returnTo: string;
+    };
 
 export interface AccountSnapshot {
   id: string;
   email: string;
   status: 'active' | 'disabled';
   hasPassword: boolean;
+  /** Active second-factor methods. */
+  secondFactors: MethodSummary[];
+  defaultMethodId: string | null;
 }
+
+export type CodeVerification = { ok: true } | { ok: false; reason: 'code-format' | 'code-incorrect' | 'code-expired' | 'code-too-many-attempts' | 'code-reused' };
 
 export type SignInEvent =
   | { type: 'email-submitted'; email: string }
@@ -39,13 +86,32 @@ export type SignInEvent =
    * The server verified the password (against the account's hash, or against a dummy hash when there
    * is no account or no password, so the cost is the same).
    */
-  | { type: 'password-verified'; account: AccountSnapshot | null; passwordCorrect: boolean; needsRehash: boolean };
+  | { type: 'password-verified'; account: AccountSnapshot | null; passwordCorrect: boolean; needsRehash: boolean }
+  /** The server started a challenge for the current method (sent a code, or opened a push request). */
+  | { type: 'challenge-started'; challengeId: string | null }
+  /** Starting the challenge failed in an expected way (a quota was hit). */
+  | { type: 'challenge-refused'; error: { code: ErrorCode; params: ErrorParams } }
+  /** "Sign in another way": another of the user's methods. */
+  | { type: 'method-chosen'; methodId: string }
+  | { type: 'code-submitted'; codeGiven: boolean; throttle: ThrottleAssessment }
+  | { type: 'code-verified'; result: CodeVerification }
+  /** A challenge answered outside the form (push approval, passkey) — for the methods that come next. */
+  | { type: 'challenge-completed'; challengeId: string }
+  /**
+   * Reset: the emailed code was checked. `account` is the user with their second factors, present only
+   * when the code was right (an unknown address's code is never right).
+   */
+  | { type: 'reset-email-code-verified'; result: CodeVerification; account: { id: string; options: MethodSummary[]; defaultMethodId: string | null } | null };
 
 export type SignInEffect =
   | { type: 'verify-password'; email: string }
   | { type: 'record-password-failure'; email: string }
   | { type: 'clear-password-failures'; email: string }
   | { type: 'rehash-password'; userId: string }
+  | { type: 'begin-challenge'; userId: string; methodId: string; kind: SecondFactorKind }
+  | { type: 'verify-code'; userId: string; methodId: string; kind: SecondFactorKind; challengeId: string | null }
+  | { type: 'record-second-factor-failure'; userId: string }
+  | { type: 'clear-second-factor-failures'; userId: string }
   | { type: 'audit'; event: Omit<AuditEvent, 'ip'> }
   | { type: 'count-sign-in'; reason: SignInReason };
 
@@ -67,17 +133,43 @@ export function startSignIn(returnTo: string): SignInState {
   return { step: 'identify', returnTo };
 }
 
+/**
+ * A step-up for a signed-in user: straight to the second factor, at the default method (or the
+ * strongest). The caller starts its challenge with a `method-chosen` event for `current.methodId`, the
+ * same event "Sign in another way" uses. Null when the user has no second method to step up with.
+ */
+export function startStepUp(input: {
+  userId: string;
+  email: string;
+  options: MethodSummary[];
+  defaultMethodId: string | null;
+  methods: MethodUse[];
+  returnTo: string;
+}): Extract<SignInState, { step: 'second-factor' }> | null {
+  const first = methodToPrompt(input.options, input.defaultMethodId);
+  if (!first) return null;
+  return {
+    step: 'second-factor',
+    purpose: 'step-up',
+    userId: input.userId,
+    email: input.email,
+    methods: input.methods,
+    options: orderMethods(input.options, input.defaultMethodId),
+    current: { methodId: first.id, kind: first.kind, challengeId: null },
+    returnTo: input.returnTo,
+  };
+}
+
 const unchanged = (state: SignInState, error: SignInError | null = null, effects: SignInEffect[] = []): SignInResult => ({
   state,
   effects,
   error,
 });
 
-function failure(
-  state: Extract<SignInState, { step: 'password' }>,
+function failureEffects(
+  input: { email: string; userId: string | null; method: 'password' | SecondFactorKind },
   reason: SignInReason,
   now: Date,
-  account: AccountSnapshot | null,
   extra: SignInEffect[] = [],
 ): SignInEffect[] {
   return [
@@ -87,14 +179,53 @@ function failure(
       event: {
         type: 'sign-in.failed',
         at: now,
-        actor: account ? { kind: 'user', userId: account.id } : { kind: 'anonymous' },
-        subjectUserId: account?.id ?? null,
-        details: { email: state.email, reason, method: 'password' },
+        actor: input.userId ? { kind: 'user', userId: input.userId } : { kind: 'anonymous' },
+        subjectUserId: input.userId,
+        details: { email: input.email, reason, method: input.method },
       },
     },
     { type: 'count-sign-in', reason },
   ];
 }
+
+function complete(
+  state: { purpose: SignInPurpose; userId: string; email: string; methods: MethodUse[]; returnTo: string },
+  offerRegistration: boolean,
+  now: Date,
+  extra: SignInEffect[],
+): SignInResult {
+  if (state.purpose === 'reset') {
+    // Both factors are proven: the next step is the new password, not a session.
+    return unchanged({ step: 'reset-new-password', userId: state.userId, email: state.email, returnTo: state.returnTo }, null, extra);
+  }
+  const effects: SignInEffect[] = [
+    ...extra,
+    {
+      type: 'audit',
+      event: {
+        type: 'sign-in.succeeded',
+        at: now,
+        actor: { kind: 'user', userId: state.userId },
+        subjectUserId: state.userId,
+        details: { methods: state.methods.map((m) => m.method), purpose: state.purpose },
+      },
+    },
+    { type: 'count-sign-in', reason: 'success' },
+  ];
+  return unchanged(
+    { step: 'complete', purpose: state.purpose, userId: state.userId, methods: state.methods, restricted: null, offerRegistration, returnTo: state.returnTo },
+    null,
+    effects,
+  );
+}
+
+const CODE_REASONS: Record<Exclude<CodeVerification, { ok: true }>['reason'], SignInReason> = {
+  'code-format': 'code-incorrect',
+  'code-incorrect': 'code-incorrect',
+  'code-expired': 'code-expired',
+  'code-too-many-attempts': 'too-many-attempts',
+  'code-reused': 'code-reused',
+};
 
 export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date): SignInResult {
   switch (state.step) {
@@ -115,7 +246,7 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
           return unchanged(
             state,
             { code: 'sign-in-throttled', params: { wait: describeDuration(retryAfterSeconds) }, field: 'password', retryAfterSeconds },
-            failure(state, reason, now, null),
+            failureEffects({ email: state.email, userId: null, method: 'password' }, reason, now),
           );
         }
         return unchanged(state, null, [{ type: 'verify-password', email: state.email }]);
@@ -128,7 +259,9 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
         return unchanged(
           state,
           { code: 'credentials-incorrect', params: {}, field: 'password' },
-          failure(state, reason, now, account, [{ type: 'record-password-failure', email: state.email }]),
+          failureEffects({ email: state.email, userId: account?.id ?? null, method: 'password' }, reason, now, [
+            { type: 'record-password-failure', email: state.email },
+          ]),
         );
       }
       // The password is right, so saying the account is off reveals nothing to someone without it.
@@ -136,32 +269,121 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
         return unchanged(
           state,
           { code: 'account-disabled', params: {} },
-          failure(state, 'account-disabled', now, account, [{ type: 'clear-password-failures', email: state.email }]),
+          failureEffects({ email: state.email, userId: account.id, method: 'password' }, 'account-disabled', now, [
+            { type: 'clear-password-failures', email: state.email },
+          ]),
         );
       }
-      const at = now.toISOString();
-      const effects: SignInEffect[] = [{ type: 'clear-password-failures', email: state.email }];
-      if (event.needsRehash) effects.push({ type: 'rehash-password', userId: account.id });
-      effects.push(
-        {
-          type: 'audit',
-          event: {
-            type: 'sign-in.succeeded',
-            at: now,
-            actor: { kind: 'user', userId: account.id },
-            subjectUserId: account.id,
-            details: { methods: ['password'] },
-          },
-        },
-        { type: 'count-sign-in', reason: 'success' },
-      );
+      const passwordEffects: SignInEffect[] = [{ type: 'clear-password-failures', email: state.email }];
+      if (event.needsRehash) passwordEffects.push({ type: 'rehash-password', userId: account.id });
+      const methods: MethodUse[] = [{ method: 'password', at: now.toISOString() }];
+
+      const first = methodToPrompt(account.secondFactors, account.defaultMethodId);
+      if (!first) return complete({ purpose: 'sign-in', userId: account.id, email: state.email, methods, returnTo: state.returnTo }, true, now, passwordEffects);
       return unchanged(
-        { step: 'complete', userId: account.id, methods: [{ method: 'password', at }], restricted: null, returnTo: state.returnTo },
+        {
+          step: 'second-factor',
+          purpose: 'sign-in',
+          userId: account.id,
+          email: state.email,
+          methods,
+          options: orderMethods(account.secondFactors, account.defaultMethodId),
+          current: { methodId: first.id, kind: first.kind, challengeId: null },
+          returnTo: state.returnTo,
+        },
         null,
-        effects,
+        [...passwordEffects, { type: 'begin-challenge', userId: account.id, methodId: first.id, kind: first.kind }],
       );
     }
 
+    case 'second-factor': {
+      switch (event.type) {
+        case 'challenge-started':
+          return unchanged({ ...state, current: { ...state.current, challengeId: event.challengeId } });
+        case 'challenge-refused':
+          return unchanged(state, { code: event.error.code, params: event.error.params });
+        case 'method-chosen': {
+          const chosen = state.options.find((m) => m.id === event.methodId);
+          if (!chosen) return unchanged(state, { code: 'method-choice-missing', params: {}, field: 'method' });
+          return unchanged({ ...state, current: { methodId: chosen.id, kind: chosen.kind, challengeId: null } }, null, [
+            { type: 'begin-challenge', userId: state.userId, methodId: chosen.id, kind: chosen.kind },
+          ]);
+        }
+        case 'code-submitted': {
+          if (!event.codeGiven) return unchanged(state, { code: 'code-missing', params: {}, field: 'code' });
+          if (!event.throttle.allowed) {
+            const { retryAfterSeconds } = event.throttle;
+            return unchanged(
+              state,
+              { code: 'second-factor-throttled', params: { wait: describeDuration(retryAfterSeconds) }, field: 'code', retryAfterSeconds },
+              failureEffects({ email: state.email, userId: state.userId, method: state.current.kind }, 'throttled', now),
+            );
+          }
+          return unchanged(state, null, [
+            { type: 'verify-code', userId: state.userId, methodId: state.current.methodId, kind: state.current.kind, challengeId: state.current.challengeId },
+          ]);
+        }
+        case 'code-verified': {
+          if (!event.result.ok) {
+            const { reason } = event.result;
+            const counts = reason === 'code-incorrect' || reason === 'code-reused' || reason === 'code-too-many-attempts';
+            return unchanged(
+              state,
+              { code: reason === 'code-reused' ? 'code-incorrect' : reason, params: reason === 'code-format' ? { digits: 6 } : {}, field: 'code' },
+              failureEffects(
+                { email: state.email, userId: state.userId, method: state.current.kind },
+                CODE_REASONS[reason],
+                now,
+                counts ? [{ type: 'record-second-factor-failure', userId: state.userId }] : [],
+              ),
+            );
+          }
+          return complete(
+            { ...state, methods: [...state.methods, { method: state.current.kind, at: now.toISOString() }] },
+            false,
+            now,
+            [{ type: 'clear-second-factor-failures', userId: state.userId }],
+          );
+        }
+        case 'challenge-completed': {
+          if (event.challengeId !== state.current.challengeId) return unchanged(state);
+          return complete(
+            { ...state, methods: [...state.methods, { method: state.current.kind, at: now.toISOString() }] },
+            false,
+            now,
+            [{ type: 'clear-second-factor-failures', userId: state.userId }],
+          );
+        }
+        default:
+          return unchanged(state);
+      }
+    }
+
+    case 'reset-email-code': {
+      if (event.type !== 'reset-email-code-verified') return unchanged(state);
+      if (!event.result.ok || !event.account) {
+        const reason = event.result.ok ? 'code-incorrect' : event.result.reason === 'code-reused' ? 'code-incorrect' : event.result.reason;
+        return unchanged(state, { code: reason, params: reason === 'code-format' ? { digits: 6 } : {}, field: 'code' });
+      }
+      const first = methodToPrompt(event.account.options, event.account.defaultMethodId);
+      if (!first) return unchanged(state, { code: 'reset-needs-second-method', params: {} });
+      return unchanged(
+        {
+          step: 'second-factor',
+          purpose: 'reset',
+          userId: event.account.id,
+          email: state.email,
+          methods: [{ method: 'email', at: now.toISOString() }],
+          options: orderMethods(event.account.options, event.account.defaultMethodId),
+          current: { methodId: first.id, kind: first.kind, challengeId: null },
+          returnTo: state.returnTo,
+        },
+        null,
+        [{ type: 'begin-challenge', userId: event.account.id, methodId: first.id, kind: first.kind }],
+      );
+    }
+
+    case 'reset-new-password':
     case 'complete':
       return unchanged(state);
   }

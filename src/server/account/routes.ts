@@ -5,7 +5,12 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../app/context.js';
 import { requireSession } from '../plugins/session.js';
 
-const METHOD_NAMES: Record<string, string> = { password: 'your password' };
+const METHOD_NAMES: Record<string, string> = {
+  password: 'your password',
+  totp: 'a code from your authenticator app',
+  sms: 'a code sent by text message',
+  voice: 'a code read out in a phone call',
+};
 
 export function formatDateTime(date: Date): string {
   return new Intl.DateTimeFormat('en-GB', {

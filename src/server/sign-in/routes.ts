@@ -1,30 +1,46 @@
 /**
  * The sign-in pages: /sign-in (email address, "Continue"), /sign-in/password (password, "Sign in"),
- * and /sign-out. The steps are the core's state machine; these routes only translate HTTP into its
- * events and its results into pages, cookies and redirects.
+ * /sign-in/verify (the second factor: "Code", "Verify"), /sign-in/other ("Sign in another way"),
+ * /sign-in/step-up (confirm with a second factor while signed in), and /sign-out. The steps are the
+ * core's state machine; these routes only translate HTTP into its events and its results into pages,
+ * cookies and redirects.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app/context.js';
-import { endSession, startSession, type ClientInfo } from '../../app/sessions.js';
-import { advanceSignIn, assessThrottle, createSignInFlow, finishSignInFlow, loadSignInFlow, SIGN_IN_FLOW_SECONDS } from '../../app/sign-in.js';
-import { errorCatalogue } from '../../core/errors.js';
+import { endSession, renewSession, startSession, type ClientInfo } from '../../app/sessions.js';
+import {
+  advanceSignIn,
+  assessSecondFactorThrottle,
+  assessThrottle,
+  createSignInFlow,
+  finishSignInFlow,
+  loadSignInFlow,
+  methodSummaries,
+  resendChallenge,
+  SIGN_IN_FLOW_SECONDS,
+} from '../../app/sign-in.js';
+import { errorCatalogue, isPortcullisError } from '../../core/errors.js';
+import { describeUse, methodDefinitions } from '../../core/methods/registry.js';
 import { safeReturnTo } from '../../core/return-to.js';
-import { reduceSignIn, startSignIn, type SignInError, type SignInState } from '../../core/sign-in/flow.js';
+import { reduceSignIn, startSignIn, startStepUp, type SignInError, type SignInState } from '../../core/sign-in/flow.js';
 import { SESSION_COOKIE, SIGN_IN_COOKIE, cookieOptions } from '../cookies.js';
 import { field, formError } from '../forms.js';
+
+type SecondFactorState = Extract<SignInState, { step: 'second-factor' }>;
+type CompleteState = Extract<SignInState, { step: 'complete' }>;
 
 export function clientInfo(request: FastifyRequest): ClientInfo & { ip: string } {
   const userAgent = request.headers['user-agent'];
   return { ip: request.ip, userAgent: typeof userAgent === 'string' ? userAgent : null };
 }
 
+function statusOf(error: SignInError | null): number {
+  return error ? errorCatalogue[error.code].status : 200;
+}
+
 function renderEmailStep(reply: FastifyReply, data: { email?: string; returnTo: string; error?: SignInError | null; notice?: string }) {
   const errorView = data.error ? formError(data.error) : {};
-  return reply.render(
-    'sign-in/email.njk',
-    { email: data.email ?? '', returnTo: data.returnTo, notice: data.notice, ...errorView },
-    data.error ? errorCatalogue[data.error.code].status : 200,
-  );
+  return reply.render('sign-in/email.njk', { email: data.email ?? '', returnTo: data.returnTo, notice: data.notice, ...errorView }, statusOf(data.error ?? null));
 }
 
 function renderPasswordStep(reply: FastifyReply, state: Extract<SignInState, { step: 'password' }>, error: SignInError | null = null) {
@@ -32,16 +48,76 @@ function renderPasswordStep(reply: FastifyReply, state: Extract<SignInState, { s
   return reply.render(
     'sign-in/password.njk',
     { email: state.email, returnTo: state.returnTo, backHref: `/sign-in?returnTo=${encodeURIComponent(state.returnTo)}`, ...(error ? formError(error) : {}) },
-    error ? errorCatalogue[error.code].status : 200,
+    statusOf(error),
+  );
+}
+
+function renderVerifyStep(reply: FastifyReply, state: SecondFactorState, error: SignInError | null = null, notice?: string) {
+  if (error?.retryAfterSeconds) reply.header('retry-after', String(error.retryAfterSeconds));
+  const definition = methodDefinitions[state.current.kind];
+  const current = state.options.find((o) => o.id === state.current.methodId);
+  return reply.render(
+    'sign-in/verify.njk',
+    {
+      heading: definition.heading,
+      prompt: definition.prompt.replace('{detail}', current?.detail ?? ''),
+      canResend: state.current.challengeId !== null && (state.current.kind === 'sms' || state.current.kind === 'voice'),
+      hasOtherMethods: state.options.length > 1,
+      notice,
+      ...(error ? formError({ ...error, field: error.field ?? (error.code.startsWith('code') ? 'code' : undefined) }) : {}),
+    },
+    statusOf(error),
   );
 }
 
 export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
+  /** Loads the flow of this browser, if it is at the step wanted. */
+  async function flowAt<S extends SignInState['step']>(request: FastifyRequest, step: S) {
+    const token = request.cookies[SIGN_IN_COOKIE];
+    const state = await loadSignInFlow(ctx, token);
+    if (!token || state?.step !== step) return null;
+    return { token, state: state as Extract<SignInState, { step: S }> };
+  }
+
+  /** The flow finished: start (or renew) the session and go where the sign-in was for. */
+  async function finish(request: FastifyRequest, reply: FastifyReply, token: string, state: CompleteState) {
+    const client = clientInfo(request);
+    await finishSignInFlow(ctx, token);
+    reply.clearCookie(SIGN_IN_COOKIE, cookieOptions());
+    if (state.purpose === 'step-up') {
+      const session = request.auth;
+      if (!session || session.user.id !== state.userId) return reply.redirect('/sign-in', 303);
+      const sessionToken = await renewSession(ctx, session, [...session.methods, ...state.methods.filter((m) => m.method !== 'password')], client);
+      reply.setCookie(SESSION_COOKIE, sessionToken, cookieOptions(ctx.config.sessions.absoluteSeconds));
+      reply.rotateCsrf();
+      return reply.redirect(state.returnTo, 303);
+    }
+    const sessionToken = await startSession(ctx, {
+      userId: state.userId,
+      methods: state.methods,
+      restricted: state.restricted,
+      client,
+      registrationGrant: state.offerRegistration,
+    });
+    // A session this browser already had ends: one sign-in, one session.
+    if (request.auth) await ctx.store.sessions.delete(request.auth.id);
+    // A new session id at sign-in (OWASP ASVS 5 V7.2.4), and a new CSRF seed with it.
+    reply.setCookie(SESSION_COOKIE, sessionToken, cookieOptions(ctx.config.sessions.absoluteSeconds));
+    reply.rotateCsrf();
+    if (state.offerRegistration) return reply.redirect(`/security-info/get-started?returnTo=${encodeURIComponent(state.returnTo)}`, 303);
+    return reply.redirect(state.returnTo, 303);
+  }
+
   app.get('/sign-in', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const returnTo = safeReturnTo(query.returnTo);
     if (request.auth && request.auth.restricted === null) return reply.redirect(returnTo, 303);
-    const notice = query.activated === '1' ? 'Your password has been saved. Sign in with it now.' : undefined;
+    const notice =
+      query.activated === '1'
+        ? 'Your password has been saved. Sign in with it now.'
+        : query.reset === '1'
+          ? 'Your password has been changed. Sign in with your new password.'
+          : undefined;
     return renderEmailStep(reply, { returnTo, notice });
   });
 
@@ -58,40 +134,129 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
   });
 
   app.get('/sign-in/password', async (request, reply) => {
-    const state = await loadSignInFlow(ctx, request.cookies[SIGN_IN_COOKIE]);
-    if (state?.step !== 'password') return reply.redirect('/sign-in', 303);
-    return renderPasswordStep(reply, state);
+    const flow = await flowAt(request, 'password');
+    if (!flow) return reply.redirect('/sign-in', 303);
+    return renderPasswordStep(reply, flow.state);
   });
 
   app.post('/sign-in/password', async (request, reply) => {
-    const token = request.cookies[SIGN_IN_COOKIE];
-    const state = await loadSignInFlow(ctx, token);
-    if (!token || state?.step !== 'password') {
-      return renderEmailStep(reply, { returnTo: '/account', error: { code: 'sign-in-expired', params: {}, field: 'email' } });
-    }
+    const flow = await flowAt(request, 'password');
+    if (!flow) return renderEmailStep(reply, { returnTo: '/account', error: { code: 'sign-in-expired', params: {}, field: 'email' } });
     const password = field(request.body, 'password');
     const client = clientInfo(request);
-    const throttle = await assessThrottle(ctx, state.email, client.ip, ctx.clock());
-    const outcome = await advanceSignIn(ctx, token, state, { type: 'password-submitted', passwordGiven: password.length > 0, throttle }, client, password);
-
-    if (outcome.state.step === 'complete') {
-      const sessionToken = await startSession(ctx, {
-        userId: outcome.state.userId,
-        methods: outcome.state.methods,
-        restricted: outcome.state.restricted,
-        client,
-      });
-      await finishSignInFlow(ctx, token);
-      // A session this browser already had ends: one sign-in, one session.
-      if (request.auth) await ctx.store.sessions.delete(request.auth.id);
-      // A new session id at sign-in (OWASP ASVS 5 V7.2.4), and a new CSRF seed with it.
-      reply.setCookie(SESSION_COOKIE, sessionToken, cookieOptions(ctx.config.sessions.absoluteSeconds));
-      reply.clearCookie(SIGN_IN_COOKIE, cookieOptions());
-      reply.rotateCsrf();
-      return reply.redirect(outcome.state.returnTo, 303);
+    const throttle = await assessThrottle(ctx, flow.state.email, client.ip, ctx.clock());
+    const outcome = await advanceSignIn(ctx, {
+      token: flow.token,
+      state: flow.state,
+      event: { type: 'password-submitted', passwordGiven: password.length > 0, throttle },
+      client,
+      secret: password,
+    });
+    if (outcome.state.step === 'complete') return finish(request, reply, flow.token, outcome.state);
+    if (outcome.state.step === 'second-factor') {
+      if (outcome.error) return renderVerifyStep(reply, outcome.state, outcome.error);
+      return reply.redirect('/sign-in/verify', 303);
     }
     if (outcome.state.step !== 'password') return reply.redirect('/sign-in', 303);
     return renderPasswordStep(reply, outcome.state, outcome.error);
+  });
+
+  app.get('/sign-in/verify', async (request, reply) => {
+    const flow = await flowAt(request, 'second-factor');
+    if (!flow) return reply.redirect('/sign-in', 303);
+    const notice = (request.query as Record<string, unknown>).resent === '1' ? 'We have sent you a new code.' : undefined;
+    return renderVerifyStep(reply, flow.state, null, notice);
+  });
+
+  app.post('/sign-in/verify', async (request, reply) => {
+    const flow = await flowAt(request, 'second-factor');
+    if (!flow) return renderEmailStep(reply, { returnTo: '/account', error: { code: 'sign-in-expired', params: {}, field: 'email' } });
+    const code = field(request.body, 'code');
+    const throttle = await assessSecondFactorThrottle(ctx, flow.state.userId, ctx.clock());
+    const outcome = await advanceSignIn(ctx, {
+      token: flow.token,
+      state: flow.state,
+      event: { type: 'code-submitted', codeGiven: code.trim().length > 0, throttle },
+      client: clientInfo(request),
+      secret: code,
+    });
+    if (outcome.state.step === 'complete') return finish(request, reply, flow.token, outcome.state);
+    if (outcome.state.step === 'reset-new-password') return reply.redirect('/forgot-password/new-password', 303);
+    if (outcome.state.step !== 'second-factor') return reply.redirect('/sign-in', 303);
+    return renderVerifyStep(reply, outcome.state, outcome.error);
+  });
+
+  app.post('/sign-in/resend', async (request, reply) => {
+    const flow = await flowAt(request, 'second-factor');
+    if (!flow) return reply.redirect('/sign-in', 303);
+    try {
+      await resendChallenge(ctx, flow.token, flow.state, request.ip);
+    } catch (error) {
+      if (!isPortcullisError(error)) throw error;
+      return renderVerifyStep(reply, flow.state, { code: error.code, params: error.params });
+    }
+    return reply.redirect('/sign-in/verify?resent=1', 303);
+  });
+
+  const renderOther = (reply: FastifyReply, state: SecondFactorState, error: SignInError | null = null) =>
+    reply.render(
+      'sign-in/other.njk',
+      {
+        backHref: '/sign-in/verify',
+        options: state.options.map((o) => ({ value: o.id, text: describeUse(o), checked: o.id === state.current.methodId })),
+        ...(error ? formError({ ...error, field: 'method' }) : {}),
+      },
+      statusOf(error),
+    );
+
+  app.get('/sign-in/other', async (request, reply) => {
+    const flow = await flowAt(request, 'second-factor');
+    if (!flow) return reply.redirect('/sign-in', 303);
+    return renderOther(reply, flow.state);
+  });
+
+  app.post('/sign-in/other', async (request, reply) => {
+    const flow = await flowAt(request, 'second-factor');
+    if (!flow) return reply.redirect('/sign-in', 303);
+    const outcome = await advanceSignIn(ctx, {
+      token: flow.token,
+      state: flow.state,
+      event: { type: 'method-chosen', methodId: field(request.body, 'method') },
+      client: clientInfo(request),
+    });
+    if (outcome.state.step !== 'second-factor') return reply.redirect('/sign-in', 303);
+    if (outcome.error?.code === 'method-choice-missing') return renderOther(reply, outcome.state, outcome.error);
+    if (outcome.error) return renderVerifyStep(reply, outcome.state, outcome.error);
+    return reply.redirect('/sign-in/verify', 303);
+  });
+
+  /** Confirm it is you with a second factor, for changes that need one (Security info). */
+  app.get('/sign-in/step-up', async (request, reply) => {
+    const returnTo = safeReturnTo((request.query as Record<string, unknown>).returnTo);
+    const session = request.auth;
+    if (!session) return reply.redirect(`/sign-in?returnTo=${encodeURIComponent(returnTo)}`, 303);
+    const started = startStepUp({
+      userId: session.user.id,
+      email: session.user.email,
+      options: await methodSummaries(ctx, session.user.id),
+      defaultMethodId: session.user.default_method_id,
+      methods: session.methods,
+      returnTo,
+    });
+    if (!started) return reply.redirect(returnTo, 303);
+    const previous = request.cookies[SIGN_IN_COOKIE];
+    if (previous) await finishSignInFlow(ctx, previous);
+    const { token } = await createSignInFlow(ctx, started);
+    reply.setCookie(SIGN_IN_COOKIE, token, cookieOptions(SIGN_IN_FLOW_SECONDS));
+    // Start the prompted method's challenge (send its code) like any other choice of method.
+    const outcome = await advanceSignIn(ctx, {
+      token,
+      state: started,
+      event: { type: 'method-chosen', methodId: started.current.methodId },
+      client: clientInfo(request),
+    });
+    if (outcome.error && outcome.state.step === 'second-factor') return renderVerifyStep(reply, outcome.state, outcome.error);
+    return reply.redirect('/sign-in/verify', 303);
   });
 
   app.post('/sign-out', async (request, reply) => {
@@ -103,6 +268,6 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
 
   app.get('/signed-out', async (request, reply) => {
     if (request.auth) return reply.redirect('/account', 303);
-    return reply.render('signed-out.njk');
+    return reply.render('signed-out.njk', { everywhere: (request.query as Record<string, unknown>).everywhere === '1' });
   });
 }

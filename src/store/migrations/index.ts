@@ -7,6 +7,7 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'k
 import type { Dialect } from '../database.js';
 import * as foundation from './0001-foundation.js';
 import * as outbox from './0002-outbox.js';
+import * as secondFactors from './0003-second-factors.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -19,6 +20,7 @@ interface MigrationModule {
 const migrations: Record<string, MigrationModule> = {
   '0001-foundation': foundation,
   '0002-outbox': outbox,
+  '0003-second-factors': secondFactors,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -7,6 +7,8 @@ export interface NewSession {
   id: string;
   userId: string;
   now: Date;
+  createdAt?: Date;
+  registrationGrantUntil?: Date | null;
   expiresAt: Date;
   methods: MethodUse[];
   restricted: SessionRestriction | null;
@@ -23,7 +25,7 @@ export function createSessionRepository(db: Kysely<DatabaseSchema>) {
         .values({
           id: session.id,
           user_id: session.userId,
-          created_at: at,
+          created_at: (session.createdAt ?? session.now).toISOString(),
           last_seen_at: at,
           expires_at: session.expiresAt.toISOString(),
           methods: JSON.stringify(session.methods),
@@ -31,6 +33,7 @@ export function createSessionRepository(db: Kysely<DatabaseSchema>) {
           oidc_session_id: null,
           ip: session.ip,
           user_agent: session.userAgent?.slice(0, 512) ?? null,
+          registration_grant_until: session.registrationGrantUntil?.toISOString() ?? null,
         })
         .execute();
     },
@@ -59,6 +62,14 @@ export function createSessionRepository(db: Kysely<DatabaseSchema>) {
         .where('user_id', '=', userId)
         .executeTakeFirstOrThrow();
       return Number(row.n);
+    },
+    async endRegistrationGrant(id: string): Promise<void> {
+      await db.updateTable('sessions').set({ registration_grant_until: null }).where('id', '=', id).execute();
+    },
+    /** Ends every session of a user but one (after a password change, the one that changed it). */
+    async deleteOthersForUser(userId: string, keepId: string): Promise<number> {
+      const result = await db.deleteFrom('sessions').where('user_id', '=', userId).where('id', '!=', keepId).executeTakeFirst();
+      return Number(result.numDeletedRows);
     },
     async deleteExpired(now: Date): Promise<number> {
       const result = await db.deleteFrom('sessions').where('expires_at', '<=', now.toISOString()).executeTakeFirst();

@@ -36,6 +36,9 @@ export function createUserRepository(db: Kysely<DatabaseSchema>) {
         .where('id', '=', id)
         .execute();
     },
+    async setDefaultMethod(id: string, methodId: string | null, now: Date): Promise<void> {
+      await db.updateTable('users').set({ default_method_id: methodId, updated_at: now.toISOString() }).where('id', '=', id).execute();
+    },
     /** Replaces a hash only if it is still the one read, so a rehash never overwrites a password change. */
     async replacePasswordHash(id: string, previous: string, next: string): Promise<void> {
       await db.updateTable('users').set({ password_hash: next }).where('id', '=', id).where('password_hash', '=', previous).execute();

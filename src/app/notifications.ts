@@ -1,0 +1,54 @@
+/**
+ * Emails about security changes (NIST SP 800-63B §6.1.2.1: notify the subscriber when an
+ * authenticator is bound or removed). They say what changed and when, and what to do if it was not
+ * them; they never carry a code or a link that approves anything.
+ */
+import type { UserRow } from '../store/schema.js';
+import type { AppContext } from './context.js';
+
+export type SecurityNotice =
+  | { kind: 'method-added'; method: string; withoutSecondFactor: boolean }
+  | { kind: 'method-removed'; method: string }
+  | { kind: 'default-changed'; method: string }
+  | { kind: 'signed-out-everywhere' }
+  | { kind: 'password-changed' }
+  | { kind: 'password-reset' };
+
+function when(ctx: AppContext): string {
+  return new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'Europe/London' }).format(ctx.clock());
+}
+
+export function composeNotice(ctx: AppContext, user: UserRow, notice: SecurityNotice): { subject: string; text: string } {
+  const service = ctx.config.organisationName;
+  const at = when(ctx);
+  const notYou = `If this was not you, contact your administrator or helpdesk straight away. Do not reply to this email.`;
+  const lines = (subject: string, ...body: string[]) => ({
+    subject,
+    text: [`Dear ${user.display_name},`, '', ...body, '', notYou, '', `${service}`].join('\n'),
+  });
+  switch (notice.kind) {
+    case 'method-added':
+      return lines(
+        `A sign-in method was added to your ${service} account`,
+        `On ${at} this sign-in method was added to your account: ${notice.method}.`,
+        ...(notice.withoutSecondFactor
+          ? ['', 'It was added straight after your password, because your account had no other sign-in method to confirm it with.']
+          : []),
+      );
+    case 'method-removed':
+      return lines(`A sign-in method was removed from your ${service} account`, `On ${at} this sign-in method was removed from your account: ${notice.method}.`);
+    case 'default-changed':
+      return lines(`Your default sign-in method was changed`, `On ${at} your default sign-in method was changed to: ${notice.method}.`);
+    case 'signed-out-everywhere':
+      return lines(`You were signed out everywhere`, `On ${at} your ${service} account was signed out on every device and browser.`);
+    case 'password-changed':
+      return lines(`Your ${service} password was changed`, `On ${at} the password for your account was changed. You have been signed out everywhere else.`);
+    case 'password-reset':
+      return lines(`Your ${service} password was reset`, `On ${at} the password for your account was reset. You have been signed out everywhere.`);
+  }
+}
+
+export async function notifyUser(ctx: AppContext, user: UserRow, notice: SecurityNotice): Promise<void> {
+  const { subject, text } = composeNotice(ctx, user, notice);
+  await ctx.delivery.enqueue({ channel: 'email', to: user.email, purpose: 'security-notice', subject, text });
+}

@@ -1,0 +1,217 @@
+/**
+ * Security info use cases: list a user's methods, add one (through its strategy), make one the
+ * default, delete one, change the password, sign out everywhere. Every change is audited and emailed;
+ * every change needs a recent second factor (or, for a first method, the grant right after the password).
+ */
+import { PortcullisError } from '../core/errors.js';
+import { methodDefinitions, orderMethods, type SecondFactorKind } from '../core/methods/registry.js';
+import { decideChangeAccess, type ChangeAccess } from '../core/security-info.js';
+import type { CodeVerification } from '../core/sign-in/flow.js';
+import type { MethodRow } from '../store/schema.js';
+import type { AppContext } from './context.js';
+import { strategyFor, strategyOf } from './methods/index.js';
+import type { EnrolmentStart } from './methods/strategy.js';
+import { notifyUser } from './notifications.js';
+import { assertAcceptablePassword } from './passwords.js';
+import { lastSecondFactorAt, type ActiveSession, type ClientInfo } from './sessions.js';
+
+export interface MethodListing {
+  id: string;
+  kind: SecondFactorKind;
+  name: string;
+  detail: string;
+  addedAt: Date;
+  lastUsedAt: Date | null;
+  isDefault: boolean;
+}
+
+export function describeMethod(method: MethodRow): string {
+  const strategy = strategyOf(method);
+  return `${strategy.definition.name} (${strategy.detail(method)})`;
+}
+
+export async function listMethods(ctx: AppContext, userId: string, defaultMethodId: string | null): Promise<MethodListing[]> {
+  const rows = await ctx.store.methods.activeForUser(userId);
+  const listings = rows.flatMap((row) => {
+    const strategy = strategyFor(row.kind);
+    if (!strategy) return [];
+    return [
+      {
+        id: row.id,
+        kind: strategy.definition.kind,
+        name: strategy.definition.name,
+        detail: strategy.detail(row),
+        addedAt: new Date(row.activated_at ?? row.created_at),
+        lastUsedAt: row.last_used_at ? new Date(row.last_used_at) : null,
+        isDefault: false,
+      },
+    ];
+  });
+  // The effective default: the chosen one, or the one sign-in would prompt (system-preferred).
+  const ordered = orderMethods(listings, defaultMethodId);
+  const effective = ordered[0]?.id ?? null;
+  return listings.map((l) => ({ ...l, isDefault: l.id === effective }));
+}
+
+export async function changeAccess(ctx: AppContext, session: ActiveSession, action: 'add-method' | 'change'): Promise<ChangeAccess> {
+  return decideChangeAccess({
+    action,
+    lastSecondFactorAt: lastSecondFactorAt(session),
+    activeMethodCount: await ctx.store.methods.countActive(session.user.id),
+    registrationGrantUntil: session.registrationGrantUntil,
+    now: ctx.clock(),
+    freshnessSeconds: ctx.config.secondFactors.freshnessSeconds,
+  });
+}
+
+async function requireAccess(ctx: AppContext, session: ActiveSession, action: 'add-method' | 'change'): Promise<ChangeAccess & { allowed: true }> {
+  const access = await changeAccess(ctx, session, action);
+  if (!access.allowed) throw new PortcullisError('mfa-required');
+  return access;
+}
+
+export async function beginEnrolment(
+  ctx: AppContext,
+  session: ActiveSession,
+  kind: string,
+  form: Record<string, string>,
+  client: ClientInfo & { ip: string },
+): Promise<EnrolmentStart> {
+  await requireAccess(ctx, session, 'add-method');
+  const strategy = strategyFor(kind);
+  if (!strategy) throw new PortcullisError('method-not-found');
+  if ((await ctx.store.methods.countActive(session.user.id, kind)) >= strategy.definition.maxPerUser) {
+    throw new PortcullisError('method-limit', { max: strategy.definition.maxPerUser });
+  }
+  return strategy.beginEnrolment(ctx, session.user, form, { purpose: 'enrolment', binding: 'enrolment', ip: client.ip });
+}
+
+export async function pendingMethod(ctx: AppContext, session: ActiveSession, methodId: string): Promise<MethodRow> {
+  const method = await ctx.store.methods.findForUser(session.user.id, methodId);
+  if (!method || method.status !== 'pending' || !method.pending_expires_at || Date.parse(method.pending_expires_at) <= ctx.clock().getTime()) {
+    throw new PortcullisError('enrolment-expired');
+  }
+  return method;
+}
+
+export async function finishEnrolment(
+  ctx: AppContext,
+  session: ActiveSession,
+  methodId: string,
+  challengeId: string | null,
+  code: string,
+  client: ClientInfo & { ip: string },
+): Promise<CodeVerification & { makeDefaultOffer?: boolean }> {
+  const access = await requireAccess(ctx, session, 'add-method');
+  const method = await pendingMethod(ctx, session, methodId);
+  const strategy = strategyOf(method);
+  const result = await strategy.finishEnrolment(ctx, session.user, method, challengeId, code, { purpose: 'enrolment', binding: `enrolment:${method.id}`, ip: client.ip });
+  if (!result.ok) return result;
+  const now = ctx.clock();
+  const withoutSecondFactor = access.via === 'registration-grant';
+  if (withoutSecondFactor) await ctx.store.sessions.endRegistrationGrant(session.id);
+  await ctx.store.audit.append({
+    type: 'method.added',
+    at: now,
+    actor: { kind: 'user', userId: session.user.id },
+    subjectUserId: session.user.id,
+    ip: client.ip,
+    details: { methodId: method.id, kind: method.kind, via: access.via },
+  });
+  await notifyUser(ctx, session.user, { kind: 'method-added', method: describeMethod(method), withoutSecondFactor });
+  return { ok: true };
+}
+
+export async function setDefaultMethod(ctx: AppContext, session: ActiveSession, methodId: string, client: ClientInfo): Promise<MethodRow> {
+  await requireAccess(ctx, session, 'change');
+  const method = await ctx.store.methods.findForUser(session.user.id, methodId);
+  if (!method || method.status !== 'active' || !strategyFor(method.kind)) throw new PortcullisError('method-choice-missing');
+  const now = ctx.clock();
+  await ctx.store.users.setDefaultMethod(session.user.id, method.id, now);
+  await ctx.store.audit.append({
+    type: 'method.default-changed',
+    at: now,
+    actor: { kind: 'user', userId: session.user.id },
+    subjectUserId: session.user.id,
+    ip: client.ip,
+    details: { methodId: method.id, kind: method.kind },
+  });
+  await notifyUser(ctx, session.user, { kind: 'default-changed', method: describeMethod(method) });
+  return method;
+}
+
+export async function deleteMethod(ctx: AppContext, session: ActiveSession, methodId: string, client: ClientInfo): Promise<MethodRow> {
+  await requireAccess(ctx, session, 'change');
+  const method = await ctx.store.methods.findForUser(session.user.id, methodId);
+  if (!method || method.status !== 'active') throw new PortcullisError('method-not-found');
+  const now = ctx.clock();
+  await ctx.store.transaction(async (repos) => {
+    await repos.methods.delete(session.user.id, method.id);
+    if (session.user.default_method_id === method.id) await repos.users.setDefaultMethod(session.user.id, null, now);
+    await repos.audit.append({
+      type: 'method.removed',
+      at: now,
+      actor: { kind: 'user', userId: session.user.id },
+      subjectUserId: session.user.id,
+      ip: client.ip,
+      details: { methodId: method.id, kind: method.kind },
+    });
+  });
+  await notifyUser(ctx, session.user, { kind: 'method-removed', method: describeMethod(method) });
+  return method;
+}
+
+/** Current password and a recent second factor; every other session ends (OWASP ASVS 5 V7.4.3). */
+export async function changePassword(
+  ctx: AppContext,
+  session: ActiveSession,
+  input: { current: string; next: string },
+  client: ClientInfo,
+): Promise<void> {
+  await requireAccess(ctx, session, 'change');
+  const hash = session.user.password_hash;
+  const correct = hash ? await ctx.hasher.verify(hash, input.current) : false;
+  ctx.metrics.passwordVerifications.inc();
+  if (!correct) throw new PortcullisError('current-password-incorrect');
+  assertAcceptablePassword(input.next, ctx.config, session.user.email);
+  const nextHash = await ctx.hasher.hash(input.next);
+  const now = ctx.clock();
+  const ended = await ctx.store.transaction(async (repos) => {
+    await repos.users.setPasswordHash(session.user.id, nextHash, now, true);
+    const count = await repos.sessions.deleteOthersForUser(session.user.id, session.id);
+    await repos.audit.append({
+      type: 'user.password-changed',
+      at: now,
+      actor: { kind: 'user', userId: session.user.id },
+      subjectUserId: session.user.id,
+      ip: client.ip,
+      details: { sessionsEnded: count },
+    });
+    return count;
+  });
+  ctx.logger.info({ userId: session.user.id, sessionsEnded: ended }, 'password changed');
+  await notifyUser(ctx, session.user, { kind: 'password-changed' });
+}
+
+/**
+ * Ends every session, this one included. It needs no recent second factor: it only takes access away,
+ * and someone who fears their account is in use elsewhere must be able to do it at once.
+ */
+export async function signOutEverywhere(ctx: AppContext, session: ActiveSession, client: ClientInfo): Promise<number> {
+  const now = ctx.clock();
+  const ended = await ctx.store.sessions.deleteAllForUser(session.user.id);
+  await ctx.store.audit.append({
+    type: 'sessions.ended-everywhere',
+    at: now,
+    actor: { kind: 'user', userId: session.user.id },
+    subjectUserId: session.user.id,
+    ip: client.ip,
+    details: { sessionsEnded: ended },
+  });
+  await notifyUser(ctx, session.user, { kind: 'signed-out-everywhere' });
+  return ended;
+}
+
+export function methodName(kind: SecondFactorKind): string {
+  return methodDefinitions[kind].name;
+}

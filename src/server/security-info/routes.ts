@@ -1,0 +1,316 @@
+/**
+ * Security info (/security-info): the user's methods, "Default sign-in method" with "Change", "Add
+ * sign-in method", "Delete", "Change password" and "Sign out everywhere". Changes need a second factor
+ * used in the last 10 minutes; without one the user is sent to confirm with one first (step-up) and
+ * comes back. The set-up pages are generic over the method registry: a pending method's strategy says
+ * what to show and how to check the first code.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import QRCode from 'qrcode';
+import type { AppContext } from '../../app/context.js';
+import { strategyOf } from '../../app/methods/index.js';
+import { renewSession } from '../../app/sessions.js';
+import {
+  beginEnrolment,
+  changeAccess,
+  changePassword,
+  deleteMethod,
+  describeMethod,
+  finishEnrolment,
+  listMethods,
+  pendingMethod,
+  setDefaultMethod,
+  signOutEverywhere,
+} from '../../app/security-info.js';
+import { errorCatalogue, isPortcullisError, PortcullisError, type ErrorCode } from '../../core/errors.js';
+import { methodDefinitions } from '../../core/methods/registry.js';
+import { passwordLength } from '../../core/password-rules.js';
+import { safeReturnTo } from '../../core/return-to.js';
+import { formatKeyForTyping, totpUri } from '../../core/methods/totp.js';
+import { openText } from '../../crypto/seal.js';
+import { SESSION_COOKIE, cookieOptions } from '../cookies.js';
+import { field, formError } from '../forms.js';
+import { requireSession } from '../plugins/session.js';
+import { clientInfo } from '../sign-in/routes.js';
+
+const NOTICES: Record<string, string> = {
+  added: 'Your sign-in method has been added.',
+  deleted: 'Your sign-in method has been deleted.',
+  default: 'Your default sign-in method has been changed.',
+  password: 'Your password has been changed. You have been signed out everywhere else.',
+};
+
+function formatDate(date: Date | null): string {
+  return date ? new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeZone: 'Europe/London' }).format(date) : 'Never';
+}
+
+export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
+  app.addHook('preHandler', requireSession);
+
+  /** Sends the user to confirm with a second factor, then back to `returnTo`, when a change needs it. */
+  async function ensureAccess(request: FastifyRequest, reply: FastifyReply, action: 'add-method' | 'change', returnTo: string): Promise<boolean> {
+    const access = await changeAccess(ctx, request.auth!, action);
+    if (access.allowed) return true;
+    await reply.redirect(`/sign-in/step-up?returnTo=${encodeURIComponent(returnTo)}`, 303);
+    return false;
+  }
+
+  app.get('/security-info', async (request, reply) => {
+    const session = request.auth!;
+    const methods = await listMethods(ctx, session.user.id, session.user.default_method_id);
+    const current = methods.find((m) => m.isDefault);
+    const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+    const rows = [
+      ...methods.map((m) => [
+        { text: m.name },
+        { text: m.detail },
+        { text: formatDate(m.addedAt) },
+        { text: formatDate(m.lastUsedAt) },
+        { html: `<a href="/security-info/methods/${m.id}/delete">Delete<span class="nhsuk-u-visually-hidden"> ${escape(m.name)} ${escape(m.detail)}</span></a>` },
+      ]),
+      [
+        { text: 'Password' },
+        { text: session.user.password_changed_at ? `Last changed ${formatDate(new Date(session.user.password_changed_at))}` : '' },
+        { text: formatDate(new Date(session.user.created_at)) },
+        { text: '' },
+        { html: '<a href="/security-info/password">Change<span class="nhsuk-u-visually-hidden"> password</span></a>' },
+      ],
+    ];
+    const notice = NOTICES[String((request.query as Record<string, unknown>).done ?? '')];
+    return reply.render('security-info/index.njk', {
+      methods,
+      rows,
+      defaultMethod: current ? `${current.name} – ${current.detail}` : '',
+      notice,
+    });
+  });
+
+  app.get('/security-info/get-started', async (request, reply) => {
+    const returnTo = safeReturnTo((request.query as Record<string, unknown>).returnTo);
+    if ((await ctx.store.methods.countActive(request.auth!.user.id)) > 0) return reply.redirect(returnTo, 303);
+    return reply.render('security-info/get-started.njk', { returnTo });
+  });
+
+  app.get('/security-info/add', async (request, reply) => {
+    if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add'))) return reply;
+    return reply.render('security-info/add.njk', { backHref: '/security-info' });
+  });
+
+  app.post('/security-info/add', async (request, reply) => {
+    if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add'))) return reply;
+    const choice = field(request.body, 'method');
+    if (choice === 'phone') return reply.redirect('/security-info/add/phone', 303);
+    if (choice !== 'totp') {
+      return reply.render('security-info/add.njk', { backHref: '/security-info', ...formError({ code: 'method-choice-missing', field: 'method' }) }, 400);
+    }
+    const started = await beginEnrolment(ctx, request.auth!, 'totp', {}, clientInfo(request));
+    return reply.redirect(`/security-info/add/${started.methodId}`, 303);
+  });
+
+  const renderPhoneForm = (reply: FastifyReply, data: { phone?: string; delivery?: string; error?: { code: ErrorCode; params?: Record<string, string | number>; field?: string } }) =>
+    reply.render(
+      'security-info/add-phone.njk',
+      { backHref: '/security-info/add', phone: data.phone ?? '', delivery: data.delivery ?? '', ...(data.error ? formError(data.error) : {}) },
+      data.error ? errorCatalogue[data.error.code].status : 200,
+    );
+
+  app.get('/security-info/add/phone', async (request, reply) => {
+    if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add/phone'))) return reply;
+    return renderPhoneForm(reply, {});
+  });
+
+  app.post('/security-info/add/phone', async (request, reply) => {
+    if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add/phone'))) return reply;
+    const phone = field(request.body, 'phone');
+    const delivery = field(request.body, 'delivery');
+    if (delivery !== 'sms' && delivery !== 'voice') {
+      const phoneCheck = phone.trim() === '' ? { code: 'phone-missing' as const, field: 'phone' } : null;
+      return renderPhoneForm(reply, { phone, delivery, error: phoneCheck ?? { code: 'phone-delivery-missing', field: 'delivery' } });
+    }
+    try {
+      const started = await beginEnrolment(ctx, request.auth!, delivery, { phone }, clientInfo(request));
+      return reply.redirect(`/security-info/add/${started.methodId}?challenge=${started.challengeId}`, 303);
+    } catch (error) {
+      if (!isPortcullisError(error)) throw error;
+      return renderPhoneForm(reply, { phone, delivery, error: { code: error.code, params: error.params, field: error.code.startsWith('phone-') && !error.code.startsWith('phone-quota') ? 'phone' : undefined } });
+    }
+  });
+
+  /** The set-up page for a pending method: a QR code for an app, a code form for a phone. */
+  async function renderPending(request: FastifyRequest, reply: FastifyReply, methodId: string, challengeId: string, error: { code: ErrorCode; params?: Record<string, string | number> } | null, notice?: string) {
+    const session = request.auth!;
+    const method = await pendingMethod(ctx, session, methodId);
+    const status = error ? errorCatalogue[error.code].status : 200;
+    const errorView = error ? formError({ code: error.code, params: error.params, field: 'code' }) : {};
+    if (method.kind === 'totp') {
+      const seed = openText(ctx.keys.keyEncryption, method.secret_sealed!, `totp-seed:${method.id}`);
+      const uri = totpUri({ secretBase32: seed, issuer: ctx.config.organisationName, account: session.user.email });
+      const svg = await QRCode.toString(uri, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
+      const qrSvg = svg.replace('<svg ', '<svg role="img" aria-label="QR code for setting up your authenticator app" focusable="false" ');
+      return reply.render('security-info/add-totp.njk', { backHref: '/security-info/add', methodId, qrSvg, key: formatKeyForTyping(seed), account: session.user.email, ...errorView }, status);
+    }
+    const definition = methodDefinitions[strategyOf(method).definition.kind];
+    return reply.render(
+      'security-info/add-verify.njk',
+      {
+        backHref: '/security-info/add/phone',
+        methodId,
+        challengeId,
+        heading: definition.heading,
+        prompt: definition.prompt.replace('{detail}', strategyOf(method).detail(method)),
+        notice,
+        ...errorView,
+      },
+      status,
+    );
+  }
+
+  app.get<{ Params: { methodId: string } }>('/security-info/add/:methodId', async (request, reply) => {
+    if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add'))) return reply;
+    const query = request.query as Record<string, unknown>;
+    try {
+      return await renderPending(request, reply, request.params.methodId, String(query.challenge ?? ''), null, query.resent === '1' ? 'We have sent you a new code.' : undefined);
+    } catch (error) {
+      if (isPortcullisError(error) && error.code === 'enrolment-expired') return reply.redirect('/security-info/add', 303);
+      throw error;
+    }
+  });
+
+  app.post<{ Params: { methodId: string } }>('/security-info/add/:methodId', async (request, reply) => {
+    if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add'))) return reply;
+    const { methodId } = request.params;
+    const challengeId = field(request.body, 'challenge');
+    const code = field(request.body, 'code');
+    try {
+      if (code.trim() === '') return await renderPending(request, reply, methodId, challengeId, { code: 'code-missing' });
+      const session = request.auth!;
+      const result = await finishEnrolment(ctx, session, methodId, challengeId || null, code, clientInfo(request));
+      if (!result.ok) {
+        const reason = result.reason === 'code-reused' ? 'code-incorrect' : result.reason;
+        return await renderPending(request, reply, methodId, challengeId, { code: reason, params: reason === 'code-format' ? { digits: 6 } : {} });
+      }
+      // The code just proved the new method: like a step-up, it joins the session's methods (with a new
+      // session id), as registering during sign-in satisfies MFA in Microsoft Entra.
+      const method = await ctx.store.methods.findForUser(session.user.id, methodId);
+      const token = await renewSession(ctx, session, [...session.methods, { method: strategyOf(method!).definition.kind, at: ctx.clock().toISOString() }], clientInfo(request));
+      reply.setCookie(SESSION_COOKIE, token, cookieOptions(ctx.config.sessions.absoluteSeconds));
+      reply.rotateCsrf();
+    } catch (error) {
+      if (isPortcullisError(error) && error.code === 'enrolment-expired') {
+        return reply.render('error.njk', { title: 'The set-up has timed out', message: error.message, linkHref: '/security-info/add', linkText: 'Start again' }, 410);
+      }
+      throw error;
+    }
+    return reply.redirect('/security-info?done=added', 303);
+  });
+
+  app.post<{ Params: { methodId: string } }>('/security-info/add/:methodId/resend', async (request, reply) => {
+    if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add'))) return reply;
+    const { methodId } = request.params;
+    const challengeId = field(request.body, 'challenge');
+    const session = request.auth!;
+    try {
+      const method = await pendingMethod(ctx, session, methodId);
+      const strategy = strategyOf(method);
+      if (!strategy.resend) throw new PortcullisError('method-not-found');
+      await strategy.resend(ctx, session.user, method, challengeId, { purpose: 'enrolment', binding: `enrolment:${method.id}`, ip: request.ip });
+    } catch (error) {
+      if (!isPortcullisError(error)) throw error;
+      if (error.code === 'enrolment-expired') return reply.redirect('/security-info/add', 303);
+      return renderPending(request, reply, methodId, challengeId, { code: error.code, params: error.params });
+    }
+    return reply.redirect(`/security-info/add/${methodId}?challenge=${encodeURIComponent(challengeId)}&resent=1`, 303);
+  });
+
+  const renderDefault = async (request: FastifyRequest, reply: FastifyReply, error: ErrorCode | null = null) => {
+    const session = request.auth!;
+    const methods = await listMethods(ctx, session.user.id, session.user.default_method_id);
+    return reply.render(
+      'security-info/default.njk',
+      {
+        backHref: '/security-info',
+        options: methods.map((m) => ({ value: m.id, text: `${m.name} – ${m.detail}`, checked: m.isDefault })),
+        ...(error ? formError({ code: error, field: 'method' }) : {}),
+      },
+      error ? errorCatalogue[error].status : 200,
+    );
+  };
+
+  app.get('/security-info/default', async (request, reply) => {
+    if (!(await ensureAccess(request, reply, 'change', '/security-info/default'))) return reply;
+    return renderDefault(request, reply);
+  });
+
+  app.post('/security-info/default', async (request, reply) => {
+    if (!(await ensureAccess(request, reply, 'change', '/security-info/default'))) return reply;
+    try {
+      await setDefaultMethod(ctx, request.auth!, field(request.body, 'method'), clientInfo(request));
+    } catch (error) {
+      if (isPortcullisError(error) && error.code === 'method-choice-missing') return renderDefault(request, reply, error.code);
+      throw error;
+    }
+    return reply.redirect('/security-info?done=default', 303);
+  });
+
+  app.get<{ Params: { methodId: string } }>('/security-info/methods/:methodId/delete', async (request, reply) => {
+    const path = `/security-info/methods/${encodeURIComponent(request.params.methodId)}/delete`;
+    if (!(await ensureAccess(request, reply, 'change', path))) return reply;
+    const session = request.auth!;
+    const method = await ctx.store.methods.findForUser(session.user.id, request.params.methodId);
+    if (!method || method.status !== 'active') throw new PortcullisError('method-not-found');
+    return reply.render('security-info/delete.njk', {
+      backHref: '/security-info',
+      methodId: method.id,
+      method: describeMethod(method),
+      lastOne: (await ctx.store.methods.countActive(session.user.id)) === 1,
+    });
+  });
+
+  app.post<{ Params: { methodId: string } }>('/security-info/methods/:methodId/delete', async (request, reply) => {
+    const path = `/security-info/methods/${encodeURIComponent(request.params.methodId)}/delete`;
+    if (!(await ensureAccess(request, reply, 'change', path))) return reply;
+    await deleteMethod(ctx, request.auth!, request.params.methodId, clientInfo(request));
+    return reply.redirect('/security-info?done=deleted', 303);
+  });
+
+  const renderPassword = (request: FastifyRequest, reply: FastifyReply, error: { code: ErrorCode; params?: Record<string, string | number>; field: string } | null = null) =>
+    reply.render(
+      'security-info/password.njk',
+      { backHref: '/security-info', email: request.auth!.user.email, minLength: ctx.config.passwordRules.minLength, ...(error ? formError(error) : {}) },
+      error ? errorCatalogue[error.code].status : 200,
+    );
+
+  app.get('/security-info/password', async (request, reply) => {
+    if (!(await ensureAccess(request, reply, 'change', '/security-info/password'))) return reply;
+    return renderPassword(request, reply);
+  });
+
+  app.post('/security-info/password', async (request, reply) => {
+    if (!(await ensureAccess(request, reply, 'change', '/security-info/password'))) return reply;
+    const current = field(request.body, 'current');
+    const next = field(request.body, 'password');
+    const confirm = field(request.body, 'confirm');
+    if (current === '') return renderPassword(request, reply, { code: 'password-missing', field: 'current' });
+    if (next !== '' && passwordLength(next) >= ctx.config.passwordRules.minLength && next !== confirm) {
+      return renderPassword(request, reply, { code: 'new-password-mismatch', field: 'confirm' });
+    }
+    try {
+      await changePassword(ctx, request.auth!, { current, next }, clientInfo(request));
+    } catch (error) {
+      if (!isPortcullisError(error)) throw error;
+      if (error.code === 'current-password-incorrect') return renderPassword(request, reply, { code: error.code, field: 'current' });
+      if (error.code.startsWith('new-password-')) return renderPassword(request, reply, { code: error.code, params: error.params, field: 'password' });
+      throw error;
+    }
+    return reply.redirect('/security-info?done=password', 303);
+  });
+
+  app.get('/security-info/sign-out-everywhere', async (_request, reply) => reply.render('security-info/sign-out-everywhere.njk', { backHref: '/security-info' }));
+
+  app.post('/security-info/sign-out-everywhere', async (request, reply) => {
+    await signOutEverywhere(ctx, request.auth!, clientInfo(request));
+    reply.clearCookie(SESSION_COOKIE, cookieOptions());
+    reply.rotateCsrf();
+    return reply.redirect('/signed-out?everywhere=1', 303);
+  });
+}

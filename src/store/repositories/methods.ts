@@ -1,0 +1,98 @@
+import type { Kysely } from 'kysely';
+import type { DatabaseSchema, MethodRow } from '../schema.js';
+
+export interface NewMethod {
+  id: string;
+  userId: string;
+  kind: string;
+  label: string;
+  phoneE164: string | null;
+  secretSealed: string | null;
+  now: Date;
+  pendingExpiresAt: Date;
+}
+
+export function createMethodRepository(db: Kysely<DatabaseSchema>) {
+  return {
+    async insertPending(method: NewMethod): Promise<void> {
+      await db
+        .insertInto('methods')
+        .values({
+          id: method.id,
+          user_id: method.userId,
+          kind: method.kind,
+          status: 'pending',
+          label: method.label,
+          phone_e164: method.phoneE164,
+          secret_sealed: method.secretSealed,
+          totp_last_step: null,
+          created_at: method.now.toISOString(),
+          activated_at: null,
+          last_used_at: null,
+          pending_expires_at: method.pendingExpiresAt.toISOString(),
+        })
+        .execute();
+    },
+    async find(id: string): Promise<MethodRow | undefined> {
+      return db.selectFrom('methods').selectAll().where('id', '=', id).executeTakeFirst();
+    },
+    async findForUser(userId: string, id: string): Promise<MethodRow | undefined> {
+      return db.selectFrom('methods').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+    },
+    async activeForUser(userId: string): Promise<MethodRow[]> {
+      return db.selectFrom('methods').selectAll().where('user_id', '=', userId).where('status', '=', 'active').orderBy('created_at').orderBy('id').execute();
+    },
+    async countActive(userId: string, kind?: string): Promise<number> {
+      let query = db
+        .selectFrom('methods')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('user_id', '=', userId)
+        .where('status', '=', 'active');
+      if (kind) query = query.where('kind', '=', kind);
+      return Number((await query.executeTakeFirstOrThrow()).n);
+    },
+    /** Makes a pending method active; false if it was not pending (or not the user's). */
+    async activate(userId: string, id: string, now: Date, totpStep: number | null): Promise<boolean> {
+      const result = await db
+        .updateTable('methods')
+        .set({ status: 'active', activated_at: now.toISOString(), last_used_at: now.toISOString(), pending_expires_at: null, totp_last_step: totpStep })
+        .where('id', '=', id)
+        .where('user_id', '=', userId)
+        .where('status', '=', 'pending')
+        .where('pending_expires_at', '>', now.toISOString())
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+    /**
+     * Records a TOTP step as used, atomically: true for exactly one of any requests racing with the same
+     * or an earlier step (RFC 6238 §5.2).
+     */
+    async claimTotpStep(id: string, step: number, now: Date): Promise<boolean> {
+      const result = await db
+        .updateTable('methods')
+        .set({ totp_last_step: step, last_used_at: now.toISOString() })
+        .where('id', '=', id)
+        .where('status', '=', 'active')
+        .where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step)]))
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+    async markUsed(id: string, now: Date): Promise<void> {
+      await db.updateTable('methods').set({ last_used_at: now.toISOString() }).where('id', '=', id).execute();
+    },
+    async delete(userId: string, id: string): Promise<boolean> {
+      const result = await db.deleteFrom('methods').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+      return Number(result.numDeletedRows) === 1;
+    },
+    async deleteAllForUser(userId: string): Promise<number> {
+      const result = await db.deleteFrom('methods').where('user_id', '=', userId).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+    async deleteStalePending(now: Date): Promise<number> {
+      const result = await db.deleteFrom('methods').where('status', '=', 'pending').where('pending_expires_at', '<=', now.toISOString()).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+  };
+}
+
+export type MethodRepository = ReturnType<typeof createMethodRepository>;
