@@ -236,11 +236,13 @@ export function buildProgram(): Command {
       });
     });
 
-  const build = verb(program, 'build-assets', 'none').description('Build the CSS and copy the front-end assets (run by npm ci)');
-  build.action(async () => {
-    const { files } = await (await import('../web/build-assets.js')).buildAssets();
-    out(`Built ${files.length} assets.`);
-  });
+  verb(program, 'build', 'none')
+    .description('Build the CSS and front-end assets, and the compiled CLI (run by npm ci)')
+    .action(async () => {
+      const { files } = await (await import('../web/build-assets.js')).buildAssets();
+      const { outdir } = await (await import('./bundle.js')).buildCliBundle();
+      out(`Built ${files.length} assets, and the CLI in ${outdir}.`);
+    });
 
   return program;
 }

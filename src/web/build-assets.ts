@@ -6,10 +6,9 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { WEB_DIR } from '../paths.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const ASSET_SOURCE_DIR = path.join(here, 'assets');
+export const ASSET_SOURCE_DIR = path.join(WEB_DIR, 'assets');
 export const ASSET_BUILD_DIR = path.join(ASSET_SOURCE_DIR, 'build');
 const STAMP = path.join(ASSET_BUILD_DIR, '.built');
 

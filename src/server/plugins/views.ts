@@ -5,14 +5,13 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import nunjucks from 'nunjucks';
 import { randomToken } from '../../crypto/tokens.js';
+import { WEB_DIR } from '../../paths.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const VIEWS_DIR = path.resolve(here, '..', '..', 'web', 'views');
+export const VIEWS_DIR = path.join(WEB_DIR, 'views');
 
 function nhsukDistDir(): string {
   const require = createRequire(import.meta.url);
