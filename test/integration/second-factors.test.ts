@@ -445,3 +445,30 @@ describe.each(dialects)('second factors on %s', (dialect) => {
     expect(reasons).toContain('throttled');
   });
 });
+
+describe('phone code quotas per client address and per country (SMS pumping)', () => {
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await createTestContext('sqlite', { PHONE_CODES_PER_ADDRESS: '3', PHONE_CODES_PER_COUNTRY: '5', PHONE_CODES_PER_USER: '100' });
+  });
+  afterAll(async () => ctx?.destroy());
+
+  it('refuses the fourth code for one client address, and the sixth to one country, whoever asks', async () => {
+    const { checkPhoneQuotas } = await import('../../src/app/methods/codes.js');
+    const outcome = async (userId: string, ip: string) => {
+      try {
+        await checkPhoneQuotas(ctx, { userId, ip, country: 'GB' });
+        return 'sent';
+      } catch (error) {
+        return (error as { code: string }).code;
+      }
+    };
+    expect([await outcome('u1', '192.0.2.1'), await outcome('u2', '192.0.2.1'), await outcome('u3', '192.0.2.1'), await outcome('u4', '192.0.2.1')]).toEqual([
+      'sent',
+      'sent',
+      'sent',
+      'phone-quota-address',
+    ]);
+    expect([await outcome('u5', '192.0.2.2'), await outcome('u6', '192.0.2.3'), await outcome('u7', '192.0.2.4')]).toEqual(['sent', 'sent', 'phone-quota-country']);
+  });
+});
