@@ -45,6 +45,7 @@ export function describeDemo(publicUrl: URL): string {
     `with any of these email addresses and the password "${DEMO_PASSWORD}":`,
     ...DEMO_USERS.map((u) => `  ${u.email.padEnd(30)} ${u.about}`),
     'These accounts are for trying Portcullis out. Never run the demo on a production database.',
+    `Texts, calls and emails are kept in the development outbox: ${new URL('/dev/outbox', publicUrl).toString()} (with DEVELOPMENT_PAGES=true) or \`portcullis outbox\`.`,
   ];
   return lines.join('\n');
 }
