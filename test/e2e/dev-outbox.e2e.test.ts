@@ -2,32 +2,22 @@
  * /dev/outbox in real Chromium: axe-core finds no WCAG 2.2 AA violation with messages listed or none,
  * and the recipient filter works from the keyboard. No request leaves the machine.
  */
-import type { FastifyInstance } from 'fastify';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/server/app.js';
-import { blockOutsideRequests, expectAccessible, freePort, launchChromium, listen } from '../helpers/browser.js';
-import { createTestContext, type TestContext } from '../helpers/context.js';
+import { blockOutsideRequests, expectAccessible, startLiveServer, type LiveServer } from '../helpers/browser.js';
+import type { TestContext } from '../helpers/context.js';
 
 describe('the development outbox page in Chromium', () => {
+  let server: LiveServer;
   let ctx: TestContext;
-  let app: FastifyInstance;
   let browser: Browser;
   let origin: string;
 
   beforeAll(async () => {
-    const port = await freePort();
-    origin = `http://localhost:${port}`;
-    ctx = await createTestContext('sqlite', { PUBLIC_URL: origin, DEVELOPMENT_PAGES: 'true' });
-    app = await buildApp(ctx);
-    await listen(app, port);
-    browser = await launchChromium();
+    server = await startLiveServer({ DEVELOPMENT_PAGES: 'true' });
+    ({ ctx, browser, origin } = server);
   });
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-    await ctx?.destroy();
-  });
+  afterAll(async () => server?.close());
 
   it('lists messages accessibly, and filters them by recipient', async () => {
     const page = await (await browser.newContext()).newPage();

@@ -7,37 +7,28 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import type { FastifyInstance } from 'fastify';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
 import { generateTotp } from '../../src/core/methods/totp.js';
-import { buildApp } from '../../src/server/app.js';
-import { createTestContext, type TestContext } from '../helpers/context.js';
-import { blockOutsideRequests, expectAccessible, freePort, launchChromium, listen } from '../helpers/browser.js';
+import type { TestContext } from '../helpers/context.js';
+import { blockOutsideRequests, expectAccessible, startLiveServer, type LiveServer } from '../helpers/browser.js';
 
 const PASSWORD = 'lantern-harbour-correct';
 
 describe('Security info in Chromium', () => {
+  let server: LiveServer;
   let ctx: TestContext;
-  let app: FastifyInstance;
   let browser: Browser;
   let origin: string;
 
   beforeAll(async () => {
-    const port = await freePort();
-    origin = `http://localhost:${port}`;
-    ctx = await createTestContext('sqlite', { PUBLIC_URL: origin, ORGANISATION_NAME: 'NHSmail', DEVELOPMENT_PAGES: 'true' });
-    await addOrganisation(ctx, 'Northfield Trust', { kind: 'system' });
-    await addUser(ctx, { email: 'alex@example.org', displayName: 'Alex Smith', organisation: 'Northfield Trust', roles: [], password: PASSWORD }, { kind: 'system' });
-    app = await buildApp(ctx);
-    await listen(app, port);
-    browser = await launchChromium();
+    server = await startLiveServer({ ORGANISATION_NAME: 'NHSmail', DEVELOPMENT_PAGES: 'true' }, async (context) => {
+      await addOrganisation(context, 'Northfield Trust', { kind: 'system' });
+      await addUser(context, { email: 'alex@example.org', displayName: 'Alex Smith', organisation: 'Northfield Trust', roles: [], password: PASSWORD }, { kind: 'system' });
+    });
+    ({ ctx, browser, origin } = server);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-    await ctx?.destroy();
-  });
+  afterAll(async () => server?.close());
 
   const code = (key: string, offsetSteps = 0) => generateTotp(key, new Date(Date.now() + offsetSteps * 30_000));
 

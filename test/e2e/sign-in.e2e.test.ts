@@ -5,36 +5,25 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import type { FastifyInstance } from 'fastify';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
-import { buildApp } from '../../src/server/app.js';
-import { createTestContext, type TestContext } from '../helpers/context.js';
-import { blockOutsideRequests, expectAccessible, freePort, launchChromium, listen } from '../helpers/browser.js';
+import { blockOutsideRequests, expectAccessible, startLiveServer, type LiveServer } from '../helpers/browser.js';
 
 const PASSWORD = 'lantern-harbour-correct';
 
 describe('sign-in in Chromium', () => {
-  let ctx: TestContext;
-  let app: FastifyInstance;
+  let server: LiveServer;
   let browser: Browser;
   let origin: string;
 
   beforeAll(async () => {
-    const port = await freePort();
-    origin = `http://localhost:${port}`;
-    ctx = await createTestContext('sqlite', { PUBLIC_URL: origin, ORGANISATION_NAME: 'NHSmail' });
-    await addOrganisation(ctx, 'Northfield Trust', { kind: 'system' });
-    await addUser(ctx, { email: 'alex@example.org', displayName: 'Alex Smith', organisation: 'Northfield Trust', roles: [], password: PASSWORD }, { kind: 'system' });
-    app = await buildApp(ctx);
-    await listen(app, port);
-    browser = await launchChromium();
+    server = await startLiveServer({ ORGANISATION_NAME: 'NHSmail' }, async (ctx) => {
+      await addOrganisation(ctx, 'Northfield Trust', { kind: 'system' });
+      await addUser(ctx, { email: 'alex@example.org', displayName: 'Alex Smith', organisation: 'Northfield Trust', roles: [], password: PASSWORD }, { kind: 'system' });
+    });
+    ({ browser, origin } = server);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-    await ctx?.destroy();
-  });
+  afterAll(async () => server?.close());
 
   async function newPage(): Promise<{ page: Page; outside: string[] }> {
     const context = await browser.newContext();

@@ -7,6 +7,8 @@ import axe from 'axe-core';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { expect } from 'vitest';
+import { buildApp } from '../../src/server/app.js';
+import { createTestContext, type TestContext } from './context.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -65,4 +67,37 @@ export async function axeViolations(page: Page): Promise<AxeViolation[]> {
 export async function expectAccessible(page: Page): Promise<void> {
   const violations = await axeViolations(page);
   expect(violations, `axe-core on ${page.url()}`).toEqual([]);
+}
+
+export interface LiveServer {
+  ctx: TestContext;
+  app: FastifyInstance;
+  browser: Browser;
+  origin: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Portcullis on a free port of localhost, on a fresh SQLite database, with Chromium launched;
+ * `prepare` runs before the server is built (to add organisations and users).
+ */
+export async function startLiveServer(env: Record<string, string> = {}, prepare?: (ctx: TestContext) => Promise<void>): Promise<LiveServer> {
+  const port = await freePort();
+  const origin = `http://localhost:${port}`;
+  const ctx = await createTestContext('sqlite', { PUBLIC_URL: origin, ...env });
+  if (prepare) await prepare(ctx);
+  const app = await buildApp(ctx);
+  await listen(app, port);
+  const browser = await launchChromium();
+  return {
+    ctx,
+    app,
+    browser,
+    origin,
+    async close() {
+      await browser.close();
+      await app.close();
+      await ctx.destroy();
+    },
+  };
 }

@@ -2,7 +2,6 @@
  * `portcullis outbox` as a real process, reading messages queued by another process (this test) in the
  * same database, on SQLite and PostgreSQL.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,22 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAppContext } from '../../src/app/context.js';
 import type { OutboxEntry } from '../../src/channels/outbox.js';
 import { loadConfig } from '../../src/config/load.js';
+import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, dialects, TEST_SECRET, type TestDatabase } from '../helpers/context.js';
-
-const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'portcullis.js');
-
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
-  });
-}
 
 describe.each(dialects)('portcullis outbox on %s', (dialect) => {
   let database: TestDatabase;

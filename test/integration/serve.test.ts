@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/browser.js';
+import { BIN } from '../helpers/cli.js';
 
-const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'portcullis.js');
 
 async function waitFor(url: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

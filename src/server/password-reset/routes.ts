@@ -6,23 +6,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app/context.js';
 import { completePasswordReset, requestPasswordReset, verifyResetEmailCode } from '../../app/password-reset.js';
-import { finishSignInFlow, loadSignInFlow, SIGN_IN_FLOW_SECONDS } from '../../app/sign-in.js';
+import { finishSignInFlow, SIGN_IN_FLOW_SECONDS } from '../../app/sign-in.js';
 import { errorCatalogue, isPortcullisError, type ErrorCode, type ErrorParams } from '../../core/errors.js';
 import { passwordLength } from '../../core/password-rules.js';
 import type { SignInState } from '../../core/sign-in/flow.js';
 import { SIGN_IN_COOKIE, cookieOptions } from '../cookies.js';
+import { flowAt as flowAtStep } from '../sign-in/flow-cookie.js';
 import { field, formError } from '../forms.js';
 import { clientInfo } from '../sign-in/routes.js';
 
 type FormProblem = { code: ErrorCode; params?: ErrorParams; field?: string };
 
 export async function passwordResetRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
-  async function flowAt<S extends SignInState['step']>(request: FastifyRequest, step: S) {
-    const token = request.cookies[SIGN_IN_COOKIE];
-    const state = await loadSignInFlow(ctx, token);
-    if (!token || state?.step !== step) return null;
-    return { token, state: state as Extract<SignInState, { step: S }> };
-  }
+  const flowAt = <S extends SignInState['step']>(request: FastifyRequest, step: S) => flowAtStep(ctx, request, step);
 
   const status = (problem: FormProblem | null) => (problem ? errorCatalogue[problem.code].status : 200);
 

@@ -14,7 +14,6 @@ import {
   assessThrottle,
   createSignInFlow,
   finishSignInFlow,
-  loadSignInFlow,
   methodSummaries,
   resendChallenge,
   SIGN_IN_FLOW_SECONDS,
@@ -24,6 +23,7 @@ import { describeUse, methodDefinitions } from '../../core/methods/registry.js';
 import { safeReturnTo } from '../../core/return-to.js';
 import { reduceSignIn, startSignIn, startStepUp, type SignInError, type SignInState } from '../../core/sign-in/flow.js';
 import { SESSION_COOKIE, SIGN_IN_COOKIE, cookieOptions } from '../cookies.js';
+import { flowAt as flowAtStep } from './flow-cookie.js';
 import { field, formError } from '../forms.js';
 
 type SecondFactorState = Extract<SignInState, { step: 'second-factor' }>;
@@ -71,13 +71,7 @@ function renderVerifyStep(reply: FastifyReply, state: SecondFactorState, error: 
 }
 
 export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
-  /** Loads the flow of this browser, if it is at the step wanted. */
-  async function flowAt<S extends SignInState['step']>(request: FastifyRequest, step: S) {
-    const token = request.cookies[SIGN_IN_COOKIE];
-    const state = await loadSignInFlow(ctx, token);
-    if (!token || state?.step !== step) return null;
-    return { token, state: state as Extract<SignInState, { step: S }> };
-  }
+  const flowAt = <S extends SignInState['step']>(request: FastifyRequest, step: S) => flowAtStep(ctx, request, step);
 
   /** The flow finished: start (or renew) the session and go where the sign-in was for. */
   async function finish(request: FastifyRequest, reply: FastifyReply, token: string, state: CompleteState) {
