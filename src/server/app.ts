@@ -100,10 +100,17 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(securityInfoRoutes, { ctx });
   await app.register(passwordResetRoutes, { ctx });
 
-  // Housekeeping: expired sessions, sign-in flows and throttle counters are deleted now and then.
+  // Housekeeping: expired sessions, sign-in flows, throttle counters, challenges and abandoned set-ups
+  // are deleted now and then.
   const sweep = setInterval(() => {
     const now = ctx.clock();
-    Promise.all([ctx.store.sessions.deleteExpired(now), ctx.store.signInFlows.deleteExpired(now), ctx.throttles.deleteExpired(now)]).catch(
+    Promise.all([
+      ctx.store.sessions.deleteExpired(now),
+      ctx.store.signInFlows.deleteExpired(now),
+      ctx.throttles.deleteExpired(now),
+      ctx.store.challenges.deleteExpired(now),
+      ctx.store.methods.deleteStalePending(now),
+    ]).catch(
       (error: unknown) => ctx.logger.warn({ err: (error as Error).message }, 'housekeeping failed'),
     );
   }, 10 * 60 * 1000);

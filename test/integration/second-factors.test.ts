@@ -193,6 +193,8 @@ describe.each(dialects)('second factors on %s', (dialect) => {
     ctx.advance(11 * 60);
     const needsStepUp = await browser.get('/security-info/default');
     expect(needsStepUp.headers.location).toBe('/sign-in/step-up?returnTo=%2Fsecurity-info%2Fdefault');
+    // Another site cannot start one (it could make us send texts).
+    expect((await browser.get(needsStepUp.headers.location!, { 'sec-fetch-site': 'cross-site' })).headers.location).toBe('/security-info');
     const started = await browser.get(needsStepUp.headers.location!);
     expect(started.headers.location).toBe('/sign-in/verify');
     await browser.get('/sign-in/verify');

@@ -229,6 +229,10 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const returnTo = safeReturnTo((request.query as Record<string, unknown>).returnTo);
     const session = request.auth;
     if (!session) return reply.redirect(`/sign-in?returnTo=${encodeURIComponent(returnTo)}`, 303);
+    // Starting a step-up may send a text or make a call: not at another site's bidding (a cross-site
+    // link or image), only from our own pages or a typed address (Fetch Metadata).
+    const site = request.headers['sec-fetch-site'];
+    if (site === 'cross-site' || site === 'same-site') return reply.redirect('/security-info', 303);
     const started = startStepUp({
       userId: session.user.id,
       email: session.user.email,
