@@ -4,7 +4,7 @@
  * every change needs a recent second factor (or, for a first method, the grant right after the password).
  */
 import { PortcullisError } from '../core/errors.js';
-import { methodDefinitions, orderMethods, type SecondFactorKind } from '../core/methods/registry.js';
+import { labelMethod, methodDefinitions, orderMethods, type SecondFactorKind } from '../core/methods/registry.js';
 import { decideChangeAccess, type ChangeAccess } from '../core/security-info.js';
 import type { CodeVerification } from '../core/sign-in/flow.js';
 import type { MethodRow } from '../store/schema.js';
@@ -27,7 +27,7 @@ export interface MethodListing {
 
 export function describeMethod(method: MethodRow): string {
   const strategy = strategyOf(method);
-  return `${strategy.definition.name} (${strategy.detail(method)})`;
+  return labelMethod(strategy.definition.name, strategy.detail(method));
 }
 
 export async function listMethods(ctx: AppContext, userId: string, defaultMethodId: string | null): Promise<MethodListing[]> {

@@ -76,7 +76,7 @@ describe('Security info in Chromium', () => {
     await page.getByRole('link', { name: 'Change default sign-in method' }).click();
     await page.getByRole('heading', { level: 1, name: 'Change default sign-in method' }).waitFor();
     await expectAccessible(page);
-    await page.getByLabel('Authenticator app – code – Authenticator app').check();
+    await page.getByLabel('Authenticator app – code').check();
     await page.getByRole('button', { name: 'Confirm' }).click();
     await page.getByText('Your default sign-in method has been changed.').waitFor();
 

@@ -288,7 +288,7 @@ describe.each(dialects)('second factors on %s', (dialect) => {
 
     // "Sign in another way" lists the user's other methods.
     const other = await signIn.get('/sign-in/other');
-    expect(other.body).toContain('Use a code from your authenticator app (Authenticator app)');
+    expect(other.body).toContain('Use a code from your authenticator app');
     expect(other.body).toContain('Text a code to +44 7••• •••432');
     const totpMethod = (await ctx.store.methods.activeForUser(user!.id)).find((m) => m.kind === 'totp')!;
     expect((await signIn.post('/sign-in/other', { method: totpMethod.id })).headers.location).toBe('/sign-in/verify');

@@ -40,7 +40,7 @@ export const methodDefinitions: Record<SecondFactorKind, MethodDefinition> = {
     strength: 2,
     challengeStyle: 'code',
     name: 'Authenticator app – code',
-    useText: 'Use a code from your authenticator app ({detail})',
+    useText: 'Use a code from your authenticator app',
     heading: 'Enter the code from your authenticator app',
     prompt: 'Enter the 6-digit code shown in your authenticator app.',
     maxPerUser: 5,
@@ -140,4 +140,9 @@ export function methodToPrompt<T extends MethodSummary>(methods: readonly T[], d
 
 export function describeUse(method: MethodSummary): string {
   return methodDefinitions[method.kind].useText.replace('{detail}', method.detail);
+}
+
+/** "Phone – text message – +44 7••• •••456"; the detail is left out when the name already says it. */
+export function labelMethod(name: string, detail: string): string {
+  return detail === '' || name.includes(detail) ? name : `${name} – ${detail}`;
 }

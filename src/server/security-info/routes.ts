@@ -23,7 +23,7 @@ import {
   signOutEverywhere,
 } from '../../app/security-info.js';
 import { errorCatalogue, isPortcullisError, PortcullisError, type ErrorCode } from '../../core/errors.js';
-import { methodDefinitions } from '../../core/methods/registry.js';
+import { labelMethod, methodDefinitions } from '../../core/methods/registry.js';
 import { passwordLength } from '../../core/password-rules.js';
 import { safeReturnTo } from '../../core/return-to.js';
 import { formatKeyForTyping, totpUri } from '../../core/methods/totp.js';
@@ -80,7 +80,7 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
     return reply.render('security-info/index.njk', {
       methods,
       rows,
-      defaultMethod: current ? `${current.name} – ${current.detail}` : '',
+      defaultMethod: current ? labelMethod(current.name, current.detail) : '',
       notice,
     });
   });
@@ -229,7 +229,7 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
       'security-info/default.njk',
       {
         backHref: '/security-info',
-        options: methods.map((m) => ({ value: m.id, text: `${m.name} – ${m.detail}`, checked: m.isDefault })),
+        options: methods.map((m) => ({ value: m.id, text: labelMethod(m.name, m.detail), checked: m.isDefault })),
         ...(error ? formError({ code: error, field: 'method' }) : {}),
       },
       error ? errorCatalogue[error].status : 200,
