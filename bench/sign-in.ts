@@ -1,10 +1,14 @@
 /**
- * Sign-in benchmark: how close complete password sign-ins over HTTP come to the raw argon2id verify
- * rate (goal ≥ 0.85, i.e. everything around the hash costs under 15 %), the server's memory, and
- * whether the password step's timing tells a known email from an unknown one. It prints figures and
- * never fails on a time: timings depend on the machine.
+ * Sign-in benchmark: how close complete sign-ins over HTTP come to the raw argon2id verify rate (goal
+ * ≥ 0.85, i.e. everything around the hash costs under 15 %), with a password alone and with a password
+ * and an authenticator-app code (TOTP); the server's memory; and whether the password step's timing
+ * tells a known email from an unknown one. It prints figures and never fails on a time: timings depend
+ * on the machine.
  *
- *   npm run bench:sign-in -- [--seconds 10] [--concurrency N] [--samples 200] [--database postgres://…]
+ *   npm run bench:sign-in -- [--seconds 10] [--concurrency N] [--samples 200] [--accounts N] [--database postgres://…]
+ *
+ * With --database, the server runs on a fresh database made on that PostgreSQL server and dropped
+ * afterwards, so runs start alike and leave nothing behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,28 +19,54 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEMO_PASSWORD, DEMO_USERS } from '../src/app/demo.js';
+import pg from 'pg';
+import { DEMO_ORGANISATIONS, DEMO_PASSWORD, DEMO_USERS } from '../src/app/demo.js';
+import { generateTotp, TOTP_PERIOD_SECONDS, totpStep } from '../src/core/methods/totp.js';
 import { optionsSchema } from '../src/config/schema.js';
 import { createPasswordHasher } from '../src/crypto/password-hasher.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SESSION_COOKIE = '__Host-portcullis-session';
 const MAX_FAILURES_PER_ACCOUNT = 90; // below SIGN_IN_LOCKOUT_THRESHOLD=100, set for the server below
+/** Where a password-only sign-in lands: a user without a second method is offered to set one up. */
+const AFTER_PASSWORD_ONLY = new Set(['/account', '/security-info/get-started?returnTo=%2Faccount']);
+/**
+ * A code is chosen when a sign-in starts and posted three requests later. It is chosen only while its
+ * step is this far inside the server's window (now ±1 step) at both ends, so a step boundary passing in
+ * between, even under queueing, cannot make a valid code expire.
+ */
+const CODE_WINDOW_MARGIN_MS = 3000;
 
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: String(os.availableParallelism()) },
     samples: { type: 'string', default: '200' },
+    accounts: { type: 'string' },
     database: { type: 'string' },
   },
 });
 const seconds = Number(args.seconds);
 const concurrency = Number(args.concurrency);
 const samples = Number(args.samples);
-if (!(seconds > 0) || !Number.isInteger(concurrency) || concurrency < 1 || !Number.isInteger(samples) || samples < 1) {
-  throw new Error('--seconds must be > 0, --concurrency and --samples whole numbers ≥ 1');
+/**
+ * Accounts with an authenticator app. Each time step of an account can sign in once (replay
+ * protection), and the server accepts now−1, now and now+1: an account has at least two unused steps
+ * when the measurement starts and one more at each step boundary. Enough for 100 sign-ins/s.
+ */
+const totpAccountCount = args.accounts === undefined ? Math.max(400, Math.ceil(50 * seconds)) : Number(args.accounts);
+if (
+  !(seconds > 0) ||
+  !Number.isInteger(concurrency) ||
+  concurrency < 1 ||
+  !Number.isInteger(samples) ||
+  samples < 1 ||
+  !Number.isInteger(totpAccountCount) ||
+  totpAccountCount < 1
+) {
+  throw new Error('--seconds must be > 0, --concurrency, --samples and --accounts whole numbers ≥ 1');
 }
+if (args.database !== undefined && !/^postgres(ql)?:\/\//.test(args.database)) throw new Error('--database must be a postgres:// address');
 
 // The same argon2 parameters the server will use: its defaults, or what this environment overrides.
 const argon2 = optionsSchema
@@ -79,14 +109,37 @@ function portcullis(argv: string[], env: NodeJS.ProcessEnv): ChildProcess {
   return spawn(process.execPath, [path.join(ROOT, 'bin/portcullis.js'), ...argv], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
-async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+/** Runs a CLI verb with `input` on its standard input; its standard output. */
+async function runCli(argv: string[], env: NodeJS.ProcessEnv, input = ''): Promise<string> {
   const child = portcullis(argv, env);
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stdin?.end();
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin?.end(input);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  if (code !== 0) throw new Error(`portcullis ${argv.join(' ')} exited with ${code}:\n${output}`);
+  if (code !== 0) throw new Error(`portcullis ${argv.join(' ')} exited with ${code}:\n${stdout}${stderr}`);
+  return stdout;
+}
+
+/** A fresh PostgreSQL database on the server `adminUrl` names, as test/helpers/context.ts makes them. */
+async function freshPostgresDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `portcullis_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      await client.query(`drop database if exists ${name} with (force)`);
+      await client.end();
+    },
+  };
 }
 
 /**
@@ -145,7 +198,7 @@ class Browser {
     this.origin = new URL(origin);
   }
 
-  private async send(method: 'GET' | 'POST', pathname: string, form?: Record<string, string>): Promise<HttpResponse> {
+  async send(method: 'GET' | 'POST', pathname: string, form?: Record<string, string>): Promise<HttpResponse> {
     const headers: Record<string, string> = { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
     let body: string | undefined;
     if (form) {
@@ -182,6 +235,11 @@ class Browser {
     return this.send('POST', '/sign-in/password', { password });
   }
 
+  /** Posted straight after the password's redirect, as the password is posted after the email's. */
+  submitCode(code: string): Promise<HttpResponse> {
+    return this.send('POST', '/sign-in/verify', { code });
+  }
+
   hasSession(): boolean {
     return this.cookies.has(SESSION_COOKIE);
   }
@@ -193,12 +251,117 @@ async function signIn(origin: string, email: string): Promise<number | null> {
   const browser = new Browser(origin);
   if (!(await browser.startSignIn(email))) return null;
   const response = await browser.submitPassword(DEMO_PASSWORD);
+  const ok = response.status === 303 && AFTER_PASSWORD_ONLY.has(response.location ?? '') && browser.hasSession();
+  return ok ? performance.now() - started : null;
+}
+
+/** A bench account with an authenticator app: the key its set-up page showed, and its last step used. */
+interface TotpAccount {
+  email: string;
+  key: string;
+  lastStep: number;
+  /** The step of its last successful sign-in, which the server must refuse from then on. */
+  signedInStep: number | null;
+  busy: boolean;
+}
+
+/** What the authenticator app shows during `step` (any instant in it gives the same code). */
+const codeAt = (key: string, step: number) => generateTotp(key, new Date((step + 0.5) * TOTP_PERIOD_SECONDS * 1000));
+
+/** The steps whose codes the server will still accept when the code is posted: now ±1, less the margin. */
+function acceptedSteps(now = Date.now()): { lo: number; hi: number } {
+  return { lo: totpStep(new Date(now + CODE_WINDOW_MARGIN_MS)) - 1, hi: totpStep(new Date(now - CODE_WINDOW_MARGIN_MS)) + 1 };
+}
+
+/**
+ * Hands out (account, step) pairs the server has not seen, round-robin: each pass over the accounts uses
+ * the oldest accepted unused step of each, so an account signs in at most once per step, and its steps
+ * reach the server in increasing order (one sign-in per account in flight). When every account has used
+ * all its accepted steps, callers wait for the next step boundary; that wait is counted and printed.
+ */
+class CodeRotation {
+  private cursor = 0;
+  waitedMs = 0;
+  constructor(private readonly accounts: TotpAccount[]) {}
+
+  private take(): { account: TotpAccount; step: number } | null {
+    const { lo, hi } = acceptedSteps();
+    for (let tried = 0; tried < this.accounts.length; tried++) {
+      const account = this.accounts[this.cursor]!;
+      this.cursor = (this.cursor + 1) % this.accounts.length;
+      const step = Math.max(account.lastStep + 1, lo);
+      if (account.busy || step > hi) continue;
+      account.busy = true;
+      // Spent even if the sign-in fails: the server may have claimed it.
+      account.lastStep = step;
+      return { account, step };
+    }
+    return null;
+  }
+
+  /** The next pair, or null if none came before `deadline`. */
+  async next(deadline: number): Promise<{ account: TotpAccount; step: number } | null> {
+    const started = performance.now();
+    for (;;) {
+      const pair = this.take();
+      if (pair || performance.now() >= deadline) {
+        this.waitedMs += performance.now() - started;
+        return pair;
+      }
+      await sleep(20);
+    }
+  }
+}
+
+/** A complete password + code sign-in in a fresh browser; its duration in ms, or null if it did not succeed. */
+async function signInWithCode(origin: string, account: TotpAccount, step: number): Promise<number | null> {
+  const started = performance.now();
+  const browser = new Browser(origin);
+  if (!(await browser.startSignIn(account.email))) return null;
+  const afterPassword = await browser.submitPassword(DEMO_PASSWORD);
+  if (afterPassword.status !== 303 || afterPassword.location !== '/sign-in/verify') return null;
+  const response = await browser.submitCode(codeAt(account.key, step));
   const ok = response.status === 303 && response.location === '/account' && browser.hasSession();
   return ok ? performance.now() - started : null;
 }
 
-/** A closed loop: `workers` callers repeat `task` until the time is up; latencies of successes only. */
-async function closedLoop(workers: number, ms: number, task: () => Promise<number | null>) {
+/**
+ * Sets up an imported account as its user would: the activation link (a first password), a password-only
+ * sign-in, then Security info → Add sign-in method → Authenticator app, reading the key the page shows
+ * under "Can't scan the QR code?" and confirming it with a code. Throws on any unexpected page.
+ */
+async function enrolAccount(origin: string, email: string, activationPath: string): Promise<TotpAccount> {
+  const browser = new Browser(origin);
+  const expect = (what: string, response: HttpResponse, ok: boolean) => {
+    if (!ok) throw new Error(`set-up of ${email}: ${what} answered ${response.status} ${response.location ?? ''}`);
+  };
+  const activation = await browser.send('GET', activationPath);
+  expect('the activation page', activation, activation.status === 200);
+  const activated = await browser.send('POST', activationPath, { password: DEMO_PASSWORD, confirm: DEMO_PASSWORD });
+  expect('the activation', activated, activated.status === 303);
+  if (!(await browser.startSignIn(email))) throw new Error(`set-up of ${email}: the email step failed`);
+  const signedIn = await browser.submitPassword(DEMO_PASSWORD);
+  expect('the password sign-in', signedIn, signedIn.status === 303 && browser.hasSession());
+  // The session's CSRF seed is new since the sign-in: a page gives its token.
+  const add = await browser.send('GET', '/security-info/add');
+  expect('Add sign-in method', add, add.status === 200);
+  const chosen = await browser.send('POST', '/security-info/add', { method: 'totp' });
+  expect('choosing an authenticator app', chosen, chosen.status === 303 && /^\/security-info\/add\/[^/?]+$/.test(chosen.location ?? ''));
+  const setUp = await browser.send('GET', chosen.location!);
+  const key = /id="totp-key">([A-Z2-7 ]+)<\/code>/.exec(setUp.body)?.[1]?.replace(/ /g, '');
+  if (!key) throw new Error(`set-up of ${email}: no key on the set-up page (${setUp.status})`);
+  // The oldest step the server accepts, which leaves the most unused steps for the measurement.
+  const step = acceptedSteps().lo;
+  const done = await browser.send('POST', chosen.location!, { code: codeAt(key, step) });
+  expect('confirming the app with a code', done, done.status === 303 && done.location === '/security-info?done=added');
+  return { email, key, lastStep: step, signedInStep: null, busy: false };
+}
+
+/**
+ * A closed loop: `workers` callers repeat `task` until the time is up; latencies of successes only. A
+ * task answering undefined did nothing (it found no work before the deadline) and is not counted.
+ */
+async function closedLoop(workers: number, ms: number, task: (deadline: number) => Promise<number | null | undefined>) {
   const latencies: number[] = [];
   let failures = 0;
   const started = performance.now();
@@ -206,7 +369,8 @@ async function closedLoop(workers: number, ms: number, task: () => Promise<numbe
   await Promise.all(
     Array.from({ length: workers }, async () => {
       while (performance.now() < deadline) {
-        const latency = await task();
+        const latency = await task(deadline);
+        if (latency === undefined) continue;
         if (latency === null) failures++;
         else latencies.push(latency);
       }
@@ -216,9 +380,12 @@ async function closedLoop(workers: number, ms: number, task: () => Promise<numbe
   return { perSecond: latencies.length / elapsed, latencies, failures };
 }
 
+// Another process's load skews every figure here: the 1-minute load average is printed, before and after.
+const loadAtStart = os.loadavg()[0]!;
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-bench-'));
 const port = await freePort();
 const origin = `http://localhost:${port}`;
+const postgres = args.database ? await freshPostgresDatabase(args.database) : null;
 const env: NodeJS.ProcessEnv = {
   ...process.env,
   PORTCULLIS_DATA_DIR: dataDir,
@@ -229,18 +396,30 @@ const env: NodeJS.ProcessEnv = {
   PORTCULLIS_SECRET: randomBytes(32).toString('base64url'),
   SIGN_IN_LOCKOUT_THRESHOLD: '100',
   SIGN_IN_IP_FAILURE_LIMIT: '1000000',
-  ...(args.database ? { DATABASE_URL: args.database } : {}),
+  ...(postgres ? { DATABASE_URL: postgres.url } : {}),
 };
-const databaseLabel = args.database ? `PostgreSQL at ${new URL(args.database).host}` : 'SQLite';
-// A run-unique tag, so unknown addresses are never repeated, even in a PostgreSQL database kept between runs.
+const databaseLabel = postgres ? `PostgreSQL at ${new URL(postgres.url).host}` : 'SQLite';
+// A run-unique tag for the unknown addresses of the enumeration samples.
 const runTag = randomBytes(4).toString('hex');
 const accounts = DEMO_USERS.map((u) => u.email);
 let server: ChildProcess | undefined;
 let serverLog = '';
 
 try {
-  // The demo users all have DEMO_PASSWORD and no second factor yet, so each sign-in ends at /account.
+  // The demo users all have DEMO_PASSWORD and no second factor, so each sign-in ends after the password.
   await runCli(['demo'], env);
+  // The accounts for the second-factor case: one import (a CLI start per account would take minutes),
+  // each with a one-time activation link that the set-up below follows to set the password.
+  const csv = ['email,name,organisation', ...Array.from({ length: totpAccountCount }, (_, i) => `bench-totp-${i}@example.org,Bench ${i},${DEMO_ORGANISATIONS[0]}`)];
+  const imported = (await runCli(['import', 'users', '-'], env, `${csv.join('\n')}\n`))
+    .split('\n')
+    .slice(1)
+    .flatMap((line) => {
+      const [email, url] = line.split(',');
+      return email && url ? [{ email, activationPath: new URL(url).pathname }] : [];
+    });
+  if (imported.length !== totpAccountCount) throw new Error(`imported ${imported.length} of ${totpAccountCount} accounts`);
+
   server = portcullis(['serve'], env);
   server.stderr?.on('data', (chunk: Buffer) => (serverLog = (serverLog + chunk.toString()).slice(-4000)));
   server.stdout?.on('data', (chunk: Buffer) => (serverLog = (serverLog + chunk.toString()).slice(-4000)));
@@ -254,6 +433,24 @@ try {
   }
   await sleep(1000); // let start-up garbage be collected before reading the idle figure
   const idleRss = await rssMiB(serverPid);
+
+  // Set up an authenticator app on every second-factor account over HTTP, first: the time that passes
+  // before their measurement gives each account unused steps again.
+  process.stderr.write(`setting up an authenticator app for ${totpAccountCount} accounts over HTTP …\n`);
+  const setUpStarted = performance.now();
+  const totpAccounts: TotpAccount[] = [];
+  let nextToEnrol = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (nextToEnrol < imported.length) {
+        const { email, activationPath } = imported[nextToEnrol++]!;
+        totpAccounts.push(await enrolAccount(origin, email, activationPath));
+      }
+    }),
+  );
+  const setUpSeconds = (performance.now() - setUpStarted) / 1000;
+  await sleep(1000); // let the set-up's garbage be collected before the raw measurement
+  const setUpRss = await rssMiB(serverPid);
 
   // Raw argon2id in this process while the server idles, at the server's parameters and concurrency.
   process.stderr.write(`raw argon2id verify for ${seconds} s …\n`);
@@ -270,28 +467,69 @@ try {
   });
   const rawCpuPerVerify = (ownCpuMs() - rawCpuBefore) / raw.latencies.length;
 
-  // Warm-up: one sign-in per account compiles templates and JIT paths, and clears any failure count
-  // a PostgreSQL database kept from an earlier run.
+  // Warm-up: one sign-in per account compiles templates and JIT paths.
   for (const email of accounts) {
     if ((await signIn(origin, email)) === null) throw new Error(`warm-up sign-in failed for ${email}:\n${serverLog}`);
   }
 
-  process.stderr.write(`sign-ins over HTTP for ${seconds} s at concurrency ${concurrency} …\n`);
-  let peakRss = idleRss;
-  const sampler = setInterval(() => {
-    void rssMiB(serverPid).then((rss) => {
-      if (rss !== null && (peakRss === null || rss > peakRss)) peakRss = rss;
-    });
-  }, 100);
-  // CPU of both sides: client and server share this machine, so the client's share is argon2's loss.
-  const [serverCpuBefore, clientCpuBefore] = [await cpuMsOf(serverPid), ownCpuMs()];
+  /** Runs a closed loop and reads the CPU both sides spent on it, per attempt, and the server's peak RSS. */
+  const measured = async (task: (deadline: number) => Promise<number | null | undefined>) => {
+    const peak: { rss: number | null } = { rss: null };
+    const sampler = setInterval(() => {
+      void rssMiB(serverPid).then((rss) => {
+        if (rss !== null && (peak.rss === null || rss > peak.rss)) peak.rss = rss;
+      });
+    }, 100);
+    // CPU of both sides: client and server share this machine, so the client's share is argon2's loss.
+    const [serverCpuBefore, clientCpuBefore] = [await cpuMsOf(serverPid), ownCpuMs()];
+    const result = await closedLoop(concurrency, seconds * 1000, task);
+    const serverCpuAfter = await cpuMsOf(serverPid);
+    clearInterval(sampler);
+    const attempts = result.latencies.length + result.failures;
+    return {
+      ...result,
+      peakRss: peak.rss,
+      serverCpu: serverCpuBefore !== null && serverCpuAfter !== null ? (serverCpuAfter - serverCpuBefore) / attempts : null,
+      clientCpu: (ownCpuMs() - clientCpuBefore) / attempts,
+    };
+  };
+
+  process.stderr.write(`password sign-ins over HTTP for ${seconds} s at concurrency ${concurrency} …\n`);
   let next = 0;
-  const signIns = await closedLoop(concurrency, seconds * 1000, () => signIn(origin, accounts[next++ % accounts.length]!));
-  clearInterval(sampler);
-  const serverCpuAfter = await cpuMsOf(serverPid);
-  const attempts = signIns.latencies.length + signIns.failures;
-  const serverCpuPerSignIn = serverCpuBefore !== null && serverCpuAfter !== null ? (serverCpuAfter - serverCpuBefore) / attempts : null;
-  const clientCpuPerSignIn = (ownCpuMs() - clientCpuBefore) / attempts;
+  const signIns = await measured(() => signIn(origin, accounts[next++ % accounts.length]!));
+
+  // A few second-factor sign-ins first, as above, for the code step's pages and queries.
+  const rotation = new CodeRotation(totpAccounts);
+  for (let i = 0; i < Math.min(10, totpAccounts.length); i++) {
+    const pair = await rotation.next(performance.now() + 60_000);
+    if (!pair || (await signInWithCode(origin, pair.account, pair.step)) === null) throw new Error(`warm-up sign-in with a code failed:\n${serverLog}`);
+    pair.account.busy = false;
+  }
+  rotation.waitedMs = 0;
+  process.stderr.write(`password + authenticator-app code sign-ins over HTTP for ${seconds} s at concurrency ${concurrency} …\n`);
+  const codeSignIns = await measured(async (deadline) => {
+    const pair = await rotation.next(deadline);
+    if (!pair) return undefined;
+    try {
+      const latency = await signInWithCode(origin, pair.account, pair.step);
+      if (latency !== null) pair.account.signedInStep = pair.step;
+      return latency;
+    } finally {
+      pair.account.busy = false;
+    }
+  });
+
+  // Replay protection was on: the code an account has just signed in with is refused when sent again.
+  const replayed = totpAccounts.find((a) => a.signedInStep !== null && a.signedInStep >= acceptedSteps().lo);
+  const replayedStep = replayed?.signedInStep ?? null;
+  let replay = 'not tried (no recent code)';
+  if (replayed && replayedStep !== null) {
+    const browser = new Browser(origin);
+    if (!(await browser.startSignIn(replayed.email))) throw new Error('the email step failed for the replay check');
+    await browser.submitPassword(DEMO_PASSWORD);
+    const response = await browser.submitCode(codeAt(replayed.key, replayedStep));
+    replay = response.status === 303 ? `ACCEPTED (${response.location ?? ''})` : `refused (${response.status})`;
+  }
 
   // Enumeration timing: one password step at a time (no queueing noise), known and unknown
   // interleaved so drift in the machine's speed affects both alike; the order within a pair alternates.
@@ -325,23 +563,33 @@ try {
   }
 
   const fmt = (n: number | null, digits = 1) => (n === null || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
+  const cpuRow = (r: { serverCpu: number | null; clientCpu: number }) =>
+    `${fmt(r.serverCpu)} ms / ${fmt(r.clientCpu)} ms   (one raw verify ${fmt(rawCpuPerVerify)} ms, ` +
+    `so argon2 is ${fmt(r.serverCpu === null ? null : (100 * rawCpuPerVerify) / r.serverCpu, 0)} % of the server's)`;
+  const rateRow = (r: { perSecond: number; latencies: number[]; failures: number }) =>
+    `${fmt(r.perSecond)} /s   p50 ${fmt(median(r.latencies))} ms  p99 ${fmt(percentile(r.latencies, 99))} ms` +
+    `   (${r.latencies.length} ok, ${r.failures} failed)`;
   const rows: Array<[string, string]> = [
     [
       `raw argon2id verify (m=${argon2.PASSWORD_ARGON2_MEMORY_KIB},t=${argon2.PASSWORD_ARGON2_ITERATIONS},p=${argon2.PASSWORD_ARGON2_PARALLELISM}):`,
       `${fmt(raw.perSecond)} /s   p50 ${fmt(median(raw.latencies))} ms`,
     ],
-    [
-      'complete password sign-ins over HTTP:',
-      `${fmt(signIns.perSecond)} /s   p50 ${fmt(median(signIns.latencies))} ms  p99 ${fmt(percentile(signIns.latencies, 99))} ms` +
-        `   (${signIns.latencies.length} ok, ${signIns.failures} failed)`,
-    ],
+    ['complete password sign-ins over HTTP:', rateRow(signIns)],
     ['ratio (goal ≥ 0.85):', fmt(signIns.perSecond / raw.perSecond, 2)],
+    ['CPU per sign-in, server / bench client:', cpuRow(signIns)],
+    ['complete password + TOTP sign-ins over HTTP:', rateRow(codeSignIns)],
+    ['ratio (goal ≥ 0.85):', fmt(codeSignIns.perSecond / raw.perSecond, 2)],
+    ['CPU per sign-in, server / bench client:', cpuRow(codeSignIns)],
     [
-      'CPU per sign-in, server / bench client:',
-      `${fmt(serverCpuPerSignIn)} ms / ${fmt(clientCpuPerSignIn)} ms   (one raw verify ${fmt(rawCpuPerVerify)} ms, ` +
-        `so argon2 is ${fmt(serverCpuPerSignIn === null ? null : (100 * rawCpuPerVerify) / serverCpuPerSignIn, 0)} % of the server's)`,
+      'TOTP accounts:',
+      `${totpAccounts.length}, set up in ${fmt(setUpSeconds)} s; each step of each used once; ` +
+        `waiting for an unused step: ${fmt(rotation.waitedMs / 1000)} s over all callers; a code sent again: ${replay}`,
     ],
-    ['server RSS idle / peak under load:', `${fmt(idleRss, 0)} MiB / ${fmt(peakRss, 0)} MiB`],
+    [
+      'server RSS idle / after set-up / peak:',
+      `${fmt(idleRss, 0)} MiB / ${fmt(setUpRss, 0)} MiB / ${fmt(signIns.peakRss, 0)} MiB under password sign-ins, ` +
+        `${fmt(codeSignIns.peakRss, 0)} MiB under password + TOTP`,
+    ],
     [
       'password step, known vs unknown email:',
       `${fmt(median(known))} ms vs ${fmt(median(unknown))} ms median (difference ${fmt(median(known) - median(unknown))} ms)` +
@@ -353,7 +601,10 @@ try {
   const unknownStatuses = [...statuses.unknown].sort().join(',');
   if (knownStatuses !== unknownStatuses) rows.push(['WARNING: status differs, known vs unknown:', `${knownStatuses} vs ${unknownStatuses}`]);
   const width = Math.max(...rows.map(([label]) => label.length)) + 2;
-  process.stdout.write(`\nbench/sign-in  (node ${process.version}, ${os.availableParallelism()} CPUs, concurrency ${concurrency}, ${seconds} s each, ${databaseLabel})\n`);
+  process.stdout.write(
+    `\nbench/sign-in  (node ${process.version}, ${os.availableParallelism()} CPUs, load ${loadAtStart.toFixed(2)} → ${os.loadavg()[0]!.toFixed(2)}, ` +
+      `concurrency ${concurrency}, ${seconds} s each, ${databaseLabel})\n`,
+  );
   for (const [label, value] of rows) process.stdout.write(`${label.padEnd(width)}${value}\n`);
 } finally {
   agent.destroy();
@@ -364,5 +615,6 @@ try {
     // It finishes requests in flight on SIGTERM; a server that hangs is not worth waiting for.
     if (!(await Promise.race([exited, sleep(10_000).then(() => false)]))) child.kill('SIGKILL');
   }
+  await postgres?.drop();
   await rm(dataDir, { recursive: true, force: true });
 }
