@@ -9,7 +9,7 @@ import type { MethodSummary } from '../core/methods/registry.js';
 import { reduceSignIn, type SignInEffect, type SignInError, type SignInEvent, type SignInResult, type SignInState } from '../core/sign-in/flow.js';
 import { accountCounterLifetimeSeconds, assessSignInThrottle, ipWindow, lockoutAfterFailure, type ThrottleAssessment } from '../core/throttle.js';
 import { hashToken, hmac, randomToken } from '../crypto/tokens.js';
-import type { UserRow } from '../store/schema.js';
+import type { MethodRow, UserRow } from '../store/schema.js';
 import type { AppContext } from './context.js';
 import { strategyFor, strategyOf } from './methods/index.js';
 import type { ChallengeContext } from './methods/strategy.js';
@@ -40,13 +40,16 @@ export function flowBinding(token: string): string {
   return `flow:${hashToken(token)}`;
 }
 
-/** The user's active second methods that this build can challenge, with what pages show for them. */
-export async function methodSummaries(ctx: AppContext, userId: string): Promise<MethodSummary[]> {
-  const rows = await ctx.store.methods.activeForUser(userId);
+function summarise(rows: readonly MethodRow[]): MethodSummary[] {
   return rows.flatMap((row) => {
     const strategy = strategyFor(row.kind);
     return strategy ? [{ id: row.id, kind: strategy.definition.kind, detail: strategy.detail(row) }] : [];
   });
+}
+
+/** The user's active second methods that this build can challenge, with what pages show for them. */
+export async function methodSummaries(ctx: AppContext, userId: string): Promise<MethodSummary[]> {
+  return summarise(await ctx.store.methods.activeForUser(userId));
 }
 
 export async function createSignInFlow(ctx: AppContext, state: SignInState): Promise<{ token: string; state: SignInState }> {
@@ -65,16 +68,17 @@ export async function finishSignInFlow(ctx: AppContext, token: string): Promise<
   await ctx.store.signInFlows.delete(hashToken(token));
 }
 
-export async function assessThrottle(ctx: AppContext, email: string, ip: string, now: Date): Promise<ThrottleAssessment> {
+/** The throttle for a password attempt, and whether the address has a failure count to clear on success. */
+export async function assessThrottle(ctx: AppContext, email: string, ip: string, now: Date): Promise<{ throttle: ThrottleAssessment; hasCounter: boolean }> {
   const [account, address] = await Promise.all([ctx.throttles.get(emailKey(ctx, email), now), ctx.throttles.get(ipKey(ctx, ip, now), now)]);
-  return assessSignInThrottle(account, address, now, ctx.config.signIn);
+  return { throttle: assessSignInThrottle(account, address, now, ctx.config.signIn), hasCounter: account !== null };
 }
 
-/** Whether a user's second factor is locked after too many wrong codes. */
-export async function assessSecondFactorThrottle(ctx: AppContext, userId: string, now: Date): Promise<ThrottleAssessment> {
+/** Whether a user's second factor is locked after too many wrong codes, and whether they have a count. */
+export async function assessSecondFactorThrottle(ctx: AppContext, userId: string, now: Date): Promise<{ throttle: ThrottleAssessment; hasCounter: boolean }> {
   const counter = await ctx.throttles.get(secondFactorKey(userId), now);
   const assessment = assessSignInThrottle(counter, null, now, ctx.config.signIn);
-  return assessment.allowed ? assessment : { ...assessment, reason: 'throttled-account' };
+  return { throttle: assessment.allowed ? assessment : { ...assessment, reason: 'throttled-account' }, hasCounter: counter !== null };
 }
 
 async function recordLockout(
@@ -110,6 +114,11 @@ export interface AdvanceInput {
   secret?: string;
   /** Persist the new state (false when the caller stores it itself, as a brand-new flow). */
   persist?: boolean;
+  /**
+   * Whether a failure counter existed when the caller assessed the throttle (from the same read); a
+   * counter that did not exist need not be cleared, which saves a write on every clean sign-in.
+   */
+  counters?: { password?: boolean; secondFactor?: boolean };
 }
 
 /**
@@ -123,11 +132,21 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
   let error = result.error;
   const pending: SignInEffect[] = [...result.effects];
   let verifiedHash: { userId: string; hash: string } | null = null;
+  // Rows read once in this call and reused by later effects (the password step reads the user and their
+  // methods; starting the first challenge needs both again).
   const users = new Map<string, UserRow | undefined>();
   const userById = async (id: string) => {
     if (!users.has(id)) users.set(id, await ctx.store.users.findById(id));
     return users.get(id);
   };
+  const methodRows = new Map<string, MethodRow>();
+  const activeMethods = async (userId: string) => {
+    const rows = await ctx.store.methods.activeForUser(userId);
+    for (const row of rows) methodRows.set(row.id, row);
+    return rows;
+  };
+  const methodOf = async (userId: string, methodId: string) =>
+    methodRows.get(methodId) ?? (await ctx.store.methods.findForUser(userId, methodId));
   const feed = (event: SignInEvent) => {
     result = reduceSignIn(result.state, event, now);
     // Within one call, an error once raised stands: later events only follow from it.
@@ -145,6 +164,7 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
     switch (effect.type) {
       case 'verify-password': {
         const user = await ctx.store.users.findByEmail(effect.email);
+        if (user) users.set(user.id, user);
         let correct = false;
         if (user?.password_hash && input.secret !== undefined) {
           correct = await ctx.hasher.verify(user.password_hash, input.secret);
@@ -162,7 +182,7 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
                 status: user.status,
                 hasPassword: user.password_hash !== null,
                 // Only looked up once the password is right: nothing about methods leaks before.
-                secondFactors: correct ? await methodSummaries(ctx, user.id) : [],
+                secondFactors: correct ? summarise(await activeMethods(user.id)) : [],
                 defaultMethodId: user.default_method_id,
               }
             : null,
@@ -184,7 +204,7 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
         });
         break;
       case 'clear-password-failures':
-        await ctx.throttles.clear(emailKey(ctx, effect.email));
+        if (input.counters?.password !== false) await ctx.throttles.clear(emailKey(ctx, effect.email));
         break;
       case 'rehash-password':
         if (input.secret !== undefined && verifiedHash?.userId === effect.userId) {
@@ -195,7 +215,7 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
         break;
       case 'begin-challenge': {
         const user = await userById(effect.userId);
-        const method = await ctx.store.methods.findForUser(effect.userId, effect.methodId);
+        const method = await methodOf(effect.userId, effect.methodId);
         if (!user || !method || method.status !== 'active') {
           feed({ type: 'challenge-refused', error: { code: 'method-not-found', params: {} } });
           break;
@@ -211,7 +231,7 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
       }
       case 'verify-code': {
         const user = await userById(effect.userId);
-        const method = await ctx.store.methods.findForUser(effect.userId, effect.methodId);
+        const method = await methodOf(effect.userId, effect.methodId);
         if (!user || !method || method.status !== 'active') {
           feed({ type: 'code-verified', result: { ok: false, reason: 'code-expired' } });
           break;
@@ -231,7 +251,7 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
         });
         break;
       case 'clear-second-factor-failures':
-        await ctx.throttles.clear(secondFactorKey(effect.userId));
+        if (input.counters?.secondFactor !== false) await ctx.throttles.clear(secondFactorKey(effect.userId));
         break;
       case 'audit':
         await ctx.store.audit.append({ ...effect.event, ip: client.ip });

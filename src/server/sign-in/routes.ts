@@ -138,13 +138,14 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     if (!flow) return renderEmailStep(reply, { returnTo: '/account', error: { code: 'sign-in-expired', params: {}, field: 'email' } });
     const password = field(request.body, 'password');
     const client = clientInfo(request);
-    const throttle = await assessThrottle(ctx, flow.state.email, client.ip, ctx.clock());
+    const { throttle, hasCounter } = await assessThrottle(ctx, flow.state.email, client.ip, ctx.clock());
     const outcome = await advanceSignIn(ctx, {
       token: flow.token,
       state: flow.state,
       event: { type: 'password-submitted', passwordGiven: password.length > 0, throttle },
       client,
       secret: password,
+      counters: { password: hasCounter },
     });
     if (outcome.state.step === 'complete') return finish(request, reply, flow.token, outcome.state);
     if (outcome.state.step === 'second-factor') {
@@ -166,13 +167,14 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const flow = await flowAt(request, 'second-factor');
     if (!flow) return renderEmailStep(reply, { returnTo: '/account', error: { code: 'sign-in-expired', params: {}, field: 'email' } });
     const code = field(request.body, 'code');
-    const throttle = await assessSecondFactorThrottle(ctx, flow.state.userId, ctx.clock());
+    const { throttle, hasCounter } = await assessSecondFactorThrottle(ctx, flow.state.userId, ctx.clock());
     const outcome = await advanceSignIn(ctx, {
       token: flow.token,
       state: flow.state,
       event: { type: 'code-submitted', codeGiven: code.trim().length > 0, throttle },
       client: clientInfo(request),
       secret: code,
+      counters: { secondFactor: hasCounter },
     });
     if (outcome.state.step === 'complete') return finish(request, reply, flow.token, outcome.state);
     if (outcome.state.step === 'reset-new-password') return reply.redirect('/forgot-password/new-password', 303);
