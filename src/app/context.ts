@@ -4,6 +4,7 @@
  * Tests build it with their own database and clock.
  */
 import { Redis } from 'ioredis';
+import { createInProcessBus, createRedisBus, type Bus } from '../channels/bus.js';
 import pino, { type Logger } from 'pino';
 import { createDelivery, type Delivery } from '../channels/outbox.js';
 import type { Config } from '../config/load.js';
@@ -29,6 +30,8 @@ export interface AppContext {
   redis: Redis | null;
   /** Text messages, calls and email through the outbox (src/channels/). `portcullis serve` starts its dispatcher. */
   delivery: Delivery;
+  /** Events between nodes (push decisions to waiting pages): in-process, or Redis pub/sub with REDIS_URL. */
+  bus: Bus;
   /** Stops the delivery dispatcher, then closes the database and Redis connections. */
   close(): Promise<void>;
 }
@@ -95,6 +98,7 @@ export async function createAppContext(config: Config, options: CreateContextOpt
   const clock = options.clock ?? (() => new Date());
   const metrics = options.metrics ?? createMetrics();
   const delivery = createDelivery({ db: database.db, keys, config, logger, metrics, clock });
+  const bus = redis ? createRedisBus(redis, logger) : createInProcessBus();
   return {
     config,
     store,
@@ -106,8 +110,10 @@ export async function createAppContext(config: Config, options: CreateContextOpt
     metrics,
     redis,
     delivery,
+    bus,
     async close() {
       await delivery.close();
+      await bus.close();
       if (redis) await redis.quit().catch(() => redis?.disconnect());
       await database.close();
     },

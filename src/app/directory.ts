@@ -128,6 +128,7 @@ async function insertUser(ctx: AppContext, repos: Repositories, input: NewUserIn
     created_at: at,
     updated_at: at,
     default_method_id: null,
+    push_blocked_at: null,
   };
   try {
     await repos.users.insert(user);

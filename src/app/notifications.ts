@@ -12,7 +12,8 @@ export type SecurityNotice =
   | { kind: 'default-changed'; method: string }
   | { kind: 'signed-out-everywhere' }
   | { kind: 'password-changed' }
-  | { kind: 'password-reset' };
+  | { kind: 'password-reset' }
+  | { kind: 'push-fraud-reported'; blocked: boolean; signInIp: string };
 
 function when(ctx: AppContext): string {
   return new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'Europe/London' }).format(ctx.clock());
@@ -45,6 +46,14 @@ export function composeNotice(ctx: AppContext, user: UserRow, notice: SecurityNo
       return lines(`Your ${service} password was changed`, `On ${at} the password for your account was changed. You have been signed out everywhere else.`);
     case 'password-reset':
       return lines(`Your ${service} password was reset`, `On ${at} the password for your account was reset. You have been signed out everywhere.`);
+    case 'push-fraud-reported':
+      return lines(
+        `You reported a sign-in request as not you`,
+        `On ${at} you answered a sign-in request with "No, it's not me". The sign-in (from the address ${notice.signInIp}) was refused.`,
+        '',
+        'Someone else may know your password. Change it now on Security info, and tell your helpdesk.',
+        ...(notice.blocked ? ['', 'Sign-in requests to your authenticator app are turned off until an administrator turns them back on. You can sign in another way meanwhile.'] : []),
+      );
   }
 }
 

@@ -79,7 +79,7 @@ export async function beginEnrolment(
 ): Promise<EnrolmentStart> {
   await requireAccess(ctx, session, 'add-method');
   const strategy = strategyFor(kind);
-  if (!strategy) throw new PortcullisError('method-not-found');
+  if (!strategy?.beginEnrolment) throw new PortcullisError('method-not-found');
   if ((await ctx.store.methods.countActive(session.user.id, kind)) >= strategy.definition.maxPerUser) {
     throw new PortcullisError('method-limit', { max: strategy.definition.maxPerUser });
   }
@@ -105,6 +105,7 @@ export async function finishEnrolment(
   const access = await requireAccess(ctx, session, 'add-method');
   const method = await pendingMethod(ctx, session, methodId);
   const strategy = strategyOf(method);
+  if (!strategy.finishEnrolment) throw new PortcullisError('enrolment-expired');
   const result = await strategy.finishEnrolment(ctx, session.user, method, challengeId, code, { purpose: 'enrolment', binding: `enrolment:${method.id}`, ip: client.ip });
   if (!result.ok) return result;
   const now = ctx.clock();

@@ -104,6 +104,11 @@ async function recordLockout(
   });
 }
 
+/** Counts a wrong second factor (a wrong code, a denied or wrongly numbered push) toward the user's lockout. */
+export async function recordSecondFactorFailure(ctx: AppContext, userId: string, ip: string): Promise<void> {
+  await recordLockout(ctx, { key: secondFactorKey(userId), threshold: ctx.config.secondFactors.lockoutThreshold, now: ctx.clock(), ip, userId, what: 'second-factor' });
+}
+
 export interface AdvanceInput {
   /** The flow's cookie token (its hash keys the flow and binds its challenges). */
   token: string;
@@ -241,14 +246,7 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
         break;
       }
       case 'record-second-factor-failure':
-        await recordLockout(ctx, {
-          key: secondFactorKey(effect.userId),
-          threshold: ctx.config.secondFactors.lockoutThreshold,
-          now,
-          ip: client.ip,
-          userId: effect.userId,
-          what: 'second-factor',
-        });
+        await recordSecondFactorFailure(ctx, effect.userId, client.ip);
         break;
       case 'clear-second-factor-failures':
         if (input.counters?.secondFactor !== false) await ctx.throttles.clear(secondFactorKey(effect.userId));

@@ -52,6 +52,17 @@ export interface Config {
     codesPerCountryPerHour: number;
   };
   passwordReset: { perEmailPerHour: number; perAddressPerHour: number };
+  push: {
+    numberDigits: number;
+    numberDigitsElevated: number;
+    challengeSeconds: number;
+    minIntervalSeconds: number;
+    perHour: number;
+    blockOnFraud: boolean;
+    vapidSubject: string;
+  };
+  /** PEM certificate and key files, when Portcullis serves HTTPS itself. */
+  tls: { certFile: string; keyFile: string } | null;
   /** Text messages, calls and email (src/config/delivery.ts). */
   delivery: DeliveryConfig;
   /** DEVELOPMENT_PAGES: /dev/outbox and friends; only ever with a localhost PUBLIC_URL. */
@@ -162,6 +173,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (raw.SIGN_IN_LOCKOUT_DURATION > raw.SIGN_IN_LOCKOUT_MAX_DURATION) {
     throw new ConfigError('SIGN_IN_LOCKOUT_DURATION', 'must not be longer than SIGN_IN_LOCKOUT_MAX_DURATION');
   }
+  if (Boolean(raw.TLS_CERT_FILE) !== Boolean(raw.TLS_KEY_FILE)) {
+    throw new ConfigError(raw.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', 'must be set together with the other TLS file');
+  }
   if (raw.SESSION_IDLE_TIMEOUT > raw.SESSION_ABSOLUTE_TIMEOUT) {
     throw new ConfigError('SESSION_IDLE_TIMEOUT', 'must not be longer than SESSION_ABSOLUTE_TIMEOUT');
   }
@@ -215,6 +229,16 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       codesPerCountryPerHour: raw.PHONE_CODES_PER_COUNTRY,
     },
     passwordReset: { perEmailPerHour: raw.PASSWORD_RESETS_PER_EMAIL, perAddressPerHour: raw.PASSWORD_RESETS_PER_ADDRESS },
+    push: {
+      numberDigits: raw.PUSH_NUMBER_DIGITS,
+      numberDigitsElevated: raw.PUSH_NUMBER_DIGITS_ELEVATED,
+      challengeSeconds: raw.PUSH_CHALLENGE_LIFETIME,
+      minIntervalSeconds: raw.PUSH_MIN_INTERVAL,
+      perHour: raw.PUSH_PER_HOUR,
+      blockOnFraud: raw.PUSH_BLOCK_ON_FRAUD,
+      vapidSubject: raw.VAPID_SUBJECT ?? (publicUrl.protocol === 'https:' ? publicUrl.origin : 'mailto:webpush@localhost'),
+    },
+    tls: raw.TLS_CERT_FILE && raw.TLS_KEY_FILE ? { certFile: path.resolve(cwd, raw.TLS_CERT_FILE), keyFile: path.resolve(cwd, raw.TLS_KEY_FILE) } : null,
     delivery,
     developmentPages: raw.DEVELOPMENT_PAGES,
   };

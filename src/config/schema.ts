@@ -76,6 +76,19 @@ export const optionsSchema = z.object({
   PHONE_CODES_PER_COUNTRY: integer(1, 10_000_000).default(10_000),
   PASSWORD_RESETS_PER_EMAIL: integer(1, 100).default(5),
   PASSWORD_RESETS_PER_ADDRESS: integer(1, 100_000).default(50),
+  // Push with number matching
+  PUSH_NUMBER_DIGITS: integer(2, 8).default(2),
+  PUSH_NUMBER_DIGITS_ELEVATED: integer(2, 8).default(2),
+  PUSH_CHALLENGE_LIFETIME: duration(15, 300).default(60),
+  PUSH_MIN_INTERVAL: duration(1, 600).default(10),
+  PUSH_PER_HOUR: integer(1, 100).default(10),
+  PUSH_BLOCK_ON_FRAUD: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
+    .default(true)
+    .transform((value) => value === true || value === 'true' || value === '1' || value === 'yes'),
+  VAPID_SUBJECT: optionalText.pipe(z.string().regex(/^(mailto:|https:\/\/)/, 'must be a mailto: address or an https:// URL').optional()),
+  TLS_CERT_FILE: optionalText,
+  TLS_KEY_FILE: optionalText,
   SHUTDOWN_TIMEOUT: duration(1, 600).default(30),
 
   // ── Delivery: text messages, calls and email (src/channels/, src/config/delivery.ts) ──────────────
@@ -185,6 +198,30 @@ export const optionDocs: Record<keyof RawOptions, OptionDoc> = {
   PHONE_CODES_PER_COUNTRY: { description: 'Codes sent by text or call to numbers in one country per hour, across all users.', defaultText: '10000' },
   PASSWORD_RESETS_PER_EMAIL: { description: 'Password reset requests for one email address per hour (whether or not it has an account).', defaultText: '5' },
   PASSWORD_RESETS_PER_ADDRESS: { description: 'Password reset requests from one client address per hour.', defaultText: '50' },
+  PUSH_NUMBER_DIGITS: {
+    description: 'Digits in the number shown at sign-in and typed into the authenticator app (2, as Microsoft does).',
+    defaultText: '2',
+  },
+  PUSH_NUMBER_DIGITS_ELEVATED: {
+    description: 'Digits in the number for users with an elevated role (6 follows NIST SP 800-63B-4; the method policy will set it per role).',
+    defaultText: '2',
+  },
+  PUSH_CHALLENGE_LIFETIME: { description: 'How long a push sign-in request waits for an answer.', defaultText: '60s' },
+  PUSH_MIN_INTERVAL: { description: 'The shortest gap between two push requests to one user (against push bombing).', defaultText: '10s' },
+  PUSH_PER_HOUR: { description: 'The most push requests sent to one user in an hour.', defaultText: '10' },
+  PUSH_BLOCK_ON_FRAUD: {
+    description: '"No, it\'s not me" blocks push for the user until an administrator lifts it (true), or only refuses that sign-in (false).',
+    defaultText: 'true',
+  },
+  VAPID_SUBJECT: {
+    description: 'The contact given to push services with each Web Push message (RFC 8292): a mailto: address or an https:// URL. The VAPID key itself is derived from PORTCULLIS_SECRET.',
+    defaultText: 'PUBLIC_URL when https, else mailto:webpush@localhost',
+  },
+  TLS_CERT_FILE: {
+    description: 'A PEM certificate (chain) to serve HTTPS directly, for example to try the authenticator web app from a phone. Needs TLS_KEY_FILE.',
+    defaultText: '(none: plain HTTP, or TLS at a proxy)',
+  },
+  TLS_KEY_FILE: { description: 'The PEM private key for TLS_CERT_FILE.', defaultText: '(none)' },
   SHUTDOWN_TIMEOUT: {
     description: 'On SIGTERM, how long to wait for requests in flight before closing anyway.',
     defaultText: '30s',

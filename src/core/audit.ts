@@ -22,6 +22,8 @@ export const auditEventTypes = [
   'user.password-reset',
   'user.password-reset-requested',
   'sessions.ended-everywhere',
+  'push.decided',
+  'push.fraud-reported',
 ] as const;
 
 export type AuditEventType = (typeof auditEventTypes)[number];

@@ -16,6 +16,34 @@ export const signInReasons = [
   'code-expired',
   'too-many-attempts',
   'throttled',
+  // Push, in the spirit of Microsoft's sign-in log ("MFA denied; user declined", …)
+  'push-denied',
+  'push-timeout',
+  'push-fraud-reported',
+  'push-wrong-number',
+  'push-refused',
 ] as const;
 
 export type SignInReason = (typeof signInReasons)[number];
+
+/** The sign-in log's words for a reason (Microsoft Entra's where it has them). */
+export const signInReasonText: Record<SignInReason, string> = {
+  success: 'Success',
+  'password-incorrect': 'Password incorrect',
+  'unknown-account': 'Unknown account',
+  'no-password-set': 'No password set yet',
+  'account-disabled': 'Account turned off',
+  'throttled-account': 'Throttled: too many attempts for this address',
+  'throttled-ip': 'Throttled: too many attempts from this client',
+  'code-incorrect': 'Code incorrect',
+  'code-reused': 'Code already used',
+  'code-expired': 'Code expired',
+  'too-many-attempts': 'Too many attempts',
+  throttled: 'Throttled',
+  'push-denied': 'MFA denied; user declined',
+  'push-timeout': 'MFA denied; no response',
+  'push-fraud-reported': 'MFA denied; fraud reported',
+  'push-wrong-number': 'MFA denied; wrong number',
+  'push-refused': 'MFA denied; push not sent (limits)',
+};
+

@@ -4,7 +4,7 @@
  */
 import { hkdfSync } from 'node:crypto';
 
-export type KeyPurpose = 'key-encryption' | 'csrf' | 'lookup-hash' | 'code-hash';
+export type KeyPurpose = 'key-encryption' | 'csrf' | 'lookup-hash' | 'code-hash' | 'vapid';
 
 export interface DerivedKeys {
   /** AES-256-GCM key-encryption key for secrets at rest (TOTP seeds). */
@@ -15,6 +15,8 @@ export interface DerivedKeys {
   lookupHash: Uint8Array;
   /** HMAC key for one-time codes at rest: a 6-digit code's plain hash could be found by trying all million. */
   codeHash: Uint8Array;
+  /** Seed of the VAPID key pair (RFC 8292) that signs Web Push requests; every node derives the same one. */
+  vapidSeed: Uint8Array;
 }
 
 function derive(secret: Uint8Array, purpose: KeyPurpose): Uint8Array {
@@ -27,5 +29,6 @@ export function deriveKeys(secret: Uint8Array): DerivedKeys {
     csrf: derive(secret, 'csrf'),
     lookupHash: derive(secret, 'lookup-hash'),
     codeHash: derive(secret, 'code-hash'),
+    vapidSeed: derive(secret, 'vapid'),
   };
 }

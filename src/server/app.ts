@@ -12,6 +12,7 @@ import { formatErrorMessage, isPortcullisError, type ErrorCode } from '../core/e
 import { ASSET_BUILD_DIR, ensureAssets } from '../web/build-assets.js';
 import { accountRoutes } from './account/routes.js';
 import { activationRoutes } from './activation/routes.js';
+import { deviceApiRoutes } from './device-api/routes.js';
 import { devRoutes } from './dev/routes.js';
 import { opsRoutes } from './ops/routes.js';
 import { csrfProtection } from './plugins/csrf.js';
@@ -61,7 +62,11 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     }
     const status = code === 'request-invalid' ? ((error as { statusCode?: number }).statusCode ?? 400) : isPortcullisError(error) ? error.status : 500;
     const message = formatErrorMessage(code, params);
-    if (isApi(request)) return reply.code(status).send({ error: code, message });
+    if (isApi(request)) {
+      // A device with a wrong clock learns the server's, to correct and retry (docs/device-api.md).
+      const extra = code === 'device-clock-skew' ? { serverTime: Math.floor(ctx.clock().getTime() / 1000) } : {};
+      return reply.code(status).send({ error: code, message, ...extra });
+    }
     return reply.render('error.njk', { title: ERROR_TITLES[code] ?? 'There is a problem', message, linkHref: '/', linkText: 'Go to the start page' }, status);
   });
 
@@ -99,6 +104,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   if (ctx.config.developmentPages) await app.register(devRoutes, { ctx });
   await app.register(securityInfoRoutes, { ctx });
   await app.register(passwordResetRoutes, { ctx });
+  await app.register(deviceApiRoutes, { ctx });
 
   // Housekeeping: expired sessions, sign-in flows, throttle counters, challenges and abandoned set-ups
   // are deleted now and then.

@@ -10,6 +10,8 @@ export interface Metrics {
   signIns: Counter<'outcome' | 'reason'>;
   passwordVerifications: Counter<never>;
   lockouts: Counter<never>;
+  webPushes: Counter<'result'>;
+  fraudReports: Counter<never>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -35,6 +37,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     passwordVerifications: new Counter({
       name: 'portcullis_password_verifications_total',
       help: 'argon2id password verifications performed, including those for unknown accounts',
+      registers: [registry],
+    }),
+    webPushes: new Counter({
+      name: 'portcullis_web_pushes_total',
+      help: 'Web Push messages for push challenges, by result (sent, gone, failed)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    fraudReports: new Counter({
+      name: 'portcullis_push_fraud_reports_total',
+      help: 'Push sign-in requests answered "No, it\'s not me"',
       registers: [registry],
     }),
     lockouts: new Counter({

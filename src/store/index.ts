@@ -8,6 +8,7 @@ import { createChallengeRepository } from './repositories/challenges.js';
 import { createGroupRepository } from './repositories/groups.js';
 import { createMethodRepository } from './repositories/methods.js';
 import { createOrganisationRepository } from './repositories/organisations.js';
+import { createPushRepository } from './repositories/push.js';
 import { createRoleRepository } from './repositories/roles.js';
 import { createSessionRepository } from './repositories/sessions.js';
 import { createSignInFlowRepository } from './repositories/sign-in-flows.js';
@@ -22,6 +23,7 @@ export interface Repositories {
   groups: ReturnType<typeof createGroupRepository>;
   methods: ReturnType<typeof createMethodRepository>;
   challenges: ReturnType<typeof createChallengeRepository>;
+  push: ReturnType<typeof createPushRepository>;
   sessions: ReturnType<typeof createSessionRepository>;
   signInFlows: ReturnType<typeof createSignInFlowRepository>;
   userTokens: ReturnType<typeof createUserTokenRepository>;
@@ -36,6 +38,7 @@ export function createRepositories(db: Kysely<DatabaseSchema> | Transaction<Data
     groups: createGroupRepository(db),
     methods: createMethodRepository(db),
     challenges: createChallengeRepository(db),
+    push: createPushRepository(db),
     sessions: createSessionRepository(db),
     signInFlows: createSignInFlowRepository(db),
     userTokens: createUserTokenRepository(db),

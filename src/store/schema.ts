@@ -26,6 +26,8 @@ export interface UsersTable {
   updated_at: string;
   /** The method prompted first at sign-in (the "Default sign-in method"); null: system-preferred. */
   default_method_id: string | null;
+  /** Set when the user reported a push as "No, it's not me": push is refused until an administrator lifts it. */
+  push_blocked_at: string | null;
 }
 
 export interface RolesTable {
@@ -175,6 +177,50 @@ export interface OutboxTable {
   sent_at: string | null;
 }
 
+export interface DevicesTable {
+  /** The same id as the device's `push` method. */
+  id: string;
+  user_id: string;
+  /** The device's ECDSA P-256 public key, as a JWK (kty, crv, x, y). */
+  public_jwk: string;
+  /** The Web Push subscription (a capability URL and keys), sealed under the key-encryption key. */
+  push_subscription_sealed: string | null;
+  created_at: string;
+  last_seen_at: string | null;
+}
+
+export interface DeviceEnrolmentsTable {
+  id: string;
+  user_id: string;
+  /** SHA-256 of the activation code. */
+  code_hash: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+  method_id: string | null;
+  test_challenge_id: string | null;
+}
+
+/** `used`: an approval that completed its sign-in (once: a racing second request finds it used). */
+export type PushChallengeStatus = 'pending' | 'approved' | 'denied' | 'reported' | 'wrong-number' | 'expired' | 'used';
+
+export interface PushChallengesTable {
+  id: string;
+  user_id: string;
+  method_id: string;
+  /** The number shown on the sign-in page, which the user types into the app. Never sent to the device. */
+  number: string;
+  purpose: 'sign-in' | 'step-up' | 'reset' | 'test';
+  binding: string;
+  app: string;
+  ip: string | null;
+  location: string | null;
+  status: PushChallengeStatus;
+  created_at: string;
+  expires_at: string;
+  decided_at: string | null;
+}
+
 export interface DatabaseSchema {
   organisations: OrganisationsTable;
   users: UsersTable;
@@ -189,6 +235,9 @@ export interface DatabaseSchema {
   user_tokens: UserTokensTable;
   methods: MethodsTable;
   challenges: ChallengesTable;
+  devices: DevicesTable;
+  device_enrolments: DeviceEnrolmentsTable;
+  push_challenges: PushChallengesTable;
   outbox: OutboxTable;
 }
 
@@ -200,5 +249,8 @@ export type RoleRow = Selectable<RolesTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
 export type MethodRow = Selectable<MethodsTable>;
 export type ChallengeRow = Selectable<ChallengesTable>;
+export type DeviceRow = Selectable<DevicesTable>;
+export type PushChallengeRow = Selectable<PushChallengesTable>;
+export type DeviceEnrolmentRow = Selectable<DeviceEnrolmentsTable>;
 export type OutboxRow = Selectable<OutboxTable>;
 export type CountColumn = ColumnType<number | string | bigint, never, never>;

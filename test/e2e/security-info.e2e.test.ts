@@ -58,6 +58,10 @@ describe('Security info in Chromium', () => {
     await expectAccessible(page);
     await page.getByLabel('Authenticator app').check();
     await page.getByRole('button', { name: 'Add' }).click();
+    // The Portcullis Authenticator is offered first; any code app is one link away (as on Microsoft's page).
+    await page.getByRole('heading', { level: 1, name: 'Set up the Portcullis Authenticator' }).waitFor();
+    await expectAccessible(page);
+    await page.getByRole('link', { name: 'I want to use a different authenticator app' }).click();
 
     await page.getByRole('heading', { level: 1, name: 'Set up your authenticator app' }).waitFor();
     await expect(page.getByRole('img', { name: 'QR code for setting up your authenticator app' }).isVisible()).resolves.toBe(true);

@@ -2,6 +2,7 @@
 import type { SecondFactorKind } from '../../core/methods/registry.js';
 import type { MethodRow } from '../../store/schema.js';
 import { smsStrategy, voiceStrategy } from './phone.js';
+import { pushStrategy } from './push.js';
 import type { MethodStrategy } from './strategy.js';
 import { totpStrategy } from './totp.js';
 
@@ -9,6 +10,7 @@ export const strategies: Partial<Record<SecondFactorKind, MethodStrategy>> = {
   totp: totpStrategy,
   sms: smsStrategy,
   voice: voiceStrategy,
+  push: pushStrategy,
 };
 
 export function strategyFor(kind: string): MethodStrategy | undefined {

@@ -29,10 +29,13 @@ export interface MethodStrategy {
   definition: MethodDefinition;
   /** The detail shown for a registered method: the app's name, or the masked phone number. */
   detail(method: MethodRow): string;
-  /** Starts setting the method up from the set-up form's fields; throws PortcullisError for bad input or quotas. */
-  beginEnrolment(ctx: AppContext, user: UserRow, form: Record<string, string>, context: ChallengeContext): Promise<EnrolmentStart>;
+  /**
+   * Starts setting the method up from the set-up form's fields; throws PortcullisError for bad input or
+   * quotas. Absent for push: a device pairs itself from the code Security info shows (src/app/push.ts).
+   */
+  beginEnrolment?(ctx: AppContext, user: UserRow, form: Record<string, string>, context: ChallengeContext): Promise<EnrolmentStart>;
   /** Finishes the set-up with the first code: the method becomes active only when it is right. */
-  finishEnrolment(ctx: AppContext, user: UserRow, method: MethodRow, challengeId: string | null, code: string, context: ChallengeContext): Promise<CodeVerification>;
+  finishEnrolment?(ctx: AppContext, user: UserRow, method: MethodRow, challengeId: string | null, code: string, context: ChallengeContext): Promise<CodeVerification>;
   /** Starts a challenge for an active method (sends a code; nothing for an app that makes its own). */
   beginChallenge(ctx: AppContext, user: UserRow, method: MethodRow, context: ChallengeContext): Promise<{ challengeId: string | null }>;
   /** Sends a new code for the same challenge (keeps its count of wrong tries); absent for TOTP. */

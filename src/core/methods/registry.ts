@@ -102,8 +102,8 @@ export const methodDefinitions: Record<SecondFactorKind, MethodDefinition> = {
   },
 };
 
-/** The kinds this build can enrol and challenge. Later issues add push, passkey and tap. */
-export const enabledKinds: readonly SecondFactorKind[] = ['totp', 'sms', 'voice'];
+/** The kinds this build can enrol and challenge. Later issues add passkey and tap. */
+export const enabledKinds: readonly SecondFactorKind[] = ['totp', 'sms', 'voice', 'push'];
 
 export function isSecondFactorKind(value: string): value is SecondFactorKind {
   return (enabledKinds as readonly string[]).includes(value);

@@ -17,7 +17,7 @@ import { describeDuration } from '../duration.js';
 import { isValidEmail, normaliseEmail } from '../email.js';
 import type { ErrorCode, ErrorParams } from '../errors.js';
 import type { MethodUse } from '../methods.js';
-import { methodToPrompt, orderMethods, type MethodSummary, type SecondFactorKind } from '../methods/registry.js';
+import { methodDefinitions, methodToPrompt, orderMethods, type MethodSummary, type SecondFactorKind } from '../methods/registry.js';
 import type { SignInReason } from '../reasons.js';
 import type { SessionRestriction } from '../session.js';
 import type { ThrottleAssessment } from '../throttle.js';
@@ -75,7 +75,23 @@ export interface AccountSnapshot {
   defaultMethodId: string | null;
 }
 
-export type CodeVerification = { ok: true } | { ok: false; reason: 'code-format' | 'code-incorrect' | 'code-expired' | 'code-too-many-attempts' | 'code-reused' };
+export type CodeVerification =
+  | { ok: true }
+  | {
+      ok: false;
+      reason:
+        | 'code-format'
+        | 'code-incorrect'
+        | 'code-expired'
+        | 'code-too-many-attempts'
+        | 'code-reused'
+        /** A push not answered yet: keep waiting, nothing failed. */
+        | 'pending'
+        | 'push-denied'
+        | 'push-timeout'
+        | 'push-fraud-reported'
+        | 'push-wrong-number';
+    };
 
 export type SignInEvent =
   | { type: 'email-submitted'; email: string }
@@ -219,13 +235,32 @@ function complete(
   );
 }
 
-const CODE_REASONS: Record<Exclude<CodeVerification, { ok: true }>['reason'], SignInReason> = {
+/** The message shown for a failed verification: a reused code looks like any wrong one. */
+export function errorForVerification(reason: Exclude<CodeVerification, { ok: true }>['reason']): ErrorCode {
+  if (reason === 'pending') return 'push-not-approved-yet';
+  return reason === 'code-reused' ? 'code-incorrect' : reason;
+}
+
+type FailedReason = Exclude<Exclude<CodeVerification, { ok: true }>['reason'], 'pending'>;
+
+const CODE_REASONS: Record<FailedReason, SignInReason> = {
   'code-format': 'code-incorrect',
   'code-incorrect': 'code-incorrect',
   'code-expired': 'code-expired',
   'code-too-many-attempts': 'too-many-attempts',
   'code-reused': 'code-reused',
+  'push-denied': 'push-denied',
+  'push-timeout': 'push-timeout',
+  'push-fraud-reported': 'push-fraud-reported',
+  'push-wrong-number': 'push-wrong-number',
 };
+
+/**
+ * Failures the sign-in counts toward the second-factor lockout: wrong codes. Time-outs never count;
+ * push denials, wrong numbers and reports are counted when the device answers (src/app/push.ts), since
+ * an attacker's own sign-in page would never report them.
+ */
+const COUNTED: ReadonlySet<FailedReason> = new Set(['code-incorrect', 'code-reused', 'code-too-many-attempts']);
 
 export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date): SignInResult {
   switch (state.step) {
@@ -310,7 +345,9 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
           ]);
         }
         case 'code-submitted': {
-          if (!event.codeGiven) return unchanged(state, { code: 'code-missing', params: {}, field: 'code' });
+          // An outside-event method (push) has no code to type: the form only asks "has it been approved?".
+          const typed = methodDefinitions[state.current.kind].challengeStyle === 'code';
+          if (typed && !event.codeGiven) return unchanged(state, { code: 'code-missing', params: {}, field: 'code' });
           if (!event.throttle.allowed) {
             const { retryAfterSeconds } = event.throttle;
             return unchanged(
@@ -326,10 +363,13 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
         case 'code-verified': {
           if (!event.result.ok) {
             const { reason } = event.result;
-            const counts = reason === 'code-incorrect' || reason === 'code-reused' || reason === 'code-too-many-attempts';
+            // A push not answered yet is not a failure: the page keeps waiting.
+            if (reason === 'pending') return unchanged(state, { code: 'push-not-approved-yet', params: {} });
+            const counts = COUNTED.has(reason);
+            const field = reason.startsWith('push-') ? undefined : 'code';
             return unchanged(
               state,
-              { code: reason === 'code-reused' ? 'code-incorrect' : reason, params: reason === 'code-format' ? { digits: 6 } : {}, field: 'code' },
+              { code: errorForVerification(reason), params: reason === 'code-format' ? { digits: 6 } : {}, ...(field ? { field } : {}) },
               failureEffects(
                 { email: state.email, userId: state.userId, method: state.current.kind },
                 CODE_REASONS[reason],
@@ -362,8 +402,8 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
     case 'reset-email-code': {
       if (event.type !== 'reset-email-code-verified') return unchanged(state);
       if (!event.result.ok || !event.account) {
-        const reason = event.result.ok ? 'code-incorrect' : event.result.reason === 'code-reused' ? 'code-incorrect' : event.result.reason;
-        return unchanged(state, { code: reason, params: reason === 'code-format' ? { digits: 6 } : {}, field: 'code' });
+        const code = event.result.ok ? 'code-incorrect' : errorForVerification(event.result.reason);
+        return unchanged(state, { code, params: code === 'code-format' ? { digits: 6 } : {}, field: 'code' });
       }
       const first = methodToPrompt(event.account.options, event.account.defaultMethodId);
       if (!first) return unchanged(state, { code: 'reset-needs-second-method', params: {} });

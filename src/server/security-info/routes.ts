@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import QRCode from 'qrcode';
 import type { AppContext } from '../../app/context.js';
 import { strategyOf } from '../../app/methods/index.js';
+import { busTopics, PAIRING_SECONDS, pairingStatus, startPairing } from '../../app/push.js';
 import { renewSession } from '../../app/sessions.js';
 import {
   beginEnrolment,
@@ -26,10 +27,12 @@ import { errorCatalogue, isPortcullisError, PortcullisError, type ErrorCode } fr
 import { labelMethod, methodDefinitions } from '../../core/methods/registry.js';
 import { passwordLength } from '../../core/password-rules.js';
 import { safeReturnTo } from '../../core/return-to.js';
+import { errorForVerification } from '../../core/sign-in/flow.js';
 import { formatKeyForTyping, totpUri } from '../../core/methods/totp.js';
 import { openText } from '../../crypto/seal.js';
 import { SESSION_COOKIE, cookieOptions } from '../cookies.js';
 import { field, formError } from '../forms.js';
+import { openEventStream } from '../device-api/routes.js';
 import { requireSession } from '../plugins/session.js';
 import { clientInfo } from '../sign-in/routes.js';
 
@@ -100,11 +103,92 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
     if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add'))) return reply;
     const choice = field(request.body, 'method');
     if (choice === 'phone') return reply.redirect('/security-info/add/phone', 303);
+    if (choice === 'push') return renderPairing(request, reply);
     if (choice !== 'totp') {
       return reply.render('security-info/add.njk', { backHref: '/security-info', ...formError({ code: 'method-choice-missing', field: 'method' }) }, 400);
     }
     const started = await beginEnrolment(ctx, request.auth!, 'totp', {}, clientInfo(request));
     return reply.redirect(`/security-info/add/${started.methodId}`, 303);
+  });
+
+  /**
+   * "Authenticator app": a one-time pairing code as a QR code and a link, shown once (the code is kept
+   * only hashed, so this page is the answer to the POST that made it, not a page to come back to).
+   */
+  async function renderPairing(request: FastifyRequest, reply: FastifyReply) {
+    let pairing;
+    try {
+      pairing = await startPairing(ctx, request.auth!.user);
+    } catch (error) {
+      if (!isPortcullisError(error) || error.code !== 'method-limit') throw error;
+      return reply.render('security-info/add.njk', { backHref: '/security-info', ...formError({ code: error.code, params: error.params, field: 'method' }) }, 409);
+    }
+    const svg = await QRCode.toString(pairing.url, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
+    const qrSvg = svg.replace('<svg ', '<svg role="img" aria-label="QR code for setting up the Portcullis Authenticator" focusable="false" ');
+    return reply.render('security-info/add-app.njk', { backHref: '/security-info/add', qrSvg, pairingUrl: pairing.url, enrolmentId: pairing.enrolmentId });
+  }
+
+  /** "I want to use a different authenticator app": any app that makes 6-digit codes (TOTP). */
+  app.get('/security-info/add/code-app', async (request, reply) => {
+    if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add/code-app'))) return reply;
+    const started = await beginEnrolment(ctx, request.auth!, 'totp', {}, clientInfo(request));
+    return reply.redirect(`/security-info/add/${started.methodId}`, 303);
+  });
+
+  app.get<{ Params: { enrolmentId: string } }>('/security-info/add/app/:enrolmentId', async (request, reply) => {
+    const session = request.auth!;
+    const status = await pairingStatus(ctx, session.user, request.params.enrolmentId);
+    if (status.state === 'approved' && status.methodId) {
+      // The phone's approval of the test request proves it, like a step-up: it joins the session's methods
+      // once (the approval is used up, so coming back to this page later proves nothing new).
+      if (status.testChallengeId && (await ctx.store.push.useApproval(status.testChallengeId, ctx.clock()))) {
+        const token = await renewSession(ctx, session, [...session.methods, { method: 'push', at: ctx.clock().toISOString() }], clientInfo(request));
+        reply.setCookie(SESSION_COOKIE, token, cookieOptions(ctx.config.sessions.absoluteSeconds));
+        reply.rotateCsrf();
+      }
+      return reply.redirect(`/security-info/added/${status.methodId}`, 303);
+    }
+    const headings: Record<string, string> = {
+      waiting: 'Connect your phone',
+      paired: 'Approve the test request',
+      refused: 'The set-up did not finish',
+      expired: 'The set-up did not finish',
+    };
+    return reply.render('security-info/add-app-status.njk', {
+      backHref: '/security-info/add',
+      heading: headings[status.state],
+      state: status.state,
+      number: status.number ?? '',
+      enrolmentId: request.params.enrolmentId,
+    });
+  });
+
+  app.get<{ Params: { enrolmentId: string } }>('/security-info/add/app/:enrolmentId/events', async (request, reply) => {
+    const session = request.auth!;
+    const enrolment = await ctx.store.push.findEnrolment(request.params.enrolmentId, session.user.id);
+    if (!enrolment) throw new PortcullisError('not-found');
+    let unsubscribe = () => {};
+    const stream = openEventStream(reply, () => unsubscribe());
+    unsubscribe = ctx.bus.subscribe(busTopics.enrolment(enrolment.id), () => stream.send('update', '{}'));
+    const timer = setTimeout(() => stream.end(), PAIRING_SECONDS * 1000);
+    timer.unref();
+    // Anything that happened before the stream opened.
+    const status = await pairingStatus(ctx, session.user, enrolment.id);
+    if (status.state !== 'waiting') stream.send('update', '{}');
+  });
+
+  app.get<{ Params: { methodId: string } }>('/security-info/added/:methodId', async (request, reply) => {
+    const session = request.auth!;
+    const method = await ctx.store.methods.findForUser(session.user.id, request.params.methodId);
+    if (!method || method.status !== 'active') throw new PortcullisError('method-not-found');
+    const methods = await listMethods(ctx, session.user.id, session.user.default_method_id);
+    const current = methods.find((m) => m.isDefault);
+    return reply.render('security-info/added-app.njk', {
+      methodId: method.id,
+      device: method.label,
+      isDefault: current?.id === method.id,
+      currentDefault: current ? labelMethod(current.name, current.detail) : '',
+    });
   });
 
   const renderPhoneForm = (reply: FastifyReply, data: { phone?: string; delivery?: string; error?: { code: ErrorCode; params?: Record<string, string | number>; field?: string } }) =>
@@ -186,7 +270,7 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
       const session = request.auth!;
       const result = await finishEnrolment(ctx, session, methodId, challengeId || null, code, clientInfo(request));
       if (!result.ok) {
-        const reason = result.reason === 'code-reused' ? 'code-incorrect' : result.reason;
+        const reason = errorForVerification(result.reason);
         return await renderPending(request, reply, methodId, challengeId, { code: reason, params: reason === 'code-format' ? { digits: 6 } : {} });
       }
       // The code just proved the new method: like a step-up, it joins the session's methods (with a new

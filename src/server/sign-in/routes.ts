@@ -22,7 +22,9 @@ import { errorCatalogue, isPortcullisError } from '../../core/errors.js';
 import { describeUse, methodDefinitions } from '../../core/methods/registry.js';
 import { safeReturnTo } from '../../core/return-to.js';
 import { reduceSignIn, startSignIn, startStepUp, type SignInError, type SignInState } from '../../core/sign-in/flow.js';
+import { busTopics } from '../../app/push.js';
 import { SESSION_COOKIE, SIGN_IN_COOKIE, cookieOptions } from '../cookies.js';
+import { openEventStream } from '../device-api/routes.js';
 import { flowAt as flowAtStep } from './flow-cookie.js';
 import { field, formError } from '../forms.js';
 
@@ -52,10 +54,33 @@ function renderPasswordStep(reply: FastifyReply, state: Extract<SignInState, { s
   );
 }
 
-function renderVerifyStep(reply: FastifyReply, state: SecondFactorState, error: SignInError | null = null, notice?: string) {
+function describeWait(seconds: number): string {
+  return seconds >= 60 ? `${Math.round(seconds / 60)} minute${Math.round(seconds / 60) === 1 ? '' : 's'}` : `${seconds} seconds`;
+}
+
+async function renderVerifyStep(ctx: AppContext, reply: FastifyReply, state: SecondFactorState, error: SignInError | null = null, notice?: string) {
   if (error?.retryAfterSeconds) reply.header('retry-after', String(error.retryAfterSeconds));
   const definition = methodDefinitions[state.current.kind];
   const current = state.options.find((o) => o.id === state.current.methodId);
+  const errorView = error ? formError({ ...error, field: error.field ?? (error.code.startsWith('code') ? 'code' : undefined) }) : {};
+  if (definition.challengeStyle === 'external') {
+    // Push: the number to type into the app, while the challenge is live.
+    const challenge = state.current.challengeId ? await ctx.store.push.findChallenge(state.current.challengeId) : undefined;
+    const live = challenge?.status === 'pending' && Date.parse(challenge.expires_at) > ctx.clock().getTime();
+    return reply.render(
+      'sign-in/push.njk',
+      {
+        number: live ? challenge.number : '',
+        expiresIn: live ? describeWait(Math.max(1, Math.round((Date.parse(challenge.expires_at) - ctx.clock().getTime()) / 1000))) : '',
+        device: current?.detail ?? 'your phone',
+        methodId: state.current.methodId,
+        hasOtherMethods: state.options.length > 1,
+        notice,
+        ...errorView,
+      },
+      statusOf(error),
+    );
+  }
   return reply.render(
     'sign-in/verify.njk',
     {
@@ -64,7 +89,7 @@ function renderVerifyStep(reply: FastifyReply, state: SecondFactorState, error: 
       canResend: state.current.challengeId !== null && (state.current.kind === 'sms' || state.current.kind === 'voice'),
       hasOtherMethods: state.options.length > 1,
       notice,
-      ...(error ? formError({ ...error, field: error.field ?? (error.code.startsWith('code') ? 'code' : undefined) }) : {}),
+      ...errorView,
     },
     statusOf(error),
   );
@@ -149,7 +174,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     });
     if (outcome.state.step === 'complete') return finish(request, reply, flow.token, outcome.state);
     if (outcome.state.step === 'second-factor') {
-      if (outcome.error) return renderVerifyStep(reply, outcome.state, outcome.error);
+      if (outcome.error) return renderVerifyStep(ctx, reply, outcome.state, outcome.error);
       return reply.redirect('/sign-in/verify', 303);
     }
     if (outcome.state.step !== 'password') return reply.redirect('/sign-in', 303);
@@ -160,7 +185,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const flow = await flowAt(request, 'second-factor');
     if (!flow) return reply.redirect('/sign-in', 303);
     const notice = (request.query as Record<string, unknown>).resent === '1' ? 'We have sent you a new code.' : undefined;
-    return renderVerifyStep(reply, flow.state, null, notice);
+    return renderVerifyStep(ctx, reply, flow.state, null, notice);
   });
 
   app.post('/sign-in/verify', async (request, reply) => {
@@ -179,7 +204,35 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     if (outcome.state.step === 'complete') return finish(request, reply, flow.token, outcome.state);
     if (outcome.state.step === 'reset-new-password') return reply.redirect('/forgot-password/new-password', 303);
     if (outcome.state.step !== 'second-factor') return reply.redirect('/sign-in', 303);
-    return renderVerifyStep(reply, outcome.state, outcome.error);
+    return renderVerifyStep(ctx, reply, outcome.state, outcome.error);
+  });
+
+  /** The push wait page's event stream: one `decision` event when the device answers. */
+  app.get('/sign-in/push-events', async (request, reply) => {
+    const flow = await flowAt(request, 'second-factor');
+    const challengeId = flow?.state.current.kind === 'push' ? flow.state.current.challengeId : null;
+    if (!flow || !challengeId) return reply.code(204).send();
+    let unsubscribe = () => {};
+    let timer: NodeJS.Timeout | undefined;
+    const stream = openEventStream(reply, () => {
+      unsubscribe();
+      clearTimeout(timer);
+    });
+    unsubscribe = ctx.bus.subscribe(busTopics.challenge(challengeId), (status) => {
+      stream.send('decision', JSON.stringify({ status }));
+      stream.end();
+    });
+    const challenge = await ctx.store.push.findChallenge(challengeId);
+    if (!challenge || challenge.status !== 'pending') {
+      stream.send('decision', JSON.stringify({ status: challenge?.status ?? 'expired' }));
+      return stream.end();
+    }
+    // At expiry, tell the page too: continuing shows that the request timed out.
+    timer = setTimeout(() => {
+      stream.send('decision', JSON.stringify({ status: 'expired' }));
+      stream.end();
+    }, Math.max(0, Date.parse(challenge.expires_at) - ctx.clock().getTime()) + 500);
+    timer.unref();
   });
 
   app.post('/sign-in/resend', async (request, reply) => {
@@ -189,7 +242,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
       await resendChallenge(ctx, flow.token, flow.state, request.ip);
     } catch (error) {
       if (!isPortcullisError(error)) throw error;
-      return renderVerifyStep(reply, flow.state, { code: error.code, params: error.params });
+      return renderVerifyStep(ctx, reply, flow.state, { code: error.code, params: error.params });
     }
     return reply.redirect('/sign-in/verify?resent=1', 303);
   });
@@ -222,7 +275,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     });
     if (outcome.state.step !== 'second-factor') return reply.redirect('/sign-in', 303);
     if (outcome.error?.code === 'method-choice-missing') return renderOther(reply, outcome.state, outcome.error);
-    if (outcome.error) return renderVerifyStep(reply, outcome.state, outcome.error);
+    if (outcome.error) return renderVerifyStep(ctx, reply, outcome.state, outcome.error);
     return reply.redirect('/sign-in/verify', 303);
   });
 
@@ -255,7 +308,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
       event: { type: 'method-chosen', methodId: started.current.methodId },
       client: clientInfo(request),
     });
-    if (outcome.error && outcome.state.step === 'second-factor') return renderVerifyStep(reply, outcome.state, outcome.error);
+    if (outcome.error && outcome.state.step === 'second-factor') return renderVerifyStep(ctx, reply, outcome.state, outcome.error);
     return reply.redirect('/sign-in/verify', 303);
   });
 

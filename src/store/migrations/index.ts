@@ -8,6 +8,7 @@ import type { Dialect } from '../database.js';
 import * as foundation from './0001-foundation.js';
 import * as outbox from './0002-outbox.js';
 import * as secondFactors from './0003-second-factors.js';
+import * as push from './0004-push.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -21,6 +22,7 @@ const migrations: Record<string, MigrationModule> = {
   '0001-foundation': foundation,
   '0002-outbox': outbox,
   '0003-second-factors': secondFactors,
+  '0004-push': push,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -77,6 +77,9 @@ export function createMethodRepository(db: Kysely<DatabaseSchema>) {
         .executeTakeFirst();
       return Number(result.numUpdatedRows) === 1;
     },
+    async rename(id: string, label: string): Promise<void> {
+      await db.updateTable('methods').set({ label }).where('id', '=', id).execute();
+    },
     async markUsed(id: string, now: Date): Promise<void> {
       await db.updateTable('methods').set({ last_used_at: now.toISOString() }).where('id', '=', id).execute();
     },

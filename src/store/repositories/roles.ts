@@ -41,6 +41,18 @@ export function createRoleRepository(db: Kysely<DatabaseSchema>) {
       const removed = await query.returning('scope').execute();
       return removed.map((r) => r.scope);
     },
+    /** Active users who administer an organisation: global administrators, and its local administrators. */
+    async administratorsFor(organisationId: string): Promise<Array<{ id: string; email: string; display_name: string }>> {
+      return db
+        .selectFrom('role_assignments as a')
+        .innerJoin('users as u', 'u.id', 'a.user_id')
+        .select(['u.id', 'u.email', 'u.display_name'])
+        .distinct()
+        .where('u.status', '=', 'active')
+        .where((eb) => eb.or([eb('a.role_name', '=', 'global-admin'), eb.and([eb('a.role_name', '=', 'local-admin'), eb('a.scope', '=', organisationId)])]))
+        .orderBy('u.email')
+        .execute();
+    },
     async assignmentsOf(userId: string): Promise<Array<{ role: string; scope: string; elevated: boolean }>> {
       const rows = await db
         .selectFrom('role_assignments as a')

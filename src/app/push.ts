@@ -1,0 +1,509 @@
+/**
+ * Push with number matching (docs/device-api.md): pairing a device from Security info, verifying the
+ * device's signed requests, sending challenges (Web Push, the device's event stream, and polling),
+ * recording decisions, and what a fraud report does.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
+import { PortcullisError } from '../core/errors.js';
+import { methodDefinitions } from '../core/methods/registry.js';
+import { checkRequestTime, decidePush, decidePushStart, numberDigitsFor, numberFromRandom, type DecisionInput, type PushSettings } from '../core/methods/push.js';
+import { openText, sealText } from '../crypto/seal.js';
+import { randomToken, secureRandomBytes } from '../crypto/tokens.js';
+import { deriveVapidKeys, isPushSubscription, sendChallengePush, type PushSubscriptionJson, type VapidKeys } from '../channels/web-push.js';
+import type { DeviceRow, MethodRow, PushChallengeRow, UserRow } from '../store/schema.js';
+import type { AppContext } from './context.js';
+import { notifyUser } from './notifications.js';
+import { recordSecondFactorFailure } from './sign-in.js';
+
+/** How long a pairing code shown on Security info stays usable (DESIGN.md: 10 minutes). */
+export const PAIRING_SECONDS = 10 * 60;
+/** The `typ` of device request JWSs. */
+export const DEVICE_JWS_TYPE = 'portcullis-device+jwt';
+/** How long a `jti` is remembered: longer than the ±60 s window in which its `iat` is accepted. */
+const JTI_MEMORY_SECONDS = 180;
+const ACTIVATION_CODE_BYTES = 16;
+
+export const busTopics = {
+  /** A decision on a challenge: the sign-in page waiting on it looks again. */
+  challenge: (challengeId: string) => `push:${challengeId}`,
+  /** A new challenge for a device: its open event stream tells the app. */
+  device: (methodId: string) => `device:${methodId}`,
+  /** A device paired, or its test challenge was answered: the Security info page looks again. */
+  enrolment: (enrolmentId: string) => `enrolment:${enrolmentId}`,
+};
+
+let vapidCache: { seed: Uint8Array; keys: VapidKeys } | undefined;
+
+export function vapidKeys(ctx: AppContext): VapidKeys {
+  if (vapidCache?.seed !== ctx.keys.vapidSeed) vapidCache = { seed: ctx.keys.vapidSeed, keys: deriveVapidKeys(ctx.keys.vapidSeed) };
+  return vapidCache.keys;
+}
+
+function pushSettings(ctx: AppContext): PushSettings {
+  return ctx.config.push;
+}
+
+function hashCode(code: string): string {
+  return createHash('sha256').update(code).digest('hex');
+}
+
+function randomBelow(limit: number): number {
+  // Rejection sampling over 32-bit values: no modulo bias.
+  const ceiling = Math.floor(0x1_0000_0000 / limit) * limit;
+  for (;;) {
+    const value = secureRandomBytes(4).readUInt32BE(0);
+    if (value < ceiling) return value % limit;
+  }
+}
+
+async function isElevated(ctx: AppContext, userId: string): Promise<boolean> {
+  return (await ctx.store.roles.assignmentsOf(userId)).some((a) => a.elevated);
+}
+
+// ── Pairing ─────────────────────────────────────────────────────────────────────────────────────────
+
+export interface PairingStart {
+  enrolmentId: string;
+  /** `{PUBLIC_URL}/authenticator/#pair={code}`: shown once as a QR code and a link; the code is kept only hashed. */
+  url: string;
+  expiresAt: Date;
+}
+
+export async function startPairing(ctx: AppContext, user: UserRow): Promise<PairingStart> {
+  if ((await ctx.store.methods.countActive(user.id, 'push')) >= methodDefinitions.push.maxPerUser) {
+    throw new PortcullisError('method-limit', { max: methodDefinitions.push.maxPerUser });
+  }
+  const code = randomToken(ACTIVATION_CODE_BYTES);
+  const id = randomUUID();
+  const now = ctx.clock();
+  const expiresAt = new Date(now.getTime() + PAIRING_SECONDS * 1000);
+  await ctx.store.push.insertEnrolment({ id, userId: user.id, codeHash: hashCode(code), now, expiresAt });
+  const url = new URL('/authenticator/', ctx.config.publicUrl);
+  url.hash = `pair=${code}`;
+  return { enrolmentId: id, url: url.toString(), expiresAt };
+}
+
+export interface PairingStatus {
+  state: 'waiting' | 'paired' | 'approved' | 'refused' | 'expired';
+  /** Once paired: the number to type into the app for the test request. */
+  number?: string;
+  methodId?: string;
+  testChallengeId?: string;
+}
+
+export async function pairingStatus(ctx: AppContext, user: UserRow, enrolmentId: string): Promise<PairingStatus> {
+  const enrolment = await ctx.store.push.findEnrolment(enrolmentId, user.id);
+  const now = ctx.clock();
+  if (!enrolment) return { state: 'expired' };
+  if (!enrolment.method_id || !enrolment.test_challenge_id) {
+    return { state: Date.parse(enrolment.expires_at) <= now.getTime() ? 'expired' : 'waiting' };
+  }
+  const challenge = await ctx.store.push.findChallenge(enrolment.test_challenge_id);
+  const method = await ctx.store.methods.find(enrolment.method_id);
+  if (method?.status === 'active') return { state: 'approved', methodId: method.id, testChallengeId: enrolment.test_challenge_id };
+  if (!challenge || challenge.status === 'expired' || (challenge.status === 'pending' && Date.parse(challenge.expires_at) <= now.getTime())) {
+    return { state: 'expired' };
+  }
+  if (challenge.status !== 'pending') return { state: 'refused' };
+  return { state: 'paired', number: challenge.number, methodId: enrolment.method_id };
+}
+
+// ── Signed device requests ──────────────────────────────────────────────────────────────────────────
+
+export interface DeviceRequest {
+  authorization: string | undefined;
+  method: string;
+  path: string;
+  ip: string;
+}
+
+export interface VerifiedDevice {
+  device: DeviceRow;
+  method: MethodRow;
+  user: UserRow;
+  claims: Record<string, unknown>;
+}
+
+const AUTH_SCHEME = /^PortcullisDevice ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+
+async function verifyJws(ctx: AppContext, request: DeviceRequest, key: CryptoKey | Uint8Array, jws: string, kid: string): Promise<Record<string, unknown>> {
+  let payload: Record<string, unknown>;
+  try {
+    const verified = await compactVerify(jws, key, { algorithms: ['ES256'] });
+    payload = JSON.parse(new TextDecoder().decode(verified.payload)) as Record<string, unknown>;
+  } catch {
+    throw new PortcullisError('device-signature-invalid');
+  }
+  if (typeof payload !== 'object' || payload === null) throw new PortcullisError('device-signature-invalid');
+  const now = ctx.clock();
+  const time = checkRequestTime(payload.iat, now);
+  if (time !== 'ok') throw new PortcullisError(time === 'missing' ? 'device-signature-invalid' : 'device-clock-skew');
+  // DPoP-style binding (RFC 9449 §4.2): the signature is for this method and path only.
+  if (payload.htm !== request.method || payload.htu !== request.path) throw new PortcullisError('device-signature-invalid');
+  const jti = payload.jti;
+  if (typeof jti !== 'string' || !/^[A-Za-z0-9_-]{22,128}$/.test(jti)) throw new PortcullisError('device-signature-invalid');
+  const seen = await ctx.throttles.increment(`device-jti:${kid}:${jti}`, now, new Date(now.getTime() + JTI_MEMORY_SECONDS * 1000));
+  if (seen > 1) throw new PortcullisError('device-replay');
+  return payload;
+}
+
+function jwsOf(request: DeviceRequest): { jws: string; header: ReturnType<typeof decodeProtectedHeader> } {
+  const match = AUTH_SCHEME.exec(request.authorization ?? '');
+  if (!match) throw new PortcullisError('device-signature-invalid');
+  const jws = match[1]!;
+  let header;
+  try {
+    header = decodeProtectedHeader(jws);
+  } catch {
+    throw new PortcullisError('device-signature-invalid');
+  }
+  if (header.alg !== 'ES256' || header.typ !== DEVICE_JWS_TYPE) throw new PortcullisError('device-signature-invalid');
+  return { jws, header };
+}
+
+/** Verifies a request from a paired device: its signature, time, one-time jti, method and path. */
+export async function verifyDeviceRequest(ctx: AppContext, request: DeviceRequest): Promise<VerifiedDevice> {
+  const { jws, header } = jwsOf(request);
+  if (typeof header.kid !== 'string') throw new PortcullisError('device-signature-invalid');
+  const device = await ctx.store.push.findDevice(header.kid);
+  if (!device) throw new PortcullisError('device-unknown');
+  const key = await importJWK(JSON.parse(device.public_jwk) as JWK, 'ES256');
+  const claims = await verifyJws(ctx, request, key, jws, device.id);
+  const [method, user] = await Promise.all([ctx.store.methods.find(device.id), ctx.store.users.findById(device.user_id)]);
+  if (!method || !user || user.status !== 'active') throw new PortcullisError('device-unknown');
+  await ctx.store.push.touchDevice(device.id, ctx.clock());
+  return { device, method, user, claims };
+}
+
+function publicJwkOf(value: unknown): JWK {
+  const jwk = value as JWK | undefined;
+  if (!jwk || jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string' || 'd' in jwk) {
+    throw new PortcullisError('device-signature-invalid');
+  }
+  return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y };
+}
+
+export interface PairingResult {
+  deviceId: string;
+  account: { email: string; organisation: string };
+  server: { origin: string; name: string };
+  testChallengeId: string;
+}
+
+/** POST /device/v1/pair: the pairing JWS carries the new key as `jwk` and is signed by it. */
+export async function pairDevice(ctx: AppContext, request: DeviceRequest): Promise<PairingResult> {
+  const { jws, header } = jwsOf(request);
+  const jwk = publicJwkOf(header.jwk);
+  const key = await importJWK(jwk, 'ES256');
+  const thumb = createHash('sha256').update(`${jwk.x}.${jwk.y}`).digest('base64url');
+  const claims = await verifyJws(ctx, request, key, jws, `pairing:${thumb}`);
+  const code = claims.activationCode;
+  const name = typeof claims.name === 'string' ? claims.name.trim() : '';
+  if (name.length < 1 || name.length > 60) throw new PortcullisError('device-name-invalid');
+  const subscription = claims.pushSubscription;
+  if (subscription !== undefined && subscription !== null && !isPushSubscription(subscription)) throw new PortcullisError('request-invalid');
+  if (typeof code !== 'string' || !/^[A-Za-z0-9_-]{22,64}$/.test(code)) throw new PortcullisError('activation-code-invalid');
+
+  const now = ctx.clock();
+  const enrolment = await ctx.store.push.consumeEnrolment(hashCode(code), now);
+  if (!enrolment) throw new PortcullisError('activation-code-invalid');
+  const user = await ctx.store.users.findById(enrolment.user_id);
+  if (!user || user.status !== 'active') throw new PortcullisError('activation-code-invalid');
+  if ((await ctx.store.methods.countActive(user.id, 'push')) >= methodDefinitions.push.maxPerUser) {
+    throw new PortcullisError('method-limit', { max: methodDefinitions.push.maxPerUser });
+  }
+
+  const methodId = randomUUID();
+  await ctx.store.transaction(async (repos) => {
+    await repos.methods.insertPending({
+      id: methodId,
+      userId: user.id,
+      kind: 'push',
+      label: name,
+      phoneE164: null,
+      secretSealed: null,
+      now,
+      pendingExpiresAt: new Date(now.getTime() + PAIRING_SECONDS * 1000),
+    });
+    await repos.push.insertDevice({
+      id: methodId,
+      userId: user.id,
+      publicJwk: JSON.stringify(jwk),
+      subscriptionSealed: subscription ? sealText(ctx.keys.keyEncryption, JSON.stringify(subscription), `push-subscription:${methodId}`) : null,
+      now,
+    });
+  });
+  const method = (await ctx.store.methods.find(methodId))!;
+  const challenge = await createChallenge(ctx, user, method, { purpose: 'test', binding: `enrolment:${enrolment.id}`, app: 'Set-up check', ip: request.ip });
+  await ctx.store.push.completeEnrolment(enrolment.id, methodId, challenge.id);
+  await ctx.bus.publish(busTopics.enrolment(enrolment.id), 'paired');
+  const organisation = await ctx.store.organisations.findById(user.organisation_id);
+  return {
+    deviceId: methodId,
+    account: { email: user.email, organisation: organisation?.name ?? '' },
+    server: { origin: ctx.config.publicOrigin, name: ctx.config.organisationName },
+    testChallengeId: challenge.id,
+  };
+}
+
+// ── Challenges ──────────────────────────────────────────────────────────────────────────────────────
+
+async function createChallenge(
+  ctx: AppContext,
+  user: UserRow,
+  method: MethodRow,
+  input: { purpose: PushChallengeRow['purpose']; binding: string; app: string; ip: string },
+): Promise<PushChallengeRow> {
+  const now = ctx.clock();
+  const digits = numberDigitsFor(await isElevated(ctx, user.id), pushSettings(ctx));
+  const row: PushChallengeRow = {
+    id: randomUUID(),
+    user_id: user.id,
+    method_id: method.id,
+    number: numberFromRandom(digits, randomBelow),
+    purpose: input.purpose,
+    binding: input.binding,
+    app: input.app,
+    ip: input.ip,
+    // A coarse location needs a resolver (a GeoIP database); none is configured in this build.
+    location: null,
+    status: 'pending',
+    created_at: now.toISOString(),
+    expires_at: new Date(now.getTime() + pushSettings(ctx).challengeSeconds * 1000).toISOString(),
+    decided_at: null,
+  };
+  await ctx.store.push.insertChallenge(row);
+  await deliverChallenge(ctx, row);
+  return row;
+}
+
+/** Web Push (if the device gave a subscription) and the device's event stream; the app can also poll. */
+async function deliverChallenge(ctx: AppContext, challenge: PushChallengeRow): Promise<void> {
+  await ctx.bus.publish(busTopics.device(challenge.method_id), JSON.stringify({ id: challenge.id }));
+  const device = await ctx.store.push.findDevice(challenge.method_id);
+  if (!device?.push_subscription_sealed) return;
+  let subscription: PushSubscriptionJson;
+  try {
+    subscription = JSON.parse(openText(ctx.keys.keyEncryption, device.push_subscription_sealed, `push-subscription:${device.id}`)) as PushSubscriptionJson;
+  } catch {
+    return;
+  }
+  // Not awaited by the sign-in: a slow push service must not hold the page.
+  void sendChallengePush(subscription, challenge.id, { vapid: vapidKeys(ctx), subject: ctx.config.push.vapidSubject, ttlSeconds: ctx.config.push.challengeSeconds }).then(
+    async ({ result, status }) => {
+      ctx.metrics.webPushes.inc({ result });
+      if (result === 'gone') await ctx.store.push.setSubscription(device.id, null);
+      if (result !== 'sent') ctx.logger.info({ deviceId: device.id, result, status }, 'Web Push not delivered');
+    },
+    (error: unknown) => ctx.logger.warn({ err: (error as Error).message }, 'Web Push failed'),
+  );
+}
+
+/** For the push strategy: start (or reuse) the challenge of a sign-in attempt, within the limits. */
+export async function startSignInChallenge(ctx: AppContext, user: UserRow, method: MethodRow, input: { binding: string; ip: string; purpose: PushChallengeRow['purpose'] }): Promise<string> {
+  const now = ctx.clock();
+  const settings = pushSettings(ctx);
+  const [pending, sent] = await Promise.all([ctx.store.push.pendingForUser(user.id, now), ctx.store.push.sentSince(user.id, new Date(now.getTime() - 3_600_000))]);
+  const decision = decidePushStart(
+    {
+      pending: pending[0] ? { id: pending[0].id, binding: pending[0].binding } : null,
+      lastSentAt: sent.last,
+      sentInLastHour: sent.count,
+      blocked: user.push_blocked_at !== null,
+    },
+    input.binding,
+    now,
+    settings,
+  );
+  if (decision.start === 'reuse') return decision.challengeId;
+  if (decision.start === 'refused') {
+    const wait = decision.retryAfterSeconds;
+    throw new PortcullisError(decision.code, { wait: wait < 60 ? `${wait} seconds` : `${Math.ceil(wait / 60)} minutes` });
+  }
+  const challenge = await createChallenge(ctx, user, method, { purpose: input.purpose, binding: input.binding, app: `${ctx.config.organisationName} sign-in`, ip: input.ip });
+  return challenge.id;
+}
+
+export interface ChallengeView {
+  id: string;
+  status: PushChallengeRow['status'];
+  purpose: 'sign-in' | 'test';
+  account: { email: string };
+  app: string;
+  ip: string | null;
+  location: string | null;
+  createdAt: string;
+  expiresAt: string;
+  numberLength: number;
+}
+
+export function viewChallenge(row: PushChallengeRow, user: UserRow, now: Date): ChallengeView {
+  const expired = row.status === 'pending' && Date.parse(row.expires_at) <= now.getTime();
+  return {
+    id: row.id,
+    status: expired ? 'expired' : row.status,
+    purpose: row.purpose === 'test' ? 'test' : 'sign-in',
+    account: { email: user.email },
+    app: row.app,
+    ip: row.ip,
+    location: row.location,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    numberLength: row.number.length,
+  };
+}
+
+export async function pendingForDevice(ctx: AppContext, verified: VerifiedDevice): Promise<ChallengeView[]> {
+  const now = ctx.clock();
+  return (await ctx.store.push.pendingForMethod(verified.method.id, now)).map((row) => viewChallenge(row, verified.user, now));
+}
+
+export async function challengeForDevice(ctx: AppContext, verified: VerifiedDevice, id: string): Promise<ChallengeView> {
+  const row = await ctx.store.push.findChallenge(id);
+  if (!row || row.method_id !== verified.method.id) throw new PortcullisError('challenge-not-found');
+  return viewChallenge(row, verified.user, ctx.clock());
+}
+
+/** A decision from the device: the signature was checked; here the rules and what follows. */
+export async function decideChallenge(ctx: AppContext, verified: VerifiedDevice, id: string, ip: string): Promise<{ status: string }> {
+  const row = await ctx.store.push.findChallenge(id);
+  if (!row || row.method_id !== verified.method.id) throw new PortcullisError('challenge-not-found');
+  const { claims, user, method } = verified;
+  const decision = claims.decision;
+  let input: DecisionInput;
+  if (decision === 'approve') input = { decision: 'approve', number: typeof claims.number === 'string' ? claims.number : String(claims.number ?? '') };
+  else if (decision === 'deny' || decision === 'report') input = { decision };
+  else throw new PortcullisError('request-invalid');
+
+  const now = ctx.clock();
+  const outcome = decidePush({ status: row.status, expiresAt: new Date(row.expires_at), number: row.number }, input, now);
+  if ('refused' in outcome) throw new PortcullisError(outcome.refused);
+  if (!(await ctx.store.push.decide(row.id, outcome.status, now))) throw new PortcullisError('challenge-decided');
+  await ctx.bus.publish(busTopics.challenge(row.id), outcome.status);
+
+  if (row.purpose === 'test') {
+    const enrolmentId = row.binding.replace(/^enrolment:/, '');
+    if (outcome.status === 'approved') await activatePairedDevice(ctx, user, method, ip);
+    await ctx.bus.publish(busTopics.enrolment(enrolmentId), outcome.status);
+  } else if (outcome.status !== 'approved') {
+    // Denials, wrong numbers and reports count toward the lockout when they happen, whether or not the
+    // sign-in page ever looks again (an attacker's page would not).
+    await recordSecondFactorFailure(ctx, user.id, ip);
+  }
+  if (outcome.status === 'reported') await handleFraudReport(ctx, user, row, ip);
+  await ctx.store.audit.append({
+    type: 'push.decided',
+    at: now,
+    actor: { kind: 'user', userId: user.id },
+    subjectUserId: user.id,
+    ip,
+    details: { challengeId: row.id, deviceId: method.id, purpose: row.purpose, status: outcome.status, signInIp: row.ip },
+  });
+  if (outcome.status === 'wrong-number') throw new PortcullisError('wrong-number');
+  return { status: outcome.status };
+}
+
+async function activatePairedDevice(ctx: AppContext, user: UserRow, method: MethodRow, ip: string): Promise<void> {
+  const now = ctx.clock();
+  if (!(await ctx.store.methods.activate(user.id, method.id, now, null))) return;
+  await ctx.store.audit.append({
+    type: 'method.added',
+    at: now,
+    actor: { kind: 'user', userId: user.id },
+    subjectUserId: user.id,
+    ip,
+    details: { methodId: method.id, kind: 'push', via: 'pairing' },
+  });
+  await notifyUser(ctx, user, { kind: 'method-added', method: `${methodDefinitions.push.name} (${method.label})`, withoutSecondFactor: false });
+}
+
+/**
+ * "No, it's not me": the sign-in is refused (by the status), push is blocked for the user until an
+ * administrator lifts it (when PUSH_BLOCK_ON_FRAUD), the user is emailed and administrators alerted.
+ */
+async function handleFraudReport(ctx: AppContext, user: UserRow, challenge: PushChallengeRow, ip: string): Promise<void> {
+  const now = ctx.clock();
+  if (ctx.config.push.blockOnFraud) await ctx.store.push.setUserBlocked(user.id, now);
+  ctx.metrics.fraudReports.inc();
+  ctx.logger.error({ event: 'push.fraud-reported', userId: user.id, signInIp: challenge.ip, deviceIp: ip }, 'a push sign-in request was reported as fraud');
+  await ctx.store.audit.append({
+    type: 'push.fraud-reported',
+    at: now,
+    actor: { kind: 'user', userId: user.id },
+    subjectUserId: user.id,
+    ip,
+    details: { challengeId: challenge.id, signInIp: challenge.ip, pushBlocked: ctx.config.push.blockOnFraud },
+  });
+  await notifyUser(ctx, user, { kind: 'push-fraud-reported', blocked: ctx.config.push.blockOnFraud, signInIp: challenge.ip ?? 'unknown' });
+  await alertAdministrators(ctx, user, challenge);
+}
+
+/** Emails the global administrators and the local administrators of the user's organisation. */
+async function alertAdministrators(ctx: AppContext, user: UserRow, challenge: PushChallengeRow): Promise<void> {
+  const admins = await ctx.store.roles.administratorsFor(user.organisation_id);
+  for (const admin of admins) {
+    await ctx.delivery.enqueue({
+      channel: 'email',
+      to: admin.email,
+      purpose: 'fraud-alert',
+      subject: `Fraud reported: a sign-in request to ${user.email} was reported as not them`,
+      text: [
+        `Dear ${admin.display_name},`,
+        '',
+        `${user.display_name} (${user.email}) answered a sign-in request with "No, it's not me" on ${now(ctx)}.`,
+        `The sign-in came from the address ${challenge.ip ?? 'unknown'}. It was refused.`,
+        ctx.config.push.blockOnFraud
+          ? 'Sign-in requests to their authenticator app are blocked until an administrator lifts the block.'
+          : 'Their authenticator app can still receive sign-in requests.',
+        '',
+        'Their password may be known to someone else: check the sign-in log and consider requiring a new password.',
+      ].join('\n'),
+    });
+  }
+}
+
+function now(ctx: AppContext): string {
+  return new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'Europe/London' }).format(ctx.clock());
+}
+
+// ── The device's own settings ───────────────────────────────────────────────────────────────────────
+
+export async function devicesOf(ctx: AppContext, verified: VerifiedDevice) {
+  const rows = await ctx.store.methods.activeForUser(verified.user.id);
+  return rows
+    .filter((m) => m.kind === 'push')
+    .map((m) => ({ id: m.id, name: m.label, createdAt: m.activated_at ?? m.created_at, lastUsedAt: m.last_used_at, current: m.id === verified.method.id }));
+}
+
+export async function renameDevice(ctx: AppContext, verified: VerifiedDevice): Promise<{ id: string; name: string }> {
+  const name = typeof verified.claims.name === 'string' ? verified.claims.name.trim() : '';
+  if (name.length < 1 || name.length > 60) throw new PortcullisError('device-name-invalid');
+  await ctx.store.methods.rename(verified.method.id, name);
+  return { id: verified.method.id, name };
+}
+
+export async function removeDevice(ctx: AppContext, verified: VerifiedDevice, ip: string): Promise<void> {
+  const { user, method } = verified;
+  const now = ctx.clock();
+  await ctx.store.transaction(async (repos) => {
+    await repos.methods.delete(user.id, method.id);
+    if (user.default_method_id === method.id) await repos.users.setDefaultMethod(user.id, null, now);
+    await repos.audit.append({
+      type: 'method.removed',
+      at: now,
+      actor: { kind: 'user', userId: user.id },
+      subjectUserId: user.id,
+      ip,
+      details: { methodId: method.id, kind: 'push', by: 'device' },
+    });
+  });
+  await notifyUser(ctx, user, { kind: 'method-removed', method: `${methodDefinitions.push.name} (${method.label})` });
+}
+
+export async function setDeviceSubscription(ctx: AppContext, verified: VerifiedDevice): Promise<void> {
+  const subscription = verified.claims.pushSubscription;
+  if (subscription === null) return ctx.store.push.setSubscription(verified.device.id, null);
+  if (!isPushSubscription(subscription)) throw new PortcullisError('request-invalid');
+  await ctx.store.push.setSubscription(verified.device.id, sealText(ctx.keys.keyEncryption, JSON.stringify(subscription), `push-subscription:${verified.device.id}`));
+}

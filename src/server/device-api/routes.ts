@@ -1,0 +1,113 @@
+/**
+ * The device API (/device/v1, docs/device-api.md): every request is authenticated by a signed JWS in
+ * the Authorization header, not by cookies, so CSRF protection does not apply (`config.csrf: false`);
+ * answers are JSON (`surface: 'api'`, a CSP of default-src 'none').
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app/context.js';
+import {
+  busTopics,
+  challengeForDevice,
+  decideChallenge,
+  devicesOf,
+  pairDevice,
+  pendingForDevice,
+  removeDevice,
+  renameDevice,
+  setDeviceSubscription,
+  verifyDeviceRequest,
+  type DeviceRequest,
+} from '../../app/push.js';
+import { openApiDocument } from './openapi.js';
+
+const config = { surface: 'api' as const, csrf: false };
+
+function deviceRequest(request: FastifyRequest): DeviceRequest {
+  const authorization = request.headers.authorization;
+  return { authorization: typeof authorization === 'string' ? authorization : undefined, method: request.method, path: request.url.split('?')[0]!, ip: request.ip };
+}
+
+/** Server-sent events on a hijacked reply (Fastify's hooks do not run for it, so headers are set here). */
+export function openEventStream(reply: FastifyReply, onClose: () => void): { send(event: string, data: string): void; comment(text: string): void; end(): void } {
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+    'x-content-type-options': 'nosniff',
+    // Tell proxies such as nginx not to buffer the stream.
+    'x-accel-buffering': 'no',
+  });
+  raw.write(': open\n\n');
+  let closed = false;
+  const end = () => {
+    if (closed) return;
+    closed = true;
+    onClose();
+    raw.end();
+  };
+  raw.on('close', end);
+  return {
+    send(event, data) {
+      if (!closed) raw.write(`event: ${event}\ndata: ${data}\n\n`);
+    },
+    comment(text) {
+      if (!closed) raw.write(`: ${text}\n\n`);
+    },
+    end,
+  };
+}
+
+export async function deviceApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
+  app.get('/device/v1/openapi.json', { config }, async () => openApiDocument(ctx));
+
+  app.post('/device/v1/pair', { config }, async (request, reply) => reply.code(201).send(await pairDevice(ctx, deviceRequest(request))));
+
+  app.get('/device/v1/challenges', { config }, async (request) => {
+    const device = await verifyDeviceRequest(ctx, deviceRequest(request));
+    return { challenges: await pendingForDevice(ctx, device) };
+  });
+
+  app.get<{ Params: { id: string } }>('/device/v1/challenges/:id', { config }, async (request) => {
+    const device = await verifyDeviceRequest(ctx, deviceRequest(request));
+    return challengeForDevice(ctx, device, request.params.id);
+  });
+
+  app.post<{ Params: { id: string } }>('/device/v1/challenges/:id/decision', { config }, async (request) => {
+    const device = await verifyDeviceRequest(ctx, deviceRequest(request));
+    return decideChallenge(ctx, device, request.params.id, request.ip);
+  });
+
+  app.get('/device/v1/events', { config }, async (request, reply) => {
+    const device = await verifyDeviceRequest(ctx, deviceRequest(request));
+    let unsubscribe = () => {};
+    let heartbeat: NodeJS.Timeout | undefined;
+    const stream = openEventStream(reply, () => {
+      unsubscribe();
+      clearInterval(heartbeat);
+    });
+    unsubscribe = ctx.bus.subscribe(busTopics.device(device.method.id), (message) => stream.send('challenge', message));
+    heartbeat = setInterval(() => stream.comment('keep-alive'), 25_000);
+    heartbeat.unref();
+    // Challenges started before the stream opened are announced at once.
+    for (const challenge of await pendingForDevice(ctx, device)) stream.send('challenge', JSON.stringify({ id: challenge.id }));
+  });
+
+  app.get('/device/v1/devices', { config }, async (request) => {
+    const device = await verifyDeviceRequest(ctx, deviceRequest(request));
+    return { devices: await devicesOf(ctx, device) };
+  });
+
+  app.post('/device/v1/device/name', { config }, async (request) => renameDevice(ctx, await verifyDeviceRequest(ctx, deviceRequest(request))));
+
+  app.post('/device/v1/device/remove', { config }, async (request) => {
+    await removeDevice(ctx, await verifyDeviceRequest(ctx, deviceRequest(request)), request.ip);
+    return { removed: true };
+  });
+
+  app.post('/device/v1/push-subscription', { config }, async (request) => {
+    await setDeviceSubscription(ctx, await verifyDeviceRequest(ctx, deviceRequest(request)));
+    return { ok: true };
+  });
+}

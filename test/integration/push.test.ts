@@ -1,0 +1,352 @@
+/**
+ * Push with number matching through buildApp() and inject(), on SQLite and PostgreSQL: pairing from
+ * Security info with a test request, sign-in by push (approve, deny, report, wrong number, time-out),
+ * the limits against push bombing, and the device API's signature rules (clock, replay, binding).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { addOrganisation, addUser } from '../../src/app/directory.js';
+import { generateTotp } from '../../src/core/methods/totp.js';
+import { buildApp } from '../../src/server/app.js';
+import { deviceApiRoutes } from '../../src/server/device-api/routes.js';
+import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
+import { TestDevice } from '../helpers/device.js';
+import { TestBrowser } from '../helpers/http.js';
+
+const PASSWORD = 'lantern-harbour-correct';
+const actor = { kind: 'system' } as const;
+
+describe.each(dialects)('push on %s', (dialect) => {
+  let ctx: TestContext;
+  let app: FastifyInstance;
+  const advance = (seconds: number) => ctx.advance(seconds);
+  const newDevice = async () => {
+    const device = await TestDevice.create(app);
+    device.clock = () => ctx.clock().getTime();
+    return device;
+  };
+  const codeAt = (key: string, steps: number) => generateTotp(key, new Date(ctx.clock().getTime() + steps * 30_000));
+
+  /** A user with an authenticator code app, signed in with it (so changes are allowed). */
+  async function userWithCodeApp(email: string, roles: Array<{ role: string; organisations: string[] }> = []) {
+    await addUser(ctx, { email, displayName: email.split('@')[0]!, organisation: 'Test Trust', roles, password: PASSWORD }, actor);
+    const browser = new TestBrowser(app);
+    await browser.signIn(email, PASSWORD);
+    const started = await browser.get('/security-info/add/code-app');
+    const page = await browser.get(started.headers.location!);
+    const key = /id="totp-key">([A-Z2-7 ]+)</.exec(page.body)![1]!.replace(/ /g, '');
+    await browser.post(started.headers.location!, { code: codeAt(key, 0) });
+    return { browser, key };
+  }
+
+  /** Security info → Add sign-in method → Authenticator app → pair a device → approve the test request. */
+  async function pairPhone(browser: TestBrowser, name = 'Work phone') {
+    await browser.get('/security-info/add');
+    const page = await browser.post('/security-info/add', { method: 'push' });
+    expect(page.statusCode).toBe(200);
+    const url = /href="(http:\/\/localhost:8080\/authenticator\/#pair=[A-Za-z0-9_-]+)"/.exec(page.body)![1]!;
+    const enrolmentId = /data-next="\/security-info\/add\/app\/([^"]+)"/.exec(page.body)![1]!;
+    const device = await newDevice();
+    expect((await device.pair(url, name)).statusCode).toBe(201);
+    const status = await browser.get(`/security-info/add/app/${enrolmentId}`);
+    const number = /<span class="nhsuk-u-visually-hidden">Number: <\/span>(\d+)/.exec(status.body)![1]!;
+    const [test] = await device.pending();
+    expect((await device.decide(test!.id, 'approve', number)).statusCode).toBe(200);
+    const done = await browser.get(`/security-info/add/app/${enrolmentId}`);
+    expect(done.headers.location).toBe(`/security-info/added/${device.deviceId}`);
+    return { device, url, enrolmentId };
+  }
+
+  /** Password, then the push page; returns the number shown. */
+  async function signInToPush(email: string) {
+    const browser = new TestBrowser(app);
+    expect((await browser.signIn(email, PASSWORD)).headers.location).toBe('/sign-in/verify');
+    const page = await browser.get('/sign-in/verify');
+    const number = /<span class="nhsuk-u-visually-hidden">Number: <\/span>(\d+)/.exec(page.body)?.[1];
+    return { browser, page, number };
+  }
+
+  beforeAll(async () => {
+    ctx = await createTestContext(dialect, { PUSH_NUMBER_DIGITS_ELEVATED: '6', PUSH_PER_HOUR: '10' }, { controlClock: true });
+    await addOrganisation(ctx, 'Test Trust', actor);
+    await addUser(ctx, { email: 'boss@example.org', displayName: 'Global Boss', organisation: 'Test Trust', roles: [{ role: 'global-admin', organisations: [] }], password: PASSWORD }, actor);
+    app = await buildApp(ctx);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await ctx?.destroy();
+  });
+
+  it('pairs a phone from Security info with a one-time code and a test request, then offers it as the default', async () => {
+    const { browser } = await userWithCodeApp('paula@example.org');
+    // An explicit default (the code app), so the new phone is offered as the default rather than
+    // becoming it by being the strongest method.
+    const user0 = await ctx.store.users.findByEmail('paula@example.org');
+    const codeApp = (await ctx.store.methods.activeForUser(user0!.id))[0]!;
+    await browser.get('/security-info/default');
+    expect((await browser.post('/security-info/default', { method: codeApp.id })).headers.location).toBe('/security-info?done=default');
+    await browser.get('/security-info/add');
+    const page = await browser.post('/security-info/add', { method: 'push' });
+    expect(page.body).toContain('<svg role="img" aria-label="QR code for setting up the Portcullis Authenticator"');
+    expect(page.body).toContain('I want to use a different authenticator app');
+    const url = /href="(http:\/\/localhost:8080\/authenticator\/#pair=([A-Za-z0-9_-]+))"/.exec(page.body)!;
+    expect(Buffer.from(url[2]!, 'base64url').length).toBeGreaterThanOrEqual(14); // at least 112 bits
+    const enrolmentId = /data-next="\/security-info\/add\/app\/([^"]+)"/.exec(page.body)![1]!;
+    // The code is stored only as its hash.
+    const stored = await ctx.store.database.db.selectFrom('device_enrolments').selectAll().where('id', '=', enrolmentId).executeTakeFirstOrThrow();
+    expect(stored.code_hash).not.toContain(url[2]!);
+
+    const waiting = await browser.get(`/security-info/add/app/${enrolmentId}`);
+    expect(waiting.body).toContain('We have not heard from your phone yet');
+
+    const device = await newDevice();
+    const paired = await device.pair(url[1]!, 'Work phone');
+    expect(paired.statusCode).toBe(201);
+    expect(paired.json()).toMatchObject({ account: { email: 'paula@example.org', organisation: 'Test Trust' }, server: { origin: 'http://localhost:8080' } });
+    expect((await (await newDevice()).pair(url[1]!)).statusCode).toBe(410); // single use
+
+    const status = await browser.get(`/security-info/add/app/${enrolmentId}`);
+    expect(status.body).toContain('Approve the test request');
+    const number = /<span class="nhsuk-u-visually-hidden">Number: <\/span>(\d+)/.exec(status.body)![1]!;
+    expect(number).toMatch(/^\d{2}$/);
+    const [test] = await device.pending();
+    expect(test).toMatchObject({ purpose: 'test', numberLength: 2 });
+    expect(JSON.stringify(test)).not.toContain(`"${number}"`); // the number never goes to the device
+    const user = await ctx.store.users.findByEmail('paula@example.org');
+    expect(await ctx.store.methods.countActive(user!.id, 'push')).toBe(0); // active only after the test
+    expect((await device.decide(test!.id, 'approve', number)).json()).toEqual({ status: 'approved' });
+    expect(await ctx.store.methods.countActive(user!.id, 'push')).toBe(1);
+
+    const done = await browser.get(`/security-info/add/app/${enrolmentId}`);
+    expect(done.headers.location).toBe(`/security-info/added/${device.deviceId}`);
+    const added = await browser.get(done.headers.location!);
+    expect(added.body).toContain('Make it your default sign-in method?');
+    expect((await browser.post('/security-info/default', { method: device.deviceId })).headers.location).toBe('/security-info?done=default');
+    expect((await browser.get('/security-info')).body).toContain('App based authentication – notification – Work phone');
+  });
+
+  it('signs in by push: the page shows a number, the app approves with it, and the session records push', async () => {
+    const { browser } = await userWithCodeApp('sam@example.org');
+    const { device } = await pairPhone(browser);
+    const user = await ctx.store.users.findByEmail('sam@example.org');
+    await ctx.store.users.setDefaultMethod(user!.id, device.deviceId, ctx.clock());
+    advance(11);
+
+    const { browser: signIn, page, number } = await signInToPush('sam@example.org');
+    expect(page.body).toContain('Approve the sign-in on your phone');
+    expect(number).toMatch(/^\d{2}$/);
+    const [challenge] = await device.pending();
+    expect(challenge).toMatchObject({ purpose: 'sign-in', app: 'Portcullis sign-in', ip: '203.0.113.10', numberLength: 2 });
+
+    // Not approved yet: "Continue" says so and changes nothing.
+    const early = await signIn.post('/sign-in/verify', {});
+    expect(early.statusCode).toBe(409);
+    expect(early.body).toContain('The request has not been approved yet');
+
+    expect((await device.decide(challenge!.id, 'approve', number)).json()).toEqual({ status: 'approved' });
+    const done = await signIn.post('/sign-in/verify', {});
+    expect(done.headers.location).toBe('/account');
+    const session = await ctx.store.database.db.selectFrom('sessions').select('methods').where('user_id', '=', user!.id).orderBy('created_at', 'desc').executeTakeFirstOrThrow();
+    expect((JSON.parse(session.methods) as Array<{ method: string }>).map((m) => m.method)).toEqual(['password', 'push']);
+    // The approval is used up: a second request on the same sign-in cannot make another session.
+    expect((await device.decide(challenge!.id, 'approve', number)).statusCode).toBe(409);
+  });
+
+  it('refuses a denied push ("MFA denied; user declined") and a wrong number, counting both toward the lockout', async () => {
+    const { browser } = await userWithCodeApp('dina@example.org');
+    const { device } = await pairPhone(browser);
+    const user = await ctx.store.users.findByEmail('dina@example.org');
+    await ctx.store.users.setDefaultMethod(user!.id, device.deviceId, ctx.clock());
+    advance(11);
+
+    const first = await signInToPush('dina@example.org');
+    const [one] = await device.pending();
+    expect((await device.decide(one!.id, 'deny')).json()).toEqual({ status: 'denied' });
+    const denied = await first.browser.post('/sign-in/verify', {});
+    expect(denied.statusCode).toBe(401);
+    expect(denied.body).toContain('The sign-in request was declined on your authenticator app');
+
+    advance(11);
+    const second = await signInToPush('dina@example.org');
+    const [two] = await device.pending();
+    const wrong = second.number === '10' ? '11' : '10';
+    const answer = await device.decide(two!.id, 'approve', wrong);
+    expect(answer.statusCode).toBe(400);
+    expect(answer.json()).toMatchObject({ error: 'wrong-number' });
+    // A wrong number ends the request: the right one afterwards does not rescue it.
+    expect((await device.decide(two!.id, 'approve', second.number)).statusCode).toBe(409);
+    const refused = await second.browser.post('/sign-in/verify', {});
+    expect(refused.body).toContain('The number entered in your authenticator app did not match');
+
+    const reasons = (await ctx.store.audit.list({ subjectUserId: user!.id, type: 'sign-in.failed', limit: 50 })).map((e) => JSON.parse(e.details).reason);
+    expect(reasons).toEqual(expect.arrayContaining(['push-denied', 'push-wrong-number']));
+    const counter = await ctx.throttles.get(`second-factor:user:${user!.id}`, ctx.clock());
+    expect(counter?.count).toBe(2);
+  });
+
+  it('times out after 60 seconds without counting a failure', async () => {
+    const { browser } = await userWithCodeApp('tim@example.org');
+    const { device } = await pairPhone(browser);
+    const user = await ctx.store.users.findByEmail('tim@example.org');
+    await ctx.store.users.setDefaultMethod(user!.id, device.deviceId, ctx.clock());
+    advance(11);
+    const { browser: signIn } = await signInToPush('tim@example.org');
+    const [challenge] = await device.pending();
+    advance(61);
+    expect((await device.decide(challenge!.id, 'approve', '12')).statusCode).toBe(410);
+    const late = await signIn.post('/sign-in/verify', {});
+    expect(late.statusCode).toBe(401);
+    expect(late.body).toContain('not approved in time');
+    expect(await ctx.throttles.get(`second-factor:user:${user!.id}`, ctx.clock())).toBeNull();
+    const reasons = (await ctx.store.audit.list({ subjectUserId: user!.id, type: 'sign-in.failed' })).map((e) => JSON.parse(e.details).reason);
+    expect(reasons).toContain('push-timeout');
+  });
+
+  it('limits push bombing: one pending request, 10 seconds apart, at most 10 an hour', async () => {
+    const { browser } = await userWithCodeApp('bomb@example.org');
+    const { device } = await pairPhone(browser);
+    const user = await ctx.store.users.findByEmail('bomb@example.org');
+    await ctx.store.users.setDefaultMethod(user!.id, device.deviceId, ctx.clock());
+    advance(11);
+
+    const first = await signInToPush('bomb@example.org');
+    // A reload of the same sign-in shows the same request; another sign-in meanwhile is refused.
+    expect((await first.browser.get('/sign-in/verify')).body).toContain(`</span>${first.number}</p>`);
+    const other = new TestBrowser(app);
+    const pending = await other.signIn('bomb@example.org', PASSWORD);
+    expect(pending.statusCode).toBe(429);
+    expect(pending.body).toContain('A sign-in request is already waiting on your authenticator app');
+    expect(await device.pending()).toHaveLength(1);
+
+    const [challenge] = await device.pending();
+    await device.decide(challenge!.id, 'deny');
+    const tooSoon = await other.post('/sign-in/other', { method: device.deviceId });
+    expect(tooSoon.body).toMatch(/Wait \d+ seconds before sending another request/);
+
+    // Ten an hour: nine more, each 11 s apart and each denied, then the eleventh is refused.
+    for (let i = 0; i < 8; i += 1) {
+      advance(11);
+      const attempt = new TestBrowser(app);
+      await attempt.signIn('bomb@example.org', PASSWORD);
+      const [next] = await device.pending();
+      expect(next).toBeDefined();
+      await device.decide(next!.id, 'deny');
+    }
+    advance(11);
+    const tenth = new TestBrowser(app);
+    await tenth.signIn('bomb@example.org', PASSWORD);
+    await device.decide((await device.pending())[0]!.id, 'deny');
+    advance(11);
+    const eleventh = new TestBrowser(app);
+    expect((await eleventh.signIn('bomb@example.org', PASSWORD)).body).toContain('Too many requests have been sent to your authenticator app');
+    expect(await device.pending()).toHaveLength(0);
+  });
+
+  it('"No, it\'s not me" refuses the sign-in, blocks push, emails the user and alerts administrators', async () => {
+    const { browser, key } = await userWithCodeApp('victim@example.org');
+    const { device } = await pairPhone(browser);
+    const user = await ctx.store.users.findByEmail('victim@example.org');
+    await ctx.store.users.setDefaultMethod(user!.id, device.deviceId, ctx.clock());
+    advance(11);
+    const { browser: attacker } = await signInToPush('victim@example.org');
+    const [challenge] = await device.pending();
+    expect((await device.decide(challenge!.id, 'report')).json()).toEqual({ status: 'reported' });
+    const refused = await attacker.post('/sign-in/verify', {});
+    expect(refused.statusCode).toBe(403);
+    expect(refused.body).toContain('reported as not you');
+
+    expect((await ctx.store.users.findById(user!.id))!.push_blocked_at).not.toBeNull();
+    const [mail] = await ctx.delivery.listOutbox({ to: 'victim@example.org', limit: 1 });
+    expect(mail!.subject).toBe('You reported a sign-in request as not you');
+    const [alert] = await ctx.delivery.listOutbox({ to: 'boss@example.org', limit: 1 });
+    expect(alert!.subject).toBe('Fraud reported: a sign-in request to victim@example.org was reported as not them');
+    expect((await ctx.store.audit.list({ subjectUserId: user!.id, type: 'push.fraud-reported' })).length).toBe(1);
+
+    // Push stays off: the next sign-in says so and the user signs in another way.
+    advance(11);
+    const next = new TestBrowser(app);
+    const page = await next.signIn('victim@example.org', PASSWORD);
+    expect(page.statusCode).toBe(403);
+    expect(page.body).toContain('Sign-in requests to your authenticator app are turned off');
+    expect(await device.pending()).toHaveLength(0);
+    const totp = (await ctx.store.methods.activeForUser(user!.id)).find((m) => m.kind === 'totp')!;
+    await next.post('/sign-in/other', { method: totp.id });
+    expect((await next.post('/sign-in/verify', { code: codeAt(key, 1) })).headers.location).toBe('/account');
+  });
+
+  it('uses a 6-digit number for elevated roles when configured', async () => {
+    const { browser } = await userWithCodeApp('admin6@example.org', [{ role: 'helpdesk', organisations: [] }]);
+    const { device } = await pairPhone(browser);
+    const user = await ctx.store.users.findByEmail('admin6@example.org');
+    await ctx.store.users.setDefaultMethod(user!.id, device.deviceId, ctx.clock());
+    advance(11);
+    const { number } = await signInToPush('admin6@example.org');
+    expect(number).toMatch(/^\d{6}$/);
+    expect((await device.pending())[0]!.numberLength).toBe(6);
+  });
+
+  it('checks every device request: signature, clock, one-time jti, method and path, known device', async () => {
+    const { browser } = await userWithCodeApp('dev@example.org');
+    const { device } = await pairPhone(browser);
+    const path = '/device/v1/challenges';
+    const jws = await device.sign('GET', path);
+    expect((await device.request('GET', path, {}, { jws })).statusCode).toBe(200);
+    const replay = await device.request('GET', path, {}, { jws });
+    expect(replay.statusCode).toBe(401);
+    expect(replay.json()).toMatchObject({ error: 'device-replay' });
+
+    const skewed = await device.request('GET', path, {}, { iat: Math.floor(ctx.clock().getTime() / 1000) + 120 });
+    expect(skewed.statusCode).toBe(401);
+    expect(skewed.json()).toMatchObject({ error: 'device-clock-skew' });
+    expect(Math.abs((skewed.json() as { serverTime: number }).serverTime - Math.floor(ctx.clock().getTime() / 1000))).toBeLessThanOrEqual(1);
+    expect((await device.request('GET', path, {}, { iat: Math.floor(ctx.clock().getTime() / 1000) - 59 })).statusCode).toBe(200);
+
+    // A signature for one endpoint does not open another.
+    const elsewhere = await device.sign('GET', '/device/v1/devices');
+    expect((await device.request('GET', path, {}, { jws: elsewhere })).json()).toMatchObject({ error: 'device-signature-invalid' });
+    const [head, payload, signature] = (await device.sign('GET', path)).split('.');
+    const forged = `${head}.${payload}.${signature!.slice(0, -4)}AAAA`;
+    expect((await device.request('GET', path, {}, { jws: forged })).json()).toMatchObject({ error: 'device-signature-invalid' });
+    expect((await app.inject({ method: 'GET', url: path })).statusCode).toBe(401);
+
+    const stranger = await newDevice();
+    stranger.deviceId = 'no-such-device';
+    expect((await stranger.request('GET', path)).json()).toMatchObject({ error: 'device-unknown' });
+
+    // The device lists, renames and removes itself.
+    expect((await device.request('GET', '/device/v1/devices')).json()).toMatchObject({ devices: [{ id: device.deviceId, name: 'Work phone', current: true }] });
+    expect((await device.request('POST', '/device/v1/device/name', { name: 'Old phone' })).json()).toEqual({ id: device.deviceId, name: 'Old phone' });
+    expect((await device.request('POST', '/device/v1/device/name', { name: '' })).statusCode).toBe(400);
+    expect((await device.request('POST', '/device/v1/device/remove')).json()).toEqual({ removed: true });
+    expect((await device.request('GET', path)).json()).toMatchObject({ error: 'device-unknown' });
+    const [mail] = await ctx.delivery.listOutbox({ to: 'dev@example.org', limit: 1 });
+    expect(mail!.subject).toBe('A sign-in method was removed from your Portcullis account');
+  });
+
+  it('allows up to 5 devices per user', async () => {
+    const { browser } = await userWithCodeApp('many@example.org');
+    for (let i = 0; i < 5; i += 1) await pairPhone(browser, `Phone ${i + 1}`);
+    await browser.get('/security-info/add');
+    const sixth = await browser.post('/security-info/add', { method: 'push' });
+    expect(sixth.statusCode).toBe(409);
+    expect(sixth.body).toContain('You already have 5 sign-in methods of this type');
+  });
+
+  it('describes every device route in its OpenAPI document', async () => {
+    const document = (await app.inject({ method: 'GET', url: '/device/v1/openapi.json' })).json() as { openapi: string; paths: Record<string, Record<string, unknown>>; 'x-vapid-public-key': string };
+    expect(document.openapi).toBe('3.1.0');
+    expect(Buffer.from(document['x-vapid-public-key'], 'base64url')).toHaveLength(65);
+    // Every route the device API plugin registers, collected as it registers them.
+    const probe = Fastify();
+    const registered: string[] = [];
+    probe.addHook('onRoute', (route) => {
+      if (route.method !== 'HEAD') registered.push(route.url.replace('/device/v1', ''));
+    });
+    await probe.register(deviceApiRoutes, { ctx });
+    await probe.ready();
+    await probe.close();
+    expect(registered).toContain('/challenges/:id/decision');
+    for (const route of registered.filter((r) => r !== '/openapi.json')) expect(Object.keys(document.paths)).toContain(route.replace(/:(\w+)/g, '{$1}'));
+  });
+});
