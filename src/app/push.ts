@@ -12,6 +12,7 @@ import { openText, sealText } from '../crypto/seal.js';
 import { randomToken, secureRandomBytes } from '../crypto/tokens.js';
 import { deriveVapidKeys, isPushSubscription, sendChallengePush, type PushSubscriptionJson, type VapidKeys } from '../channels/web-push.js';
 import type { DeviceRow, MethodRow, PushChallengeRow, UserRow } from '../store/schema.js';
+import { isLocalHostname } from '../config/load.js';
 import type { AppContext } from './context.js';
 import { notifyUser } from './notifications.js';
 import { recordSecondFactorFailure } from './sign-in.js';
@@ -38,6 +39,10 @@ let vapidCache: { seed: Uint8Array; keys: VapidKeys } | undefined;
 export function vapidKeys(ctx: AppContext): VapidKeys {
   if (vapidCache?.seed !== ctx.keys.vapidSeed) vapidCache = { seed: ctx.keys.vapidSeed, keys: deriveVapidKeys(ctx.keys.vapidSeed) };
   return vapidCache.keys;
+}
+
+function acceptsSubscription(ctx: AppContext, value: unknown): value is PushSubscriptionJson {
+  return isPushSubscription(value, ctx.config.push.serviceHosts, isLocalHostname(ctx.config.publicUrl.hostname));
 }
 
 function pushSettings(ctx: AppContext): PushSettings {
@@ -202,7 +207,7 @@ export async function pairDevice(ctx: AppContext, request: DeviceRequest): Promi
   const name = typeof claims.name === 'string' ? claims.name.trim() : '';
   if (name.length < 1 || name.length > 60) throw new PortcullisError('device-name-invalid');
   const subscription = claims.pushSubscription;
-  if (subscription !== undefined && subscription !== null && !isPushSubscription(subscription)) throw new PortcullisError('request-invalid');
+  if (subscription !== undefined && subscription !== null && !acceptsSubscription(ctx, subscription)) throw new PortcullisError('push-subscription-invalid');
   if (typeof code !== 'string' || !/^[A-Za-z0-9_-]{22,64}$/.test(code)) throw new PortcullisError('activation-code-invalid');
 
   const now = ctx.clock();
@@ -504,6 +509,6 @@ export async function removeDevice(ctx: AppContext, verified: VerifiedDevice, ip
 export async function setDeviceSubscription(ctx: AppContext, verified: VerifiedDevice): Promise<void> {
   const subscription = verified.claims.pushSubscription;
   if (subscription === null) return ctx.store.push.setSubscription(verified.device.id, null);
-  if (!isPushSubscription(subscription)) throw new PortcullisError('request-invalid');
+  if (!acceptsSubscription(ctx, subscription)) throw new PortcullisError('push-subscription-invalid');
   await ctx.store.push.setSubscription(verified.device.id, sealText(ctx.keys.keyEncryption, JSON.stringify(subscription), `push-subscription:${verified.device.id}`));
 }

@@ -35,14 +35,33 @@ export function deriveVapidKeys(seed: Uint8Array): VapidKeys {
   }
 }
 
-export function isPushSubscription(value: unknown): value is PushSubscriptionJson {
+/**
+ * Whether an endpoint belongs to a push service we will send to. The server POSTs to whatever endpoint
+ * a device gives, so an open list would let a device make the server call internal hosts (SSRF, OWASP
+ * ASVS 5 V1.3.6): only the configured push services' hosts (`*.` for subdomains) over https, and
+ * localhost for development and tests. (The web-push library always speaks TLS.)
+ */
+export function isAllowedPushEndpoint(endpoint: string, allowedHosts: readonly string[], allowLocal: boolean): boolean {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return false;
+  }
+  if (allowLocal && (url.hostname === 'localhost' || url.hostname === '127.0.0.1') && (url.protocol === 'http:' || url.protocol === 'https:')) return true;
+  if (url.protocol !== 'https:' || url.username || url.password) return false;
+  const host = url.hostname.toLowerCase();
+  return allowedHosts.some((pattern) => (pattern.startsWith('*.') ? host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1 : host === pattern));
+}
+
+export function isPushSubscription(value: unknown, allowedHosts: readonly string[], allowLocal: boolean): value is PushSubscriptionJson {
   const v = value as PushSubscriptionJson | null;
   return (
     typeof v === 'object' &&
     v !== null &&
     typeof v.endpoint === 'string' &&
-    /^https:\/\/|^http:\/\/(localhost|127\.0\.0\.1)(:\d+)?\//.test(v.endpoint) &&
     v.endpoint.length <= 2048 &&
+    isAllowedPushEndpoint(v.endpoint, allowedHosts, allowLocal) &&
     typeof v.keys?.p256dh === 'string' &&
     typeof v.keys?.auth === 'string' &&
     /^[A-Za-z0-9_-]{80,100}$/.test(v.keys.p256dh) &&

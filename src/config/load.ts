@@ -60,6 +60,7 @@ export interface Config {
     perHour: number;
     blockOnFraud: boolean;
     vapidSubject: string;
+    serviceHosts: string[];
   };
   /** PEM certificate and key files, when Portcullis serves HTTPS itself. */
   tls: { certFile: string; keyFile: string } | null;
@@ -237,6 +238,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       perHour: raw.PUSH_PER_HOUR,
       blockOnFraud: raw.PUSH_BLOCK_ON_FRAUD,
       vapidSubject: raw.VAPID_SUBJECT ?? (publicUrl.protocol === 'https:' ? publicUrl.origin : 'mailto:webpush@localhost'),
+      serviceHosts: raw.WEB_PUSH_SERVICES,
     },
     tls: raw.TLS_CERT_FILE && raw.TLS_KEY_FILE ? { certFile: path.resolve(cwd, raw.TLS_CERT_FILE), keyFile: path.resolve(cwd, raw.TLS_KEY_FILE) } : null,
     delivery,

@@ -86,6 +86,11 @@ export const optionsSchema = z.object({
     .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
     .default(true)
     .transform((value) => value === true || value === 'true' || value === '1' || value === 'yes'),
+  WEB_PUSH_SERVICES: z
+    .string()
+    .default('fcm.googleapis.com,*.push.services.mozilla.com,updates.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com')
+    .transform((text) => text.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^(\*\.)?[a-z0-9.-]+$/, 'must be host names, optionally starting with *.'))),
   VAPID_SUBJECT: optionalText.pipe(z.string().regex(/^(mailto:|https:\/\/)/, 'must be a mailto: address or an https:// URL').optional()),
   TLS_CERT_FILE: optionalText,
   TLS_KEY_FILE: optionalText,
@@ -212,6 +217,11 @@ export const optionDocs: Record<keyof RawOptions, OptionDoc> = {
   PUSH_BLOCK_ON_FRAUD: {
     description: '"No, it\'s not me" blocks push for the user until an administrator lifts it (true), or only refuses that sign-in (false).',
     defaultText: 'true',
+  },
+  WEB_PUSH_SERVICES: {
+    description:
+      'The push services the server may send Web Push messages to (host names; *. for subdomains). Devices give the endpoint, so any other host is refused (no requests to internal hosts). Localhost is also allowed when PUBLIC_URL is localhost.',
+    defaultText: 'fcm.googleapis.com, *.push.services.mozilla.com, updates.push.services.mozilla.com, *.push.apple.com, *.notify.windows.com',
   },
   VAPID_SUBJECT: {
     description: 'The contact given to push services with each Web Push message (RFC 8292): a mailto: address or an https:// URL. The VAPID key itself is derived from PORTCULLIS_SECRET.',

@@ -68,6 +68,7 @@ export const errorCatalogue = {
   'challenge-decided': { status: 409, message: 'This sign-in request has already been answered' },
   'wrong-number': { status: 400, message: 'The number did not match. The sign-in was refused.' },
   'number-missing': { status: 400, message: 'Enter the number shown on the sign-in page' },
+  'push-subscription-invalid': { status: 400, message: 'The push subscription is not from a known push service' },
   'device-name-invalid': { status: 400, message: 'Enter a name of 1 to 60 characters for this device' },
   'method-choice-missing': { status: 400, message: 'Select a sign-in method' },
   'method-not-found': { status: 404, message: 'That sign-in method was not found' },
