@@ -50,6 +50,11 @@ describe('loadConfig', () => {
     [{ SESSION_IDLE_TIMEOUT: '48h', SESSION_ABSOLUTE_TIMEOUT: '24h' }, 'SESSION_IDLE_TIMEOUT'],
     [{ TRUST_PROXY: 'my-proxy.internal' }, 'TRUST_PROXY'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ TLS_CERT_FILE: 'cert.pem' }, 'TLS_KEY_FILE'],
+    [{ TLS_KEY_FILE: 'key.pem' }, 'TLS_CERT_FILE'],
+    [{ WEB_PUSH_SERVICES: 'fcm.googleapis.com,bad host' }, 'WEB_PUSH_SERVICES'],
+    [{ VAPID_SUBJECT: 'someone@example.org' }, 'VAPID_SUBJECT'],
+    [{ PUSH_NUMBER_DIGITS: '1' }, 'PUSH_NUMBER_DIGITS'],
   ])('refuses %j, naming %s', (env, option) => {
     const error = errorOf(() => load(env));
     expect(error.option).toBe(option);

@@ -3,6 +3,7 @@
  * dependencies). Surfaces are encapsulated plugins; shared behaviour (security headers, CSRF,
  * sessions, views, errors, metrics) is registered once here.
  */
+import { readFileSync } from 'node:fs';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import fastifyStatic from '@fastify/static';
@@ -38,7 +39,11 @@ function isApi(request: FastifyRequest): boolean {
 
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await ensureAssets();
+  // HTTPS straight from Portcullis when given a certificate (phones need a secure origin for the
+  // authenticator web app); otherwise plain HTTP, with TLS at a reverse proxy in production.
+  const https = ctx.config.tls ? { cert: readFileSync(ctx.config.tls.certFile), key: readFileSync(ctx.config.tls.keyFile) } : null;
   const app = Fastify({
+    ...(https ? { https } : {}),
     loggerInstance: ctx.logger as FastifyBaseLogger,
     // Fastify takes a hop count too, though its types do not say so.
     trustProxy: ctx.config.trustProxy as string | boolean,
