@@ -13,9 +13,10 @@ export class TestDevice {
   /** The device's clock in milliseconds (a test that moves the server's clock moves this one too). */
   clock: () => number = () => Date.now();
 
-  private constructor(readonly app: FastifyInstance) {}
+  private constructor(readonly app: FastifyInstance | null) {}
 
-  static async create(app: FastifyInstance): Promise<TestDevice> {
+  /** `app` for requests through inject(); without it, sign requests and send them yourself. */
+  static async create(app: FastifyInstance | null = null): Promise<TestDevice> {
     const device = new TestDevice(app);
     device.keys = (await generateKeyPair('ES256')) as { privateKey: CryptoKey; publicKey: CryptoKey };
     const { kty, crv, x, y } = await exportJWK(device.keys.publicKey);
@@ -39,7 +40,13 @@ export class TestDevice {
 
   async request(method: 'GET' | 'POST', path: string, fields: Record<string, unknown> = {}, options: { jti?: string; pairing?: boolean; iat?: number; jws?: string } = {}): Promise<LightMyRequestResponse> {
     const jws = options.jws ?? (await this.sign(method, path, fields, options));
+    if (!this.app) throw new Error('this test device has no app to send to');
     return this.app.inject({ method, url: path, headers: { authorization: `PortcullisDevice ${jws}` }, remoteAddress: '198.51.100.20' });
+  }
+
+  /** The public key, as the server stores it. */
+  get publicJwk(): JWK {
+    return this.jwk;
   }
 
   /** Pairs with the activation code in a pairing URL (`…/authenticator/#pair=CODE`). */
