@@ -1,6 +1,6 @@
 /**
  * base64url without padding (RFC 4648 §5, as JWS uses it: RFC 7515 §2), over `btoa`/`atob`, which
- * browsers and Node 20 both have, so the SDK needs no `Buffer`.
+ * browsers and Node 20 both have, so the SDK needs nothing of Node's.
  */
 
 export function encodeBase64url(bytes: Uint8Array): string {
@@ -11,7 +11,7 @@ export function encodeBase64url(bytes: Uint8Array): string {
 }
 
 /** Decodes base64url (padding optional); throws a RangeError for anything else. */
-export function decodeBase64url(text: string): Uint8Array {
+export function decodeBase64url(text: string): Uint8Array<ArrayBuffer> {
   if (!/^[A-Za-z0-9_-]*={0,2}$/.test(text) || text.replace(/=+$/, '').length % 4 === 1) throw new RangeError('not base64url');
   const binary = atob(text.replace(/=+$/, '').replace(/-/g, '+').replace(/_/g, '/'));
   const bytes = new Uint8Array(binary.length);
@@ -19,10 +19,10 @@ export function decodeBase64url(text: string): Uint8Array {
   return bytes;
 }
 
-export function encodeText(text: string): Uint8Array {
+export function encodeText(text: string): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(text);
 }
 
-export function randomBytes(length: number): Uint8Array {
+export function randomBytes(length: number): Uint8Array<ArrayBuffer> {
   return globalThis.crypto.getRandomValues(new Uint8Array(length));
 }
