@@ -258,7 +258,7 @@ async function createChallenge(
   ctx: AppContext,
   user: UserRow,
   method: MethodRow,
-  input: { purpose: PushChallengeRow['purpose']; binding: string; app: string; ip: string },
+  input: { purpose: PushChallengeRow['purpose']; binding: string; app: string; ip: string; location?: string | null },
 ): Promise<PushChallengeRow> {
   const now = ctx.clock();
   const digits = numberDigitsFor(await isElevated(ctx, user.id), pushSettings(ctx));
@@ -271,8 +271,8 @@ async function createChallenge(
     binding: input.binding,
     app: input.app,
     ip: input.ip,
-    // A coarse location needs a resolver (a GeoIP database); none is configured in this build.
-    location: null,
+    // Coarse location comes from the proxy in front (LOCATION_HEADER), which has a GeoIP resolver.
+    location: input.location ?? null,
     status: 'pending',
     created_at: now.toISOString(),
     expires_at: new Date(now.getTime() + pushSettings(ctx).challengeSeconds * 1000).toISOString(),
@@ -306,7 +306,12 @@ async function deliverChallenge(ctx: AppContext, challenge: PushChallengeRow): P
 }
 
 /** For the push strategy: start (or reuse) the challenge of a sign-in attempt, within the limits. */
-export async function startSignInChallenge(ctx: AppContext, user: UserRow, method: MethodRow, input: { binding: string; ip: string; purpose: PushChallengeRow['purpose'] }): Promise<string> {
+export async function startSignInChallenge(
+  ctx: AppContext,
+  user: UserRow,
+  method: MethodRow,
+  input: { binding: string; ip: string; location: string | null; purpose: PushChallengeRow['purpose'] },
+): Promise<string> {
   const now = ctx.clock();
   const settings = pushSettings(ctx);
   const [pending, sent] = await Promise.all([ctx.store.push.pendingForUser(user.id, now), ctx.store.push.sentSince(user.id, new Date(now.getTime() - 3_600_000))]);
@@ -326,7 +331,7 @@ export async function startSignInChallenge(ctx: AppContext, user: UserRow, metho
     const wait = decision.retryAfterSeconds;
     throw new PortcullisError(decision.code, { wait: wait < 60 ? `${wait} seconds` : `${Math.ceil(wait / 60)} minutes` });
   }
-  const challenge = await createChallenge(ctx, user, method, { purpose: input.purpose, binding: input.binding, app: `${ctx.config.organisationName} sign-in`, ip: input.ip });
+  const challenge = await createChallenge(ctx, user, method, { purpose: input.purpose, binding: input.binding, app: `${ctx.config.organisationName} sign-in`, ip: input.ip, location: input.location });
   return challenge.id;
 }
 

@@ -21,6 +21,8 @@ export interface ActiveSession {
 export interface ClientInfo {
   ip: string | null;
   userAgent: string | null;
+  /** A coarse location (a country or city) when the proxy in front supplies one (LOCATION_HEADER). */
+  location?: string | null;
 }
 
 /** How long after the password a user with no second method may register their first without MFA. */

@@ -162,6 +162,7 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
     purpose: result.state.step === 'second-factor' ? result.state.purpose : 'sign-in',
     binding: flowBinding(token),
     ip: client.ip,
+    location: client.location ?? null,
   });
 
   while (pending.length) {

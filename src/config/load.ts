@@ -62,6 +62,8 @@ export interface Config {
     vapidSubject: string;
     serviceHosts: string[];
   };
+  /** The header (lower-cased) in which a trusted proxy gives a coarse location; null: none. */
+  locationHeader: string | null;
   /** PEM certificate and key files, when Portcullis serves HTTPS itself. */
   tls: { certFile: string; keyFile: string } | null;
   /** Text messages, calls and email (src/config/delivery.ts). */
@@ -240,6 +242,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       vapidSubject: raw.VAPID_SUBJECT ?? (publicUrl.protocol === 'https:' ? publicUrl.origin : 'mailto:webpush@localhost'),
       serviceHosts: raw.WEB_PUSH_SERVICES,
     },
+    locationHeader: raw.LOCATION_HEADER ? raw.LOCATION_HEADER.toLowerCase() : null,
     tls: raw.TLS_CERT_FILE && raw.TLS_KEY_FILE ? { certFile: path.resolve(cwd, raw.TLS_CERT_FILE), keyFile: path.resolve(cwd, raw.TLS_KEY_FILE) } : null,
     delivery,
     developmentPages: raw.DEVELOPMENT_PAGES,

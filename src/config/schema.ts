@@ -92,6 +92,7 @@ export const optionsSchema = z.object({
     .transform((text) => text.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^(\*\.)?[a-z0-9.-]+$/, 'must be host names, optionally starting with *.'))),
   VAPID_SUBJECT: optionalText.pipe(z.string().regex(/^(mailto:|https:\/\/)/, 'must be a mailto: address or an https:// URL').optional()),
+  LOCATION_HEADER: optionalText.pipe(z.string().regex(/^[a-z0-9-]+$/i, 'must be an HTTP header name').optional()),
   TLS_CERT_FILE: optionalText,
   TLS_KEY_FILE: optionalText,
   SHUTDOWN_TIMEOUT: duration(1, 600).default(30),
@@ -226,6 +227,11 @@ export const optionDocs: Record<keyof RawOptions, OptionDoc> = {
   VAPID_SUBJECT: {
     description: 'The contact given to push services with each Web Push message (RFC 8292): a mailto: address or an https:// URL. The VAPID key itself is derived from PORTCULLIS_SECRET.',
     defaultText: 'PUBLIC_URL when https, else mailto:webpush@localhost',
+  },
+  LOCATION_HEADER: {
+    description:
+      'A request header in which the trusted reverse proxy gives the client\'s coarse location (for example cf-ipcountry, or a city set by a GeoIP module); shown with push requests. Read only from requests that came through a proxy named in TRUST_PROXY.',
+    defaultText: '(none: no location shown)',
   },
   TLS_CERT_FILE: {
     description: 'A PEM certificate (chain) to serve HTTPS directly, for example to try the authenticator web app from a phone. Needs TLS_KEY_FILE.',

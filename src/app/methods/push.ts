@@ -17,7 +17,7 @@ export const pushStrategy: MethodStrategy = {
 
   async beginChallenge(ctx, user, method, context) {
     const purpose = context.purpose === 'enrolment' ? 'sign-in' : context.purpose;
-    return { challengeId: await startSignInChallenge(ctx, user, method, { binding: context.binding, ip: context.ip, purpose }) };
+    return { challengeId: await startSignInChallenge(ctx, user, method, { binding: context.binding, ip: context.ip, location: context.location ?? null, purpose }) };
   },
 
   async verify(ctx, _user, method, challengeId, _code, context): Promise<CodeVerification> {

@@ -13,6 +13,8 @@ export interface ChallengeContext {
   /** What the challenge is bound to (the hash of a sign-in flow's cookie, or a set-up's id). */
   binding: string;
   ip: string;
+  /** Coarse location of the client, when known (shown with a push request). */
+  location?: string | null;
 }
 
 /** What the set-up page needs to show after the first step. */

@@ -31,9 +31,18 @@ import { field, formError } from '../forms.js';
 type SecondFactorState = Extract<SignInState, { step: 'second-factor' }>;
 type CompleteState = Extract<SignInState, { step: 'complete' }>;
 
-export function clientInfo(request: FastifyRequest): ClientInfo & { ip: string } {
+/**
+ * The client's address (behind TRUST_PROXY), user agent, and coarse location when the configured
+ * LOCATION_HEADER carries one — only if the request came through a trusted proxy, which set it.
+ */
+export function clientInfo(request: FastifyRequest, locationHeader?: string | null): ClientInfo & { ip: string } {
   const userAgent = request.headers['user-agent'];
-  return { ip: request.ip, userAgent: typeof userAgent === 'string' ? userAgent : null };
+  let location: string | null = null;
+  if (locationHeader && request.ip !== request.socket.remoteAddress) {
+    const value = request.headers[locationHeader];
+    if (typeof value === 'string' && /^[\p{L}\p{N} ,.'()-]{1,60}$/u.test(value.trim())) location = value.trim();
+  }
+  return { ip: request.ip, userAgent: typeof userAgent === 'string' ? userAgent : null, location };
 }
 
 function statusOf(error: SignInError | null): number {
@@ -162,7 +171,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const flow = await flowAt(request, 'password');
     if (!flow) return renderEmailStep(reply, { returnTo: '/account', error: { code: 'sign-in-expired', params: {}, field: 'email' } });
     const password = field(request.body, 'password');
-    const client = clientInfo(request);
+    const client = clientInfo(request, ctx.config.locationHeader);
     const { throttle, hasCounter } = await assessThrottle(ctx, flow.state.email, client.ip, ctx.clock());
     const outcome = await advanceSignIn(ctx, {
       token: flow.token,
@@ -271,7 +280,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
       token: flow.token,
       state: flow.state,
       event: { type: 'method-chosen', methodId: field(request.body, 'method') },
-      client: clientInfo(request),
+      client: clientInfo(request, ctx.config.locationHeader),
     });
     if (outcome.state.step !== 'second-factor') return reply.redirect('/sign-in', 303);
     if (outcome.error?.code === 'method-choice-missing') return renderOther(reply, outcome.state, outcome.error);
@@ -306,7 +315,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
       token,
       state: started,
       event: { type: 'method-chosen', methodId: started.current.methodId },
-      client: clientInfo(request),
+      client: clientInfo(request, ctx.config.locationHeader),
     });
     if (outcome.error && outcome.state.step === 'second-factor') return renderVerifyStep(ctx, reply, outcome.state, outcome.error);
     return reply.redirect('/sign-in/verify', 303);
