@@ -17,7 +17,7 @@ function sources(dir: string): string[] {
 }
 
 /** Packages the core may use: pure computation, no I/O. */
-const ALLOWED_PACKAGES = new Set<string>(['otpauth', 'libphonenumber-js/max']);
+const ALLOWED_PACKAGES = new Set<string>(['otpauth', 'libphonenumber-js/max', 'zod']);
 
 export function importViolations(file: string, text: string): string[] {
   const problems: string[] = [];

@@ -1,0 +1,245 @@
+/**
+ * The method policy as a document (YAML or JSON): which methods are enabled for whom, the named
+ * strengths, the requirements (who must use which strength from when), the registration requirement
+ * (everyone has a second method by a date) and the registration campaigns (nudges before a date).
+ * Parsed and checked here, purely; `compilePolicy` turns it into what evaluation reads.
+ *
+ * Targets: `all`, `elevated` (anyone holding a role marked elevated), `role:NAME`, `group:NAME`.
+ * Requirements combine by intersection: everything that applies to a user holds at once.
+ */
+import { z } from 'zod';
+import { isSecondFactorKind, type SecondFactorKind } from '../methods/registry.js';
+import { zonedToInstant, isValidTimeZone } from './dates.js';
+
+export const POLICY_METHODS = ['sms', 'voice', 'totp', 'push', 'passkey', 'tap'] as const;
+export type PolicyMethod = (typeof POLICY_METHODS)[number];
+
+/** Built-in strengths (DESIGN.md); a policy may add its own. TAP is a bootstrap credential, in none. */
+export const BUILT_IN_STRENGTHS: Record<string, readonly SecondFactorKind[]> = {
+  mfa: ['sms', 'voice', 'totp', 'push', 'passkey'],
+  'app-push': ['push', 'passkey'],
+  'phishing-resistant': ['passkey'],
+};
+
+const target = z
+  .string()
+  .trim()
+  .regex(/^(all|elevated|role:[a-z0-9][a-z0-9-]*|group:.+)$/, 'must be all, elevated, role:NAME or group:NAME');
+
+const targets = {
+  include: z.array(target).min(1, 'must name at least one target'),
+  exclude: z.array(target).default([]),
+};
+
+const dateText = z.string().trim().regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2})?$/, 'must be a date like 2023-11-30 (or 2023-11-30T09:00)');
+
+const id = z.string().trim().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be lower-case letters, digits and dashes');
+
+const pushTargetSetting = z.object({ ...targets, numberDigits: z.number().int().min(2).max(8) }).strict();
+
+const methodEntry = z
+  .object({
+    enabled: z.boolean(),
+    include: z.array(target).default(['all']),
+    exclude: z.array(target).default([]),
+    settings: z
+      .object({
+        /** push: digits in the number shown, and per-target overrides (the first match wins). */
+        numberDigits: z.number().int().min(2).max(8).optional(),
+        targets: z.array(pushTargetSetting).optional(),
+        /** tap: whether a pass opens a full session (onboarding) rather than one limited to Security info. */
+        fullSession: z.boolean().optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+const requirement = z
+  .object({
+    id,
+    name: z.string().trim().min(1).max(200).optional(),
+    ...targets,
+    strength: z.string().trim().min(1),
+    effective: dateText,
+    graceDays: z.number().int().min(0).max(365).default(0),
+    mode: z.enum(['enforce', 'report-only']).default('enforce'),
+    bootstrap: z
+      .object({
+        duringGrace: z.enum(['any-registered', 'tap-only']).default('any-registered'),
+        afterGrace: z.enum(['any-registered', 'tap-only']).default('tap-only'),
+      })
+      .strict()
+      .default({ duringGrace: 'any-registered', afterGrace: 'tap-only' }),
+  })
+  .strict();
+
+const registration = z
+  .object({
+    id,
+    name: z.string().trim().min(1).max(200).optional(),
+    ...targets,
+    by: dateText,
+    mode: z.enum(['enforce', 'report-only']).default('enforce'),
+  })
+  .strict();
+
+const campaign = z
+  .object({
+    id,
+    name: z.string().trim().min(1).max(200).optional(),
+    ...targets,
+    method: z.enum(['sms', 'voice', 'totp', 'push', 'passkey']),
+    snoozeDays: z.number().int().min(0).max(14).default(1),
+    maxSnoozes: z.number().int().min(0).max(100).default(3),
+  })
+  .strict();
+
+export const policyDocumentSchema = z
+  .object({
+    version: z.literal(1),
+    timeZone: z.string().default('Europe/London'),
+    strengths: z.record(id, z.array(z.enum(['sms', 'voice', 'totp', 'push', 'passkey']))).default({}),
+    methods: z.partialRecord(z.enum(POLICY_METHODS), methodEntry),
+    requirements: z.array(requirement).default([]),
+    registration: z.array(registration).default([]),
+    campaigns: z.array(campaign).default([]),
+  })
+  .strict();
+
+export type PolicyDocument = z.output<typeof policyDocumentSchema>;
+export type PolicyInput = z.input<typeof policyDocumentSchema>;
+
+export interface TargetSet {
+  include: string[];
+  exclude: string[];
+}
+
+export interface CompiledRequirement extends TargetSet {
+  id: string;
+  name: string;
+  strength: string;
+  methods: ReadonlySet<SecondFactorKind>;
+  effective: Date;
+  graceUntil: Date;
+  mode: 'enforce' | 'report-only';
+  bootstrap: { duringGrace: 'any-registered' | 'tap-only'; afterGrace: 'any-registered' | 'tap-only' };
+}
+
+export interface CompiledRegistration extends TargetSet {
+  id: string;
+  name: string;
+  by: Date;
+  mode: 'enforce' | 'report-only';
+}
+
+export interface CompiledCampaign extends TargetSet {
+  id: string;
+  name: string;
+  method: SecondFactorKind;
+  snoozeDays: number;
+  maxSnoozes: number;
+}
+
+export interface CompiledMethod extends TargetSet {
+  enabled: boolean;
+  numberDigits: number | null;
+  numberDigitsTargets: Array<TargetSet & { numberDigits: number }>;
+  fullSession: boolean;
+}
+
+export interface CompiledPolicy {
+  timeZone: string;
+  strengths: Record<string, ReadonlySet<SecondFactorKind>>;
+  methods: Partial<Record<PolicyMethod, CompiledMethod>>;
+  requirements: CompiledRequirement[];
+  registration: CompiledRegistration[];
+  campaigns: CompiledCampaign[];
+}
+
+export interface PolicyProblem {
+  /** Where in the document ("requirements[0].strength"). */
+  path: string;
+  message: string;
+}
+
+export type CompileResult = { ok: true; policy: CompiledPolicy; document: PolicyDocument } | { ok: false; problems: PolicyProblem[] };
+
+function pathOf(parts: readonly PropertyKey[]): string {
+  return parts.reduce<string>((text, part) => (typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${String(part)}` : String(part)), '');
+}
+
+/** Parses and compiles a policy document (already read from YAML or JSON into a value). */
+export function compilePolicy(input: unknown): CompileResult {
+  const parsed = policyDocumentSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, problems: parsed.error.issues.map((issue) => ({ path: pathOf(issue.path), message: issue.message })) };
+  const document = parsed.data;
+  const problems: PolicyProblem[] = [];
+  if (!isValidTimeZone(document.timeZone)) problems.push({ path: 'timeZone', message: `is not a known time zone (such as Europe/London)` });
+  const timeZone = isValidTimeZone(document.timeZone) ? document.timeZone : 'Europe/London';
+
+  const strengths: Record<string, ReadonlySet<SecondFactorKind>> = {};
+  for (const [name, kinds] of Object.entries(BUILT_IN_STRENGTHS)) strengths[name] = new Set(kinds);
+  for (const [name, kinds] of Object.entries(document.strengths)) {
+    if (name in BUILT_IN_STRENGTHS) problems.push({ path: `strengths.${name}`, message: 'redefines a built-in strength' });
+    if (kinds.length === 0) problems.push({ path: `strengths.${name}`, message: 'must list at least one method' });
+    strengths[name] = new Set(kinds.filter(isSecondFactorKindOrPasskey));
+  }
+
+  const date = (text: string, path: string): Date => {
+    const instant = zonedToInstant(text, timeZone);
+    if (!instant) problems.push({ path, message: 'is not a real date' });
+    return instant ?? new Date(0);
+  };
+  const seen = new Set<string>();
+  const unique = (value: string, path: string) => {
+    if (seen.has(value)) problems.push({ path, message: `repeats the id ${value}` });
+    seen.add(value);
+  };
+
+  const requirements = document.requirements.map((r, i): CompiledRequirement => {
+    unique(r.id, `requirements[${i}].id`);
+    const methods = strengths[r.strength];
+    if (!methods) problems.push({ path: `requirements[${i}].strength`, message: `names no strength (known: ${Object.keys(strengths).join(', ')})` });
+    const effective = date(r.effective, `requirements[${i}].effective`);
+    return {
+      id: r.id,
+      name: r.name ?? r.id,
+      include: r.include,
+      exclude: r.exclude,
+      strength: r.strength,
+      methods: methods ?? new Set(),
+      effective,
+      graceUntil: new Date(effective.getTime() + r.graceDays * 86_400_000),
+      mode: r.mode,
+      bootstrap: r.bootstrap,
+    };
+  });
+  const registration = document.registration.map((r, i): CompiledRegistration => {
+    unique(r.id, `registration[${i}].id`);
+    return { id: r.id, name: r.name ?? r.id, include: r.include, exclude: r.exclude, by: date(r.by, `registration[${i}].by`), mode: r.mode };
+  });
+  const campaigns = document.campaigns.map((c, i): CompiledCampaign => {
+    unique(c.id, `campaigns[${i}].id`);
+    if (!document.methods[c.method]?.enabled) problems.push({ path: `campaigns[${i}].method`, message: `asks people to register ${c.method}, which the methods policy does not enable` });
+    return { id: c.id, name: c.name ?? c.id, include: c.include, exclude: c.exclude, method: c.method, snoozeDays: c.snoozeDays, maxSnoozes: c.maxSnoozes };
+  });
+  const methods: Partial<Record<PolicyMethod, CompiledMethod>> = {};
+  for (const [kind, entry] of Object.entries(document.methods) as Array<[PolicyMethod, PolicyDocument['methods'][PolicyMethod]]>) {
+    if (!entry) continue;
+    methods[kind] = {
+      enabled: entry.enabled,
+      include: entry.include,
+      exclude: entry.exclude,
+      numberDigits: entry.settings.numberDigits ?? null,
+      numberDigitsTargets: (entry.settings.targets ?? []).map((t) => ({ include: t.include, exclude: t.exclude, numberDigits: t.numberDigits })),
+      fullSession: entry.settings.fullSession ?? false,
+    };
+  }
+  if (problems.length) return { ok: false, problems };
+  return { ok: true, policy: { timeZone, strengths, methods, requirements, registration, campaigns }, document };
+}
+
+function isSecondFactorKindOrPasskey(kind: string): kind is SecondFactorKind {
+  return isSecondFactorKind(kind) || kind === 'passkey';
+}
