@@ -9,6 +9,7 @@ import { CliExit, cliActor, NEEDS_TEXT, readStdin, reportError, withContext, typ
 // Verbs load what they use when they run, so `--help` and client-side verbs start quickly.
 const directory = () => import('../app/directory.js');
 const demo = () => import('../app/demo.js');
+const authenticator = () => import('./authenticator/commands.js');
 
 const out = (text: string): void => {
   process.stdout.write(`${text}\n`);
@@ -22,8 +23,8 @@ function table(rows: string[][]): string {
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** Marks a verb with what it needs, in its help and for tests (`program.commands[].needs`). */
-function verb(parent: Command, name: string, needs: VerbNeeds): Command {
-  const command = parent.command(name);
+function verb(parent: Command, name: string, needs: VerbNeeds, options: { isDefault?: boolean } = {}): Command {
+  const command = parent.command(name, options);
   command.addHelpText('after', NEEDS_TEXT[needs]);
   (command as Command & { needs?: VerbNeeds }).needs = needs;
   return command;
@@ -236,6 +237,78 @@ export function buildProgram(): Command {
       });
     });
 
+  // The CLI authenticator (docs/authenticator.md): runs on a user's own computer, with only its store file.
+  const auth = program
+    .command('authenticator')
+    .description('Use this computer as an authenticator: approve sign-in requests from the terminal, and keep codes for other accounts');
+  const storeOption = (command: Command) => command.option('--store <file>', 'the store file (default: $PORTCULLIS_AUTHENTICATOR_STORE or ~/.config/portcullis/authenticator.json)');
+  const accountOption = (command: Command) => storeOption(command).option('--account <email>', 'only this paired account (its email or device id)');
+  storeOption(verb(auth, 'pair', 'none'))
+    .description('Pair this computer with your account, from the link on Security info → Add sign-in method → Authenticator app')
+    .argument('<activation-url>', 'the pairing link (…/authenticator/#pair=…)')
+    .option('--name <name>', 'this device’s name on Security info, 1 to 60 characters (default: the host name)')
+    .action(async (url: string, options: { store?: string; name?: string }) => (await authenticator()).pairCommand(url, options));
+  accountOption(verb(auth, 'pending', 'none'))
+    .description('List the sign-in requests waiting for this computer (asks the server)')
+    .option('--json', 'print JSON (the format is in docs/authenticator.md)')
+    .option('--wait <seconds>', 'if none is waiting, ask again every 2 seconds for up to this long')
+    .action(async (options: { store?: string; account?: string; json?: boolean; wait?: string }) => (await authenticator()).pendingCommand(options));
+  accountOption(verb(auth, 'approve', 'none'))
+    .description('Approve a sign-in request with the number shown on the sign-in page')
+    .argument('<challenge-id>', 'the request’s id, from `pending` or `watch`')
+    .requiredOption('--number <n>', 'the number shown on the sign-in page')
+    .action(async (id: string, options: { store?: string; account?: string; number: string }) => (await authenticator()).approveCommand(id, options));
+  accountOption(verb(auth, 'deny', 'none'))
+    .description('Deny a sign-in request; with --report, say it was not you (the sign-in is refused and administrators are told)')
+    .argument('<challenge-id>', 'the request’s id, from `pending` or `watch`')
+    .option('--report', '“No, it’s not me”: report the request as fraud')
+    .action(async (id: string, options: { store?: string; account?: string; report?: boolean }) => (await authenticator()).denyCommand(id, options));
+  accountOption(verb(auth, 'devices', 'none'))
+    .description('List your authenticator devices, marking this computer')
+    .option('--json', 'print JSON')
+    .action(async (options: { store?: string; account?: string; json?: boolean }) => (await authenticator()).devicesCommand(options));
+  accountOption(verb(auth, 'watch', 'none'))
+    .description('Print sign-in requests as they arrive (reconnecting when the connection drops) until Ctrl-C')
+    .option('--json', 'print one JSON object per line, as in `pending --json`')
+    .action(async (options: { store?: string; account?: string; json?: boolean }) => {
+      // Ctrl-C (or a service manager's SIGTERM) ends the watch cleanly, with exit code 0.
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      const { terminalIo, watchCommand } = await authenticator();
+      try {
+        await watchCommand(options, { ...terminalIo, signal: controller.signal });
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+    });
+  accountOption(verb(auth, 'remove', 'none'))
+    .description('Remove this computer from your account (you are emailed) and forget it here')
+    .action(async (options: { store?: string; account?: string }) => (await authenticator()).removeCommand(options));
+  const codes = auth.command('codes').description('The code vault: 6-digit codes for your other accounts');
+  storeOption(verb(codes, 'list', 'none', { isDefault: true }))
+    .description('Print each account’s current code and the seconds it has left (the default)')
+    .option('--json', 'print JSON')
+    .action(async (options: { store?: string; json?: boolean }) => (await authenticator()).codesListCommand(options));
+  storeOption(verb(codes, 'add', 'none'))
+    .description('Add an account from its otpauth:// link (from its set-up QR code); "-" reads the link from standard input')
+    .argument('<otpauth-uri>', 'otpauth://totp/…, or - for standard input')
+    .action(async (uri: string, options: { store?: string }) => (await authenticator()).codesAddCommand(uri, options));
+  storeOption(verb(codes, 'remove', 'none'))
+    .description('Remove an account’s code')
+    .argument('<name>', '“Issuer (account)”, the account, or the id from `codes --json`')
+    .action(async (name: string, options: { store?: string }) => (await authenticator()).codesRemoveCommand(name, options));
+  storeOption(verb(codes, 'export', 'none'))
+    .description('Write the codes to a new file, encrypted with a passphrase read from standard input (for the PWA’s import, or another computer)')
+    .argument('<file>')
+    .action(async (file: string, options: { store?: string }) => (await authenticator()).codesExportCommand(file, options));
+  storeOption(verb(codes, 'import', 'none'))
+    .description('Add the codes from an export (the PWA’s or this command’s), with the passphrase read from standard input')
+    .argument('<file>')
+    .action(async (file: string, options: { store?: string }) => (await authenticator()).codesImportCommand(file, options));
+
   verb(program, 'build', 'none')
     .description('Build the CSS and front-end assets, and the compiled CLI (run by npm ci)')
     .action(async () => {
@@ -256,7 +329,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
-    if (typeof code === 'string' && code.startsWith('commander.')) return (error as { exitCode?: number }).exitCode ?? 2;
+    // Commander's own errors (a missing argument or option, an unknown one) are usage mistakes: exit 2.
+    if (typeof code === 'string' && code.startsWith('commander.')) return 2;
     return reportError(error);
   }
 }
