@@ -157,6 +157,15 @@ describe('AuthenticatorClient against the contract', () => {
     expect((await refusal(odd.devices())).code).toBe('response-invalid');
   });
 
+  it('passes through `used` and statuses it does not know, so a newer server does not break it', async () => {
+    const { keyStore } = await paired();
+    const challenge = { id: 'c', status: 'used', purpose: 'sign-in', account: { email: 'a@example.org' }, app: 'x', ip: null, location: null, createdAt: 't', expiresAt: 't', numberLength: 2 };
+    const answers = [challenge, { ...challenge, status: 'escalated' }];
+    const client = new AuthenticatorClient({ origin: 'https://id.example.org', deviceId: 'd', keyStore, fetch: async () => Response.json(answers.shift()) });
+    expect((await client.challenge('c')).status).toBe('used');
+    expect((await client.challenge('c')).status).toBe('escalated');
+  });
+
   it('reads serverTime in seconds, milliseconds or ISO 8601', () => {
     expect(serverTimeToMs(1_700_000_000)).toBe(1_700_000_000_000);
     expect(serverTimeToMs(1_700_000_000_123)).toBe(1_700_000_000_123);

@@ -30,7 +30,13 @@ export interface PushSubscriptionJson {
   keys: { p256dh: string; auth: string };
 }
 
-export type ChallengeStatus = 'pending' | 'approved' | 'denied' | 'reported' | 'expired' | 'wrong-number';
+/**
+ * The statuses of docs/device-api.md, and `used` (approved, then consumed by the sign-in it was for),
+ * which the server also sends. A status this client does not know is passed through as it came, so a
+ * newer server does not break an older app: treat anything but `pending` as "no longer waiting".
+ */
+export type KnownChallengeStatus = 'pending' | 'approved' | 'denied' | 'reported' | 'expired' | 'wrong-number' | 'used';
+export type ChallengeStatus = KnownChallengeStatus | (string & {});
 
 export interface Challenge {
   id: string;
@@ -128,7 +134,6 @@ type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 const isString = (value: unknown): value is string => typeof value === 'string';
 const isStringOrNull = (value: unknown): value is string | null => value === null || typeof value === 'string';
-const CHALLENGE_STATUSES = new Set<string>(['pending', 'approved', 'denied', 'reported', 'expired', 'wrong-number']);
 
 function invalid(what: string): AuthenticatorError {
   return AuthenticatorError.client('response-invalid', `(${what})`);
@@ -139,7 +144,6 @@ function asChallenge(value: unknown): Challenge {
     !isObject(value) ||
     !isString(value.id) ||
     !isString(value.status) ||
-    !CHALLENGE_STATUSES.has(value.status) ||
     (value.purpose !== 'sign-in' && value.purpose !== 'test') ||
     !isObject(value.account) ||
     !isString(value.account.email) ||
@@ -154,7 +158,7 @@ function asChallenge(value: unknown): Challenge {
   }
   return {
     id: value.id,
-    status: value.status as ChallengeStatus,
+    status: value.status,
     purpose: value.purpose,
     account: { email: value.account.email },
     app: value.app,
@@ -447,8 +451,8 @@ export class AuthenticatorClient {
     }
     if (input.decision !== 'approve' && input.decision !== 'deny' && input.decision !== 'report') throw new TypeError('decision must be approve, deny or report');
     const body = await this.call('POST', `/challenges/${encodeURIComponent(id)}/decision`, fields);
-    if (!isObject(body) || !isString(body.status) || !CHALLENGE_STATUSES.has(body.status)) throw invalid('decision');
-    return { status: body.status as ChallengeStatus };
+    if (!isObject(body) || !isString(body.status)) throw invalid('decision');
+    return { status: body.status };
   }
 
   /** The user's authenticator devices; `current` marks this one. */

@@ -14,6 +14,7 @@ export {
   serverTimeToMs,
   type Challenge,
   type ChallengeStatus,
+  type KnownChallengeStatus,
   type ClientOptions,
   type Decision,
   type DecisionInput,

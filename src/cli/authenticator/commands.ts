@@ -23,6 +23,7 @@ import {
   type DeviceKeyStore,
   type DeviceInfo,
   type FetchFunction,
+  type KnownChallengeStatus,
   type VaultEntry,
 } from '../../authenticator/index.js';
 import { CliExit } from '../runtime.js';
@@ -284,15 +285,17 @@ function context(challenge: Challenge): string {
 }
 
 function checkStillPending(challenge: Challenge): void {
-  const states: Partial<Record<Challenge['status'], string>> = {
+  if (challenge.status === 'pending') return;
+  const states: Record<KnownChallengeStatus, string> = {
+    pending: '',
     expired: 'This sign-in request has expired.',
     approved: 'This sign-in request has already been approved.',
+    used: 'This sign-in request has already been approved.',
     denied: 'This sign-in request has already been denied.',
     reported: 'This sign-in request has already been reported.',
     'wrong-number': 'This sign-in request ended: a wrong number was entered.',
   };
-  const message = states[challenge.status];
-  if (message) throw new CliExit(1, message);
+  throw new CliExit(1, states[challenge.status as KnownChallengeStatus] ?? `This sign-in request is no longer waiting (${challenge.status}).`);
 }
 
 export async function approveCommand(id: string, options: AccountOption & { number: string }, io: CliIo = terminalIo): Promise<void> {
