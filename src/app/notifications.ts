@@ -13,7 +13,9 @@ export type SecurityNotice =
   | { kind: 'signed-out-everywhere' }
   | { kind: 'password-changed' }
   | { kind: 'password-reset' }
-  | { kind: 'push-fraud-reported'; blocked: boolean; signInIp: string };
+  | { kind: 'push-fraud-reported'; blocked: boolean; signInIp: string }
+  | { kind: 'tap-issued'; expiresAt: Date; multiUse: boolean }
+  | { kind: 'tap-used' };
 
 function when(ctx: AppContext): string {
   return new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'Europe/London' }).format(ctx.clock());
@@ -46,6 +48,15 @@ export function composeNotice(ctx: AppContext, user: UserRow, notice: SecurityNo
       return lines(`Your ${service} password was changed`, `On ${at} the password for your account was changed. You have been signed out everywhere else.`);
     case 'password-reset':
       return lines(`Your ${service} password was reset`, `On ${at} the password for your account was reset. You have been signed out everywhere.`);
+    case 'tap-issued':
+      return lines(
+        `A Temporary Access Pass was issued for your ${service} account`,
+        `On ${at} an administrator issued a Temporary Access Pass for your account. It works ${notice.multiUse ? 'more than once' : 'once'}, until ${new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'Europe/London' }).format(notice.expiresAt)}.`,
+        '',
+        'The pass itself is never sent by email: your administrator or helpdesk gives it to you directly.',
+      );
+    case 'tap-used':
+      return lines(`A Temporary Access Pass was used to sign in`, `On ${at} a Temporary Access Pass was used to sign in to your account.`);
     case 'push-fraud-reported':
       return lines(
         `You reported a sign-in request as not you`,

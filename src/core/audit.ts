@@ -24,6 +24,14 @@ export const auditEventTypes = [
   'sessions.ended-everywhere',
   'push.decided',
   'push.fraud-reported',
+  'push.unblocked',
+  'policy.applied',
+  'policy.exception-added',
+  'policy.exception-revoked',
+  'policy.campaign-snoozed',
+  'tap.issued',
+  'tap.used',
+  'user.methods-reset',
 ] as const;
 
 export type AuditEventType = (typeof auditEventTypes)[number];

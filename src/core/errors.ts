@@ -57,6 +57,22 @@ export const errorCatalogue = {
   'push-fraud-reported': { status: 403, message: 'The sign-in was refused because it was reported as not you. Contact your helpdesk.' },
   'push-wrong-number': { status: 401, message: 'The number entered in your authenticator app did not match. Send a new request and try again.' },
   'push-not-approved-yet': { status: 409, message: 'The request has not been approved yet. Open your authenticator app and enter the number shown.' },
+  // Method policy
+  'policy-invalid': { status: 400, message: 'The policy cannot be used: {problems}' },
+  'policy-unsatisfiable': { status: 409, message: 'This change would leave {email} unable to meet the method policy: {problems}' },
+  'requirement-not-found': { status: 404, message: 'The policy has no requirement called {id}' },
+  'exception-until-invalid': { status: 400, message: 'An exception must end in the future and within {max} days' },
+  'exception-reason-missing': { status: 400, message: 'Give the reason for the exception' },
+  'exception-not-found': { status: 404, message: 'There is no live exception {id}' },
+  'policy-needs-tap': {
+    status: 403,
+    message: 'Your organisation now requires a stronger sign-in method, and the date to set it up has passed. Ask your helpdesk for a Temporary Access Pass to set it up.',
+  },
+  'method-not-allowed': { status: 409, message: '{method} cannot be your default sign-in method: {reason}' },
+  'method-last-compliant': { status: 409, message: 'You cannot delete {method}: {reason}' },
+  'tap-lifetime-invalid': { status: 400, message: 'A Temporary Access Pass must last between 10 minutes and 30 days' },
+  'tap-not-enabled': { status: 409, message: 'The method policy does not enable Temporary Access Passes for {email}' },
+  'push-not-blocked': { status: 409, message: 'Push is not blocked for {email}' },
   // Device API (docs/device-api.md)
   'device-signature-invalid': { status: 401, message: 'The request signature is not valid' },
   'device-clock-skew': { status: 401, message: "The device's clock is more than a minute out. Set it to update automatically." },

@@ -8,6 +8,7 @@ import { createChallengeRepository } from './repositories/challenges.js';
 import { createGroupRepository } from './repositories/groups.js';
 import { createMethodRepository } from './repositories/methods.js';
 import { createOrganisationRepository } from './repositories/organisations.js';
+import { createPolicyRepository } from './repositories/policy.js';
 import { createPushRepository } from './repositories/push.js';
 import { createRoleRepository } from './repositories/roles.js';
 import { createSessionRepository } from './repositories/sessions.js';
@@ -24,6 +25,7 @@ export interface Repositories {
   methods: ReturnType<typeof createMethodRepository>;
   challenges: ReturnType<typeof createChallengeRepository>;
   push: ReturnType<typeof createPushRepository>;
+  policy: ReturnType<typeof createPolicyRepository>;
   sessions: ReturnType<typeof createSessionRepository>;
   signInFlows: ReturnType<typeof createSignInFlowRepository>;
   userTokens: ReturnType<typeof createUserTokenRepository>;
@@ -39,6 +41,7 @@ export function createRepositories(db: Kysely<DatabaseSchema> | Transaction<Data
     methods: createMethodRepository(db),
     challenges: createChallengeRepository(db),
     push: createPushRepository(db),
+    policy: createPolicyRepository(db),
     sessions: createSessionRepository(db),
     signInFlows: createSignInFlowRepository(db),
     userTokens: createUserTokenRepository(db),

@@ -221,6 +221,45 @@ export interface PushChallengesTable {
   decided_at: string | null;
 }
 
+export interface PolicyVersionsTable {
+  version: number;
+  /** The policy as applied (YAML or JSON text), kept whole for the record. */
+  document: string;
+  applied_by: string;
+  applied_at: string;
+  comment: string;
+}
+
+export interface PolicyExceptionsTable {
+  id: string;
+  user_id: string;
+  requirement_id: string;
+  until: string;
+  reason: string;
+  created_by: string;
+  created_at: string;
+  revoked_at: string | null;
+  revoked_by: string | null;
+}
+
+export interface CampaignSnoozesTable {
+  user_id: string;
+  campaign_id: string;
+  count: number;
+  until: string | null;
+}
+
+export interface TemporaryAccessPassesTable {
+  user_id: string;
+  /** HMAC-SHA256 of the pass under a key derived from the secret. */
+  pass_hash: string;
+  multi_use: number;
+  created_by: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
 export interface DatabaseSchema {
   organisations: OrganisationsTable;
   users: UsersTable;
@@ -239,6 +278,10 @@ export interface DatabaseSchema {
   device_enrolments: DeviceEnrolmentsTable;
   push_challenges: PushChallengesTable;
   outbox: OutboxTable;
+  policy_versions: PolicyVersionsTable;
+  policy_exceptions: PolicyExceptionsTable;
+  campaign_snoozes: CampaignSnoozesTable;
+  temporary_access_passes: TemporaryAccessPassesTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -252,5 +295,7 @@ export type ChallengeRow = Selectable<ChallengesTable>;
 export type DeviceRow = Selectable<DevicesTable>;
 export type PushChallengeRow = Selectable<PushChallengesTable>;
 export type DeviceEnrolmentRow = Selectable<DeviceEnrolmentsTable>;
+export type PolicyExceptionRow = Selectable<PolicyExceptionsTable>;
+export type TemporaryAccessPassRow = Selectable<TemporaryAccessPassesTable>;
 export type OutboxRow = Selectable<OutboxTable>;
 export type CountColumn = ColumnType<number | string | bigint, never, never>;

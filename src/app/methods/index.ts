@@ -3,6 +3,7 @@ import type { SecondFactorKind } from '../../core/methods/registry.js';
 import type { MethodRow } from '../../store/schema.js';
 import { smsStrategy, voiceStrategy } from './phone.js';
 import { pushStrategy } from './push.js';
+import { tapStrategy } from '../tap.js';
 import type { MethodStrategy } from './strategy.js';
 import { totpStrategy } from './totp.js';
 
@@ -11,6 +12,7 @@ export const strategies: Partial<Record<SecondFactorKind, MethodStrategy>> = {
   sms: smsStrategy,
   voice: voiceStrategy,
   push: pushStrategy,
+  tap: tapStrategy,
 };
 
 export function strategyFor(kind: string): MethodStrategy | undefined {

@@ -102,8 +102,8 @@ export const methodDefinitions: Record<SecondFactorKind, MethodDefinition> = {
   },
 };
 
-/** The kinds this build can enrol and challenge. Later issues add passkey and tap. */
-export const enabledKinds: readonly SecondFactorKind[] = ['totp', 'sms', 'voice', 'push'];
+/** The kinds this build can challenge (a Temporary Access Pass is issued, not enrolled). Passkeys come later. */
+export const enabledKinds: readonly SecondFactorKind[] = ['totp', 'sms', 'voice', 'push', 'tap'];
 
 export function isSecondFactorKind(value: string): value is SecondFactorKind {
   return (enabledKinds as readonly string[]).includes(value);

@@ -114,6 +114,8 @@ describe('grace, bootstrap, exceptions and campaigns', () => {
     expect(nudge([{ campaignId: 'to-push', count: 1, until: day('2026-11-21') }])).toEqual([]);
     expect(nudge([{ campaignId: 'to-push', count: 1, until: day('2026-11-19') }])).toMatchObject([{ kind: 'campaign', snoozesLeft: 1 }]);
     expect(nudge([{ campaignId: 'to-push', count: 2, until: day('2026-11-19') }])).toMatchObject([{ kind: 'campaign-required' }]);
+    const required = evaluatePolicy(admin({ registered: [m('sms')], snoozes: [{ campaignId: 'to-push', count: 2, until: null }] }), policy, day('2026-11-20'));
+    expect(required.decision).toEqual({ session: 'registration-only', because: 'campaign' });
   });
 
   it('requires a first method at sign-in after the registration date, and nudges before it', () => {

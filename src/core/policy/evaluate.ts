@@ -56,7 +56,7 @@ export type SessionDecision =
   /** Sign in with one of `usable` for a full session. */
   | { session: 'full' }
   /** Only a session limited to Security info, to register a compliant method. */
-  | { session: 'registration-only'; because: 'in-grace' | 'registration-due' }
+  | { session: 'registration-only'; because: 'in-grace' | 'registration-due' | 'campaign' }
   /** No usable method and no bootstrap but a Temporary Access Pass. */
   | { session: 'tap-only' };
 
@@ -209,6 +209,11 @@ export function evaluatePolicy(subject: PolicySubject, policy: CompiledPolicy, n
     if (registeredEnabled.length === 0) {
       const upcoming = registrations.filter((r) => t < r.by.getTime()).map((r) => r.by.getTime());
       interrupts.push({ kind: 'register-first', deadline: upcoming.length ? new Date(Math.min(...upcoming)) : null });
+    }
+    // A campaign whose snoozes ran out requires registration now: the sign-in opens Security info only.
+    if (interrupts.some((i) => i.kind === 'campaign-required')) {
+      decision = { session: 'registration-only', because: 'campaign' };
+      reasons.push('campaign-snoozes-used');
     }
   }
 

@@ -9,6 +9,7 @@ import * as foundation from './0001-foundation.js';
 import * as outbox from './0002-outbox.js';
 import * as secondFactors from './0003-second-factors.js';
 import * as push from './0004-push.js';
+import * as policy from './0005-policy.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -23,6 +24,7 @@ const migrations: Record<string, MigrationModule> = {
   '0002-outbox': outbox,
   '0003-second-factors': secondFactors,
   '0004-push': push,
+  '0005-policy': policy,
 };
 
 class StaticProvider implements MigrationProvider {

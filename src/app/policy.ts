@@ -1,0 +1,233 @@
+/**
+ * The method policy at work: the current version (cached, and dropped on every node when a new one is
+ * applied), each user's evaluation by the pure core, applying and checking documents, exceptions,
+ * campaign snoozes, and the checks that keep Security info and directory changes within the policy.
+ */
+import { randomUUID } from 'node:crypto';
+import { parse as parseYaml } from 'yaml';
+import type { Actor } from '../core/audit.js';
+import { PortcullisError } from '../core/errors.js';
+import { compilePolicy, type CompiledPolicy, type PolicyProblem } from '../core/policy/document.js';
+import { evaluatePolicy, type Evaluation, type PolicySubject } from '../core/policy/evaluate.js';
+import { unsatisfiable, validatePolicy, type DirectoryShape } from '../core/policy/validate.js';
+import type { UserRow } from '../store/schema.js';
+import type { AppContext } from './context.js';
+import { methodSummaries } from './sign-in.js';
+
+/** With no policy applied, every built method is enabled for everyone and nothing is required. */
+export const DEFAULT_POLICY_DOCUMENT = {
+  version: 1,
+  methods: {
+    sms: { enabled: true },
+    voice: { enabled: true },
+    totp: { enabled: true },
+    push: { enabled: true },
+    tap: { enabled: true },
+  },
+};
+
+const CACHE_MS = 30_000;
+export const POLICY_TOPIC = 'policy:applied';
+
+interface CachedPolicy {
+  version: number;
+  policy: CompiledPolicy;
+  loadedAt: number;
+}
+
+const caches = new WeakMap<AppContext, { current: CachedPolicy | null; subscribed: boolean }>();
+
+function compiledOrThrow(input: unknown): CompiledPolicy {
+  const result = compilePolicy(input);
+  if (!result.ok) throw new PortcullisError('policy-invalid', { problems: result.problems.map((p) => `${p.path}: ${p.message}`).join('; ') });
+  return result.policy;
+}
+
+/** Reads YAML or JSON (YAML is a superset of JSON). */
+export function readPolicyText(text: string): unknown {
+  try {
+    return parseYaml(text, { maxAliasCount: 50 });
+  } catch (error) {
+    throw new PortcullisError('policy-invalid', { problems: `not valid YAML or JSON: ${(error as Error).message.split('\n')[0]}` });
+  }
+}
+
+export async function currentPolicy(ctx: AppContext): Promise<{ version: number; policy: CompiledPolicy }> {
+  let cache = caches.get(ctx);
+  if (!cache) {
+    cache = { current: null, subscribed: false };
+    caches.set(ctx, cache);
+  }
+  if (!cache.subscribed) {
+    cache.subscribed = true;
+    const entry = cache;
+    ctx.bus.subscribe(POLICY_TOPIC, () => {
+      entry.current = null;
+    });
+  }
+  const now = Date.now();
+  if (cache.current && now - cache.current.loadedAt < CACHE_MS) return cache.current;
+  const latest = await ctx.store.policy.latest();
+  const policy = latest ? compiledOrThrow(readPolicyText(latest.document)) : compiledOrThrow(DEFAULT_POLICY_DOCUMENT);
+  cache.current = { version: latest?.version ?? 0, policy, loadedAt: now };
+  return cache.current;
+}
+
+export async function directoryShape(ctx: AppContext): Promise<DirectoryShape> {
+  const [roles, groups] = await Promise.all([ctx.store.roles.list(), ctx.store.database.db.selectFrom('groups').select('name').execute()]);
+  return { roles: roles.map((r) => ({ name: r.name, elevated: r.elevated })), groups: groups.map((g) => g.name) };
+}
+
+export interface PolicyCheck {
+  ok: boolean;
+  problems: PolicyProblem[];
+  policy?: CompiledPolicy;
+}
+
+/** Parses, compiles and checks a policy against the directory as it is now. */
+export async function checkPolicyText(ctx: AppContext, text: string): Promise<PolicyCheck> {
+  let value: unknown;
+  try {
+    value = readPolicyText(text);
+  } catch (error) {
+    return { ok: false, problems: [{ path: '', message: (error as PortcullisError).params.problems as string }] };
+  }
+  const compiled = compilePolicy(value);
+  if (!compiled.ok) return { ok: false, problems: compiled.problems };
+  const problems = validatePolicy(compiled.policy, await directoryShape(ctx));
+  return { ok: problems.length === 0, problems, policy: compiled.policy };
+}
+
+export async function applyPolicyText(ctx: AppContext, text: string, actor: Actor, comment = ''): Promise<{ version: number }> {
+  const check = await checkPolicyText(ctx, text);
+  if (!check.ok) throw new PortcullisError('policy-invalid', { problems: check.problems.map((p) => `${p.path ? `${p.path}: ` : ''}${p.message}`).join('; ') });
+  const now = ctx.clock();
+  const version = await ctx.store.transaction(async (repos) => {
+    const v = await repos.policy.insertVersion({ document: text, appliedBy: actorName(actor), now, comment });
+    await repos.audit.append({ type: 'policy.applied', at: now, actor, subjectUserId: null, ip: null, details: { version: v, comment } });
+    return v;
+  });
+  await ctx.bus.publish(POLICY_TOPIC, String(version));
+  const cache = caches.get(ctx);
+  if (cache) cache.current = null;
+  return { version };
+}
+
+export function actorName(actor: Actor): string {
+  switch (actor.kind) {
+    case 'user':
+      return `user:${actor.userId}`;
+    case 'cli':
+      return `cli:${actor.name}`;
+    default:
+      return actor.kind;
+  }
+}
+
+/** Everything the core needs to know about a user to evaluate the policy. */
+export async function subjectFor(ctx: AppContext, user: UserRow, overrides: { roles?: string[]; groups?: string[] } = {}): Promise<PolicySubject> {
+  const now = ctx.clock();
+  const [assignments, groups, registered, pass, exceptions, snoozes, roles] = await Promise.all([
+    ctx.store.roles.assignmentsOf(user.id),
+    ctx.store.groups.groupsOf(user.id),
+    methodSummaries(ctx, user.id),
+    ctx.store.policy.pass(user.id),
+    ctx.store.policy.liveExceptions(user.id, now),
+    ctx.store.policy.snoozes(user.id),
+    overrides.roles ? ctx.store.roles.list() : Promise.resolve([]),
+  ]);
+  const roleNames = overrides.roles ?? [...new Set(assignments.map((a) => a.role))];
+  const elevated = overrides.roles ? overrides.roles.some((r) => roles.find((x) => x.name === r)?.elevated) : assignments.some((a) => a.elevated);
+  return {
+    roles: roleNames,
+    elevated,
+    groups: overrides.groups ?? groups.map((g) => g.name),
+    registered,
+    defaultMethodId: user.default_method_id,
+    hasActiveTap: Boolean(pass && Date.parse(pass.expires_at) > now.getTime() && (pass.multi_use === 1 || pass.used_at === null)),
+    exceptions: exceptions.map((e) => ({ requirementId: e.requirement_id, until: new Date(e.until) })),
+    snoozes: snoozes.map((s) => ({ campaignId: s.campaign_id, count: s.count, until: s.until ? new Date(s.until) : null })),
+  };
+}
+
+export async function evaluateUser(ctx: AppContext, user: UserRow, at?: Date): Promise<Evaluation & { subject: PolicySubject; policy: CompiledPolicy }> {
+  const { policy } = await currentPolicy(ctx);
+  const subject = await subjectFor(ctx, user);
+  return { ...evaluatePolicy(subject, policy, at ?? ctx.clock()), subject, policy };
+}
+
+/**
+ * A role or group change that would leave the user unable to satisfy the policy is refused (the same
+ * check `policy check` runs over every combination).
+ */
+export async function assertDirectoryChangeKeepsPolicy(ctx: AppContext, user: UserRow, change: { roles?: string[]; groups?: string[] }): Promise<void> {
+  const { policy } = await currentPolicy(ctx);
+  const subject = await subjectFor(ctx, user, change);
+  const problems = unsatisfiable(policy, subject);
+  if (problems.length) throw new PortcullisError('policy-unsatisfiable', { email: user.email, problems: problems.join('; ') });
+}
+
+// ── Exceptions ──────────────────────────────────────────────────────────────────────────────────────
+
+/** A lost phone gets 24 hours; an approved exception at most 180 days. */
+export const EXCEPTION_MAX_DAYS = 180;
+
+export async function addException(
+  ctx: AppContext,
+  input: { email: string; requirementId: string; until: Date; reason: string },
+  actor: Actor,
+): Promise<{ id: string }> {
+  const user = await ctx.store.users.findByEmail(input.email);
+  if (!user) throw new PortcullisError('user-not-found', { email: input.email });
+  const { policy } = await currentPolicy(ctx);
+  if (!policy.requirements.some((r) => r.id === input.requirementId) && !policy.registration.some((r) => r.id === input.requirementId)) {
+    throw new PortcullisError('requirement-not-found', { id: input.requirementId });
+  }
+  const now = ctx.clock();
+  if (input.until.getTime() <= now.getTime()) throw new PortcullisError('exception-until-invalid', { max: EXCEPTION_MAX_DAYS });
+  if (input.until.getTime() > now.getTime() + EXCEPTION_MAX_DAYS * 86_400_000) throw new PortcullisError('exception-until-invalid', { max: EXCEPTION_MAX_DAYS });
+  if (input.reason.trim().length < 3) throw new PortcullisError('exception-reason-missing');
+  const id = randomUUID();
+  await ctx.store.transaction(async (repos) => {
+    await repos.policy.insertException({
+      id,
+      user_id: user.id,
+      requirement_id: input.requirementId,
+      until: input.until.toISOString(),
+      reason: input.reason.trim(),
+      created_by: actorName(actor),
+      created_at: now.toISOString(),
+    });
+    await repos.audit.append({
+      type: 'policy.exception-added',
+      at: now,
+      actor,
+      subjectUserId: user.id,
+      ip: null,
+      details: { exceptionId: id, requirementId: input.requirementId, until: input.until.toISOString(), reason: input.reason.trim() },
+    });
+  });
+  return { id };
+}
+
+export async function revokeException(ctx: AppContext, id: string, actor: Actor): Promise<void> {
+  const now = ctx.clock();
+  await ctx.store.transaction(async (repos) => {
+    const row = await repos.policy.revokeException(id, actorName(actor), now);
+    if (!row) throw new PortcullisError('exception-not-found', { id });
+    await repos.audit.append({ type: 'policy.exception-revoked', at: now, actor, subjectUserId: row.user_id, ip: null, details: { exceptionId: id, requirementId: row.requirement_id } });
+  });
+}
+
+/** "Remind me later": the campaign waits `snoozeDays`, and one snooze is used. */
+export async function snoozeCampaign(ctx: AppContext, user: UserRow, campaignId: string): Promise<boolean> {
+  const { policy } = await currentPolicy(ctx);
+  const campaign = policy.campaigns.find((c) => c.id === campaignId);
+  if (!campaign) return false;
+  const snoozes = await ctx.store.policy.snoozes(user.id);
+  if ((snoozes.find((s) => s.campaign_id === campaignId)?.count ?? 0) >= campaign.maxSnoozes) return false;
+  const now = ctx.clock();
+  await ctx.store.policy.snooze(user.id, campaignId, new Date(now.getTime() + campaign.snoozeDays * 86_400_000));
+  await ctx.store.audit.append({ type: 'policy.campaign-snoozed', at: now, actor: { kind: 'user', userId: user.id }, subjectUserId: user.id, ip: null, details: { campaignId } });
+  return true;
+}
