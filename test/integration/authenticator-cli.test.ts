@@ -195,6 +195,18 @@ describe('portcullis authenticator against a live server', () => {
     }
   });
 
+  it('renames the device and sets its push subscription through the SDK, with the key from the store', async () => {
+    const { readStore } = await import('../../src/cli/authenticator/store.js');
+    const { AuthenticatorClient, importPrivateJwk } = await import('../../src/authenticator/index.js');
+    const [account] = (await readStore(store)).accounts;
+    const pair = await importPrivateJwk(account!.privateKey);
+    const client = new AuthenticatorClient({ origin: account!.origin, deviceId: account!.deviceId, keyStore: { load: async () => pair, save: async () => {} } });
+    expect(await client.rename('Renamed runner')).toEqual({ id: account!.deviceId, name: 'Renamed runner' });
+    await client.setPushSubscription({ endpoint: 'https://fcm.googleapis.com/fcm/send/abc', keys: { p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM', auth: 'tBHItJI5svbpez7KI4CCXg' } });
+    await client.setPushSubscription(null);
+    expect((await client.devices()).map((d) => [d.name, d.current])).toEqual([['Renamed runner', true]]);
+  });
+
   it('removes itself from the account and forgets it', async () => {
     const result = await cli('remove');
     expect(result).toMatchObject({ code: 0, stdout: `Removed this computer from ${EMAIL} at ${origin}; it can no longer approve sign-ins.\n` });
