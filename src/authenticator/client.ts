@@ -6,7 +6,7 @@
  * its fields in the JWS payload, never in a body.
  */
 import { AuthenticatorError } from './errors.js';
-import { exportPublicJwk, generateDeviceKey, type DeviceKeyStore } from './device-key.js';
+import { exportPublicJwk, generateDeviceKey, type DeviceKeyStore, type PublicJwk } from './device-key.js';
 import { authorizationHeader, signDeviceRequest } from './jws.js';
 import { EventStreamParser } from './sse.js';
 
@@ -220,6 +220,13 @@ export interface TransportOptions {
   clockOffsetMs?: number;
 }
 
+/** The key a request is signed with: a paired device's (`kid`), or a new one being paired (`jwk`). */
+interface SigningKey {
+  privateKey: CryptoKey;
+  kid?: string;
+  jwk?: PublicJwk;
+}
+
 interface SignedRequest {
   method: 'GET' | 'POST';
   path: string;
@@ -299,7 +306,7 @@ class Transport {
    * Sends a signed request and returns the successful response. On `device-clock-skew` it learns the
    * offset from the server's `serverTime` and tries once more with a new signature.
    */
-  async send(request: SignedRequest, key: { privateKey: CryptoKey; kid?: string; jwk?: Awaited<ReturnType<typeof exportPublicJwk>> }): Promise<Response> {
+  async send(request: SignedRequest, key: SigningKey): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       const jws = await signDeviceRequest({ privateKey: key.privateKey, kid: key.kid, jwk: key.jwk, method: request.method, path: request.path, fields: request.fields, now: this.clock() + this.clockOffsetMs });
       const response = await this.fetch(request, jws);
@@ -336,7 +343,7 @@ class Transport {
     }
   }
 
-  async json(request: SignedRequest, key: Parameters<Transport['send']>[1]): Promise<unknown> {
+  async json(request: SignedRequest, key: SigningKey): Promise<unknown> {
     const response = await this.send(request, key);
     try {
       return await response.json();
@@ -417,7 +424,7 @@ export class AuthenticatorClient {
     return this.transport.clockOffsetMs;
   }
 
-  private async key(): Promise<{ privateKey: CryptoKey; kid: string }> {
+  private async key(): Promise<SigningKey> {
     const pair = await this.keyStore.load();
     if (!pair) throw AuthenticatorError.client('device-key-missing');
     return { privateKey: pair.privateKey, kid: this.deviceId };
