@@ -16,7 +16,8 @@ import { createCodeChallenge, verifyCodeChallenge } from './methods/codes.js';
 import { notifyUser } from './notifications.js';
 import { assertAcceptablePassword } from './passwords.js';
 import type { ClientInfo } from './sessions.js';
-import { advanceSignIn, createSignInFlow, flowBinding, methodSummaries, type SignInOutcome } from './sign-in.js';
+import { signInPolicy, stepUpOptions } from './policy.js';
+import { advanceSignIn, createSignInFlow, flowBinding, type SignInOutcome } from './sign-in.js';
 
 async function checkResetQuota(ctx: AppContext, email: string, ip: string): Promise<void> {
   const now = ctx.clock();
@@ -97,7 +98,7 @@ export async function verifyResetEmailCode(
   if (result.ok) {
     const user = await ctx.store.users.findByEmail(state.email);
     if (user && user.status === 'active') {
-      account = { id: user.id, options: await methodSummaries(ctx, user.id), defaultMethodId: user.default_method_id };
+      account = { id: user.id, options: stepUpOptions(await signInPolicy(ctx, user), false), defaultMethodId: user.default_method_id };
     }
   }
   return advanceSignIn(ctx, { token, state, event: { type: 'reset-email-code-verified', result, account }, client });

@@ -10,9 +10,12 @@ import { PortcullisError } from '../core/errors.js';
 import { compilePolicy, type CompiledPolicy, type PolicyProblem } from '../core/policy/document.js';
 import { evaluatePolicy, type Evaluation, type PolicySubject } from '../core/policy/evaluate.js';
 import { unsatisfiable, validatePolicy, type DirectoryShape } from '../core/policy/validate.js';
-import type { UserRow } from '../store/schema.js';
+import type { MethodRow, UserRow } from '../store/schema.js';
+import { methodDefinitions, type MethodSummary, type SecondFactorKind } from '../core/methods/registry.js';
+import { defaultRefusal, deletionRefusal, describeStanding, phraseFor, registrableKinds, type Registrable, type Standing } from '../core/policy/changes.js';
+import { TAP_OPTION, type SignInPolicy } from '../core/sign-in/flow.js';
 import type { AppContext } from './context.js';
-import { methodSummaries } from './sign-in.js';
+import { methodSummaries, summarise } from './methods/index.js';
 
 /** With no policy applied, every built method is enabled for everyone and nothing is required. */
 export const DEFAULT_POLICY_DOCUMENT = {
@@ -125,12 +128,16 @@ export function actorName(actor: Actor): string {
 }
 
 /** Everything the core needs to know about a user to evaluate the policy. */
-export async function subjectFor(ctx: AppContext, user: UserRow, overrides: { roles?: string[]; groups?: string[] } = {}): Promise<PolicySubject> {
+export async function subjectFor(
+  ctx: AppContext,
+  user: UserRow,
+  overrides: { roles?: string[]; groups?: string[]; registered?: MethodSummary[] } = {},
+): Promise<PolicySubject> {
   const now = ctx.clock();
   const [assignments, groups, registered, pass, exceptions, snoozes, roles] = await Promise.all([
     ctx.store.roles.assignmentsOf(user.id),
     ctx.store.groups.groupsOf(user.id),
-    methodSummaries(ctx, user.id),
+    overrides.registered ?? methodSummaries(ctx, user.id),
     ctx.store.policy.pass(user.id),
     ctx.store.policy.liveExceptions(user.id, now),
     ctx.store.policy.snoozes(user.id),
@@ -150,10 +157,36 @@ export async function subjectFor(ctx: AppContext, user: UserRow, overrides: { ro
   };
 }
 
-export async function evaluateUser(ctx: AppContext, user: UserRow, at?: Date): Promise<Evaluation & { subject: PolicySubject; policy: CompiledPolicy }> {
+export async function evaluateUser(
+  ctx: AppContext,
+  user: UserRow,
+  options: { at?: Date; registered?: MethodSummary[] } = {},
+): Promise<Evaluation & { subject: PolicySubject; policy: CompiledPolicy }> {
   const { policy } = await currentPolicy(ctx);
-  const subject = await subjectFor(ctx, user);
-  return { ...evaluatePolicy(subject, policy, at ?? ctx.clock()), subject, policy };
+  const subject = await subjectFor(ctx, user, options.registered ? { registered: options.registered } : {});
+  return { ...evaluatePolicy(subject, policy, options.at ?? ctx.clock()), subject, policy };
+}
+
+/**
+ * What a sign-in (or a step-up, or a reset) may offer this user now: the methods the policy allows,
+ * the session they open, and whether a live Temporary Access Pass is offered first.
+ */
+export async function signInPolicy(ctx: AppContext, user: UserRow, rows?: readonly MethodRow[]): Promise<{ usable: MethodSummary[]; policy: SignInPolicy; evaluation: Evaluation }> {
+  const evaluation = await evaluateUser(ctx, user, rows ? { registered: summarise(rows) } : {});
+  return {
+    usable: evaluation.usable,
+    policy: {
+      session: evaluation.decision.session,
+      tap: evaluation.tapEnabled && evaluation.subject.hasActiveTap,
+      tapFullSession: evaluation.tapFullSession,
+    },
+    evaluation,
+  };
+}
+
+/** The options a step-up or a reset offers: the allowed methods, then a live pass (never first: it may be one-time). */
+export function stepUpOptions(allowed: { usable: MethodSummary[]; policy: SignInPolicy }, includePass: boolean): MethodSummary[] {
+  return [...allowed.usable, ...(includePass && allowed.policy.tap ? [TAP_OPTION] : [])];
 }
 
 /**
@@ -230,4 +263,44 @@ export async function snoozeCampaign(ctx: AppContext, user: UserRow, campaignId:
   await ctx.store.policy.snooze(user.id, campaignId, new Date(now.getTime() + campaign.snoozeDays * 86_400_000));
   await ctx.store.audit.append({ type: 'policy.campaign-snoozed', at: now, actor: { kind: 'user', userId: user.id }, subjectUserId: user.id, ip: null, details: { campaignId } });
   return true;
+}
+
+// ── Security info within the policy ─────────────────────────────────────────────────────────────────
+
+/** What this person may set up now, and which of it would lift a restricted session or meet everything. */
+export async function registrableFor(ctx: AppContext, user: UserRow): Promise<Registrable> {
+  const { policy } = await currentPolicy(ctx);
+  return registrableKinds(await subjectFor(ctx, user), policy, ctx.clock());
+}
+
+/**
+ * Refuses setting up a method the policy does not enable for this person, or, in a session restricted
+ * to registration, one that would not lift the restriction (it would not help them sign in).
+ */
+export async function assertMayRegister(ctx: AppContext, user: UserRow, restricted: boolean, kind: SecondFactorKind): Promise<void> {
+  const registrable = await registrableFor(ctx, user);
+  const name = methodDefinitions[kind].name;
+  if (!registrable.enabled.includes(kind)) throw new PortcullisError('method-not-enabled', { method: name });
+  if (restricted && !registrable.liftsRestriction.includes(kind)) {
+    throw new PortcullisError('method-not-compliant', { method: name, needed: phraseFor(registrable.liftsRestriction) });
+  }
+}
+
+export async function assertMayBeDefault(ctx: AppContext, user: UserRow, method: MethodSummary, label: string): Promise<void> {
+  const evaluation = await evaluateUser(ctx, user);
+  const reason = defaultRefusal(evaluation, evaluation.policy, method, ctx.clock());
+  if (reason) throw new PortcullisError('method-not-allowed', { method: label, reason });
+}
+
+/** Why deleting this method would break the person's compliance, or null. */
+export async function deletionRefusalFor(ctx: AppContext, user: UserRow, methodId: string): Promise<string | null> {
+  const { policy } = await currentPolicy(ctx);
+  return deletionRefusal(await subjectFor(ctx, user), policy, methodId, ctx.clock());
+}
+
+/** Where this person stands with the policy, in words, for Security info and the sign-in interrupt. */
+export async function standingFor(ctx: AppContext, user: UserRow, restricted: boolean): Promise<{ standing: Standing | null; evaluation: Evaluation; registrable: Registrable }> {
+  const evaluation = await evaluateUser(ctx, user);
+  const registrable = registrableKinds(evaluation.subject, evaluation.policy, ctx.clock());
+  return { standing: describeStanding({ evaluation, policy: evaluation.policy, registrable, restricted, now: ctx.clock() }), evaluation, registrable };
 }

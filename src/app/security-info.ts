@@ -13,7 +13,9 @@ import { strategyFor, strategyOf } from './methods/index.js';
 import type { EnrolmentStart } from './methods/strategy.js';
 import { notifyUser } from './notifications.js';
 import { assertAcceptablePassword } from './passwords.js';
-import { lastSecondFactorAt, type ActiveSession, type ClientInfo } from './sessions.js';
+import { assertMayBeDefault, assertMayRegister, deletionRefusalFor, signInPolicy } from './policy.js';
+import { lastSecondFactorAt, renewSession, type ActiveSession, type ClientInfo } from './sessions.js';
+import type { MethodUse } from '../core/methods.js';
 
 export interface MethodListing {
   id: string;
@@ -80,6 +82,7 @@ export async function beginEnrolment(
   await requireAccess(ctx, session, 'add-method');
   const strategy = strategyFor(kind);
   if (!strategy?.beginEnrolment) throw new PortcullisError('method-not-found');
+  await assertMayRegister(ctx, session.user, session.restricted !== null, strategy.definition.kind);
   if ((await ctx.store.methods.countActive(session.user.id, kind)) >= strategy.definition.maxPerUser) {
     throw new PortcullisError('method-limit', { max: strategy.definition.maxPerUser });
   }
@@ -127,6 +130,8 @@ export async function setDefaultMethod(ctx: AppContext, session: ActiveSession, 
   await requireAccess(ctx, session, 'change');
   const method = await ctx.store.methods.findForUser(session.user.id, methodId);
   if (!method || method.status !== 'active' || !strategyFor(method.kind)) throw new PortcullisError('method-choice-missing');
+  const strategy = strategyOf(method);
+  await assertMayBeDefault(ctx, session.user, { id: method.id, kind: strategy.definition.kind, detail: strategy.detail(method) }, describeMethod(method));
   const now = ctx.clock();
   await ctx.store.users.setDefaultMethod(session.user.id, method.id, now);
   await ctx.store.audit.append({
@@ -145,6 +150,8 @@ export async function deleteMethod(ctx: AppContext, session: ActiveSession, meth
   await requireAccess(ctx, session, 'change');
   const method = await ctx.store.methods.findForUser(session.user.id, methodId);
   if (!method || method.status !== 'active') throw new PortcullisError('method-not-found');
+  const refusal = await deletionRefusalFor(ctx, session.user, method.id);
+  if (refusal) throw new PortcullisError('method-last-compliant', { method: describeMethod(method), reason: refusal });
   const now = ctx.clock();
   await ctx.store.transaction(async (repos) => {
     await repos.methods.delete(session.user.id, method.id);
@@ -215,4 +222,30 @@ export async function signOutEverywhere(ctx: AppContext, session: ActiveSession,
 
 export function methodName(kind: SecondFactorKind): string {
   return methodDefinitions[kind].name;
+}
+
+/**
+ * A new method was just proved in this session (its first code, or the phone's approval of the test
+ * request): the session gets a new id with the method among its methods and, when it was restricted
+ * to registering and the policy now lets the person sign in fully, the restriction is lifted — as
+ * registering during sign-in completes the sign-in in Microsoft Entra.
+ */
+export async function renewAfterRegistration(ctx: AppContext, session: ActiveSession, proved: MethodUse, client: ClientInfo): Promise<string> {
+  let restricted = session.restricted;
+  if (restricted) {
+    const user = (await ctx.store.users.findById(session.user.id)) ?? session.user;
+    const allowed = await signInPolicy(ctx, user);
+    if (allowed.policy.session === 'full') {
+      restricted = null;
+      await ctx.store.audit.append({
+        type: 'session.restriction-lifted',
+        at: ctx.clock(),
+        actor: { kind: 'user', userId: user.id },
+        subjectUserId: user.id,
+        ip: client.ip,
+        details: { method: proved.method },
+      });
+    }
+  }
+  return renewSession(ctx, session, [...session.methods, proved], client, { restricted });
 }

@@ -63,11 +63,17 @@ export async function startSession(
  * authentication) and the second factor joins its methods; the absolute timeout still runs from the
  * original sign-in.
  */
-export async function renewSession(ctx: AppContext, session: ActiveSession, methods: MethodUse[], client: ClientInfo): Promise<string> {
+export async function renewSession(
+  ctx: AppContext,
+  session: ActiveSession,
+  methods: MethodUse[],
+  client: ClientInfo,
+  options: { restricted?: SessionRestriction | null } = {},
+): Promise<string> {
   const token = await startSession(ctx, {
     userId: session.user.id,
     methods,
-    restricted: session.restricted,
+    restricted: options.restricted === undefined ? session.restricted : options.restricted,
     client,
     createdAt: session.createdAt,
   });

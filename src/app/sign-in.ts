@@ -5,13 +5,14 @@
  * interaction.
  */
 import { isPortcullisError } from '../core/errors.js';
-import type { MethodSummary } from '../core/methods/registry.js';
-import { reduceSignIn, type SignInEffect, type SignInError, type SignInEvent, type SignInResult, type SignInState } from '../core/sign-in/flow.js';
+import { reduceSignIn, UNRESTRICTED, type SignInEffect, type SignInError, type SignInEvent, type SignInResult, type SignInState } from '../core/sign-in/flow.js';
 import { accountCounterLifetimeSeconds, assessSignInThrottle, ipWindow, lockoutAfterFailure, type ThrottleAssessment } from '../core/throttle.js';
 import { hashToken, hmac, randomToken } from '../crypto/tokens.js';
 import type { MethodRow, UserRow } from '../store/schema.js';
 import type { AppContext } from './context.js';
-import { strategyFor, strategyOf } from './methods/index.js';
+import { strategyOf, summarise } from './methods/index.js';
+import { passMethodRow, TAP_METHOD_ID } from './methods/tap.js';
+import { signInPolicy } from './policy.js';
 import type { ChallengeContext } from './methods/strategy.js';
 import type { ClientInfo } from './sessions.js';
 
@@ -38,18 +39,6 @@ function secondFactorKey(userId: string): string {
 /** Challenges started in a flow are bound to it: a code sent for one sign-in works only there. */
 export function flowBinding(token: string): string {
   return `flow:${hashToken(token)}`;
-}
-
-function summarise(rows: readonly MethodRow[]): MethodSummary[] {
-  return rows.flatMap((row) => {
-    const strategy = strategyFor(row.kind);
-    return strategy ? [{ id: row.id, kind: strategy.definition.kind, detail: strategy.detail(row) }] : [];
-  });
-}
-
-/** The user's active second methods that this build can challenge, with what pages show for them. */
-export async function methodSummaries(ctx: AppContext, userId: string): Promise<MethodSummary[]> {
-  return summarise(await ctx.store.methods.activeForUser(userId));
 }
 
 export async function createSignInFlow(ctx: AppContext, state: SignInState): Promise<{ token: string; state: SignInState }> {
@@ -151,7 +140,7 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
     return rows;
   };
   const methodOf = async (userId: string, methodId: string) =>
-    methodRows.get(methodId) ?? (await ctx.store.methods.findForUser(userId, methodId));
+    methodId === TAP_METHOD_ID ? passMethodRow(userId) : (methodRows.get(methodId) ?? (await ctx.store.methods.findForUser(userId, methodId)));
   const feed = (event: SignInEvent) => {
     result = reduceSignIn(result.state, event, now);
     // Within one call, an error once raised stands: later events only follow from it.
@@ -179,6 +168,8 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
           await ctx.hasher.verifyDummy(input.secret ?? '');
         }
         ctx.metrics.passwordVerifications.inc();
+        // Only looked up once the password is right: nothing about methods or policy leaks before.
+        const allowed = user && correct ? await signInPolicy(ctx, user, await activeMethods(user.id)) : null;
         feed({
           type: 'password-verified',
           account: user
@@ -187,9 +178,9 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
                 email: user.email,
                 status: user.status,
                 hasPassword: user.password_hash !== null,
-                // Only looked up once the password is right: nothing about methods leaks before.
-                secondFactors: correct ? summarise(await activeMethods(user.id)) : [],
+                secondFactors: allowed?.usable ?? [],
                 defaultMethodId: user.default_method_id,
+                policy: allowed?.policy ?? UNRESTRICTED,
               }
             : null,
           passwordCorrect: correct,

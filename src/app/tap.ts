@@ -8,17 +8,12 @@
  */
 import type { Actor } from '../core/audit.js';
 import { PortcullisError } from '../core/errors.js';
-import { methodDefinitions } from '../core/methods/registry.js';
-import type { CodeVerification } from '../core/sign-in/flow.js';
-import { hmac, safeEqual, secureRandomBytes } from '../crypto/tokens.js';
-import type { MethodRow } from '../store/schema.js';
+import { secureRandomBytes } from '../crypto/tokens.js';
 import type { AppContext } from './context.js';
-import type { MethodStrategy } from './methods/strategy.js';
+import { hashPass } from './methods/tap.js';
 import { notifyUser } from './notifications.js';
 import { actorName, evaluateUser } from './policy.js';
 
-/** The pseudo method id a pass takes in a sign-in's list of methods. */
-export const TAP_METHOD_ID = 'tap';
 export const TAP_MIN_SECONDS = 600;
 export const TAP_MAX_SECONDS = 30 * 86_400;
 /** No 0/O, 1/I/L: a pass is read out over the phone by a helpdesk. */
@@ -34,10 +29,6 @@ export function generatePass(length = TAP_LENGTH): string {
     }
   }
   return out.join('');
-}
-
-function hashPass(ctx: AppContext, userId: string, pass: string): string {
-  return hmac(ctx.keys.codeHash, `tap:${userId}:${pass.replace(/[\s-]+/g, '').toUpperCase()}`);
 }
 
 export async function issuePass(
@@ -68,42 +59,3 @@ export async function issuePass(
   await notifyUser(ctx, user, { kind: 'tap-issued', expiresAt, multiUse: options.multiUse });
   return { pass, expiresAt };
 }
-
-/** The pseudo method row for a pass in a sign-in (there is no `methods` row for it). */
-export function passMethodRow(userId: string): MethodRow {
-  return {
-    id: TAP_METHOD_ID,
-    user_id: userId,
-    kind: 'tap',
-    status: 'active',
-    label: 'Temporary Access Pass',
-    phone_e164: null,
-    secret_sealed: null,
-    totp_last_step: null,
-    created_at: new Date(0).toISOString(),
-    activated_at: null,
-    last_used_at: null,
-    pending_expires_at: null,
-  };
-}
-
-export const tapStrategy: MethodStrategy = {
-  definition: methodDefinitions.tap,
-  detail: () => 'Temporary Access Pass',
-  async beginChallenge() {
-    return { challengeId: null };
-  },
-  async verify(ctx, user, _method, _challengeId, code, context): Promise<CodeVerification> {
-    const typed = code.replace(/[\s-]+/g, '').toUpperCase();
-    if (!/^[A-Z0-9]{8,48}$/.test(typed)) return { ok: false, reason: 'code-incorrect' };
-    const row = await ctx.store.policy.pass(user.id);
-    const now = ctx.clock();
-    if (!row) return { ok: false, reason: 'code-incorrect' };
-    const candidate = hashPass(ctx, user.id, typed);
-    if (!safeEqual(candidate, row.pass_hash)) return { ok: false, reason: 'code-incorrect' };
-    if (!(await ctx.store.policy.usePass(user.id, candidate, now))) return { ok: false, reason: 'code-expired' };
-    await ctx.store.audit.append({ type: 'tap.used', at: now, actor: { kind: 'user', userId: user.id }, subjectUserId: user.id, ip: context.ip, details: { purpose: context.purpose } });
-    await notifyUser(ctx, user, { kind: 'tap-used' });
-    return { ok: true };
-  },
-};

@@ -32,6 +32,7 @@ export const auditEventTypes = [
   'tap.issued',
   'tap.used',
   'user.methods-reset',
+  'session.restriction-lifted',
 ] as const;
 
 export type AuditEventType = (typeof auditEventTypes)[number];

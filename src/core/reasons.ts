@@ -22,6 +22,8 @@ export const signInReasons = [
   'push-fraud-reported',
   'push-wrong-number',
   'push-refused',
+  // Method policy
+  'policy-needs-tap',
 ] as const;
 
 export type SignInReason = (typeof signInReasons)[number];
@@ -45,5 +47,6 @@ export const signInReasonText: Record<SignInReason, string> = {
   'push-fraud-reported': 'MFA denied; fraud reported',
   'push-wrong-number': 'MFA denied; wrong number',
   'push-refused': 'MFA denied; push not sent (limits)',
+  'policy-needs-tap': 'Blocked by method policy; needs a Temporary Access Pass',
 };
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { reduceSignIn, startSignIn, startStepUp, type AccountSnapshot, type SignInState } from './flow.js';
+import { reduceSignIn, startSignIn, startStepUp, UNRESTRICTED, type AccountSnapshot, type SignInPolicy, type SignInState } from './flow.js';
 
 const now = new Date('2026-11-28T09:00:00Z');
 const passwordStep: SignInState = { step: 'password', email: 'alex@example.org', returnTo: '/account' };
-const account: AccountSnapshot = { id: 'u1', email: 'alex@example.org', status: 'active', hasPassword: true, secondFactors: [], defaultMethodId: null };
+const account: AccountSnapshot = { id: 'u1', email: 'alex@example.org', status: 'active', hasPassword: true, secondFactors: [], defaultMethodId: null, policy: UNRESTRICTED };
 const allowed = { allowed: true } as const;
 
 describe('reduceSignIn: the email step', () => {
@@ -208,5 +208,66 @@ describe('startStepUp', () => {
   });
   it('cannot step up without a second method', () => {
     expect(startStepUp({ userId: 'u1', email: 'a@example.org', options: [], defaultMethodId: null, methods: [], returnTo: '/' })).toBeNull();
+  });
+});
+
+describe('reduceSignIn: the method policy decides what is offered and the session it opens', () => {
+  const signIn = (policy: SignInPolicy, secondFactors = [sms, totp]) =>
+    reduceSignIn(passwordStep, { type: 'password-verified', account: { ...account, secondFactors, defaultMethodId: 'm-sms', policy }, passwordCorrect: true, needsRehash: false }, now);
+  const finishWith = (state: SignInState, methodId?: string) => {
+    let current = state;
+    if (methodId) current = reduceSignIn(current, { type: 'method-chosen', methodId }, now).state;
+    current = reduceSignIn(current, { type: 'challenge-started', challengeId: null }, now).state;
+    return reduceSignIn(current, { type: 'code-verified', result: { ok: true } }, now);
+  };
+
+  it('offers only the methods the server says the policy allows: another method is neither offered nor accepted', () => {
+    const result = signIn(UNRESTRICTED, [totp]);
+    expect(result.state).toMatchObject({ step: 'second-factor', options: [totp], current: { methodId: 'm-totp' } });
+    const refused = reduceSignIn(result.state, { type: 'method-chosen', methodId: 'm-sms' }, now);
+    expect(refused.error?.code).toBe('method-choice-missing');
+    expect(refused.effects).toEqual([]);
+  });
+
+  it('opens a restricted session when the allowed methods only open the registration door (in grace)', () => {
+    const result = finishWith(signIn({ session: 'registration-only', tap: false, tapFullSession: false }).state);
+    expect(result.state).toMatchObject({ step: 'complete', restricted: 'registration-only' });
+    expect(result.effects).toContainEqual(expect.objectContaining({ type: 'audit', event: expect.objectContaining({ details: expect.objectContaining({ restricted: 'registration-only' }) }) }));
+  });
+
+  it('offers a live Temporary Access Pass first, even before the default', () => {
+    const result = signIn({ session: 'full', tap: true, tapFullSession: false });
+    expect(result.state).toMatchObject({ step: 'second-factor', current: { methodId: 'tap', kind: 'tap' } });
+    if (result.state.step !== 'second-factor') return;
+    expect(result.state.options.map((o) => o.id)).toEqual(['tap', 'm-sms', 'm-totp']);
+    expect(result.effects).toContainEqual({ type: 'begin-challenge', userId: 'u1', methodId: 'tap', kind: 'tap' });
+  });
+
+  it('a pass opens a session restricted to Security info, or a full one when the policy allows it for onboarding', () => {
+    expect(finishWith(signIn({ session: 'full', tap: true, tapFullSession: false }).state).state).toMatchObject({ step: 'complete', restricted: 'registration-only', methods: [{ method: 'password' }, { method: 'tap' }] });
+    expect(finishWith(signIn({ session: 'full', tap: true, tapFullSession: true }).state).state).toMatchObject({ step: 'complete', restricted: null });
+  });
+
+  it('signing in another way than the pass opens the session the policy decided', () => {
+    expect(finishWith(signIn({ session: 'full', tap: true, tapFullSession: false }).state, 'm-totp').state).toMatchObject({ step: 'complete', restricted: null });
+  });
+
+  it('after grace, only a pass: offered alone when there is one', () => {
+    const result = signIn({ session: 'tap-only', tap: true, tapFullSession: false });
+    expect(result.state).toMatchObject({ step: 'second-factor', options: [{ id: 'tap' }] });
+  });
+
+  it('after grace with no pass: refused with the reason, at the password step, the password failures cleared', () => {
+    const result = signIn({ session: 'tap-only', tap: false, tapFullSession: false });
+    expect(result.state.step).toBe('password');
+    expect(result.error?.code).toBe('policy-needs-tap');
+    expect(result.effects).toContainEqual({ type: 'clear-password-failures', email: 'alex@example.org' });
+    expect(result.effects).toContainEqual({ type: 'count-sign-in', reason: 'policy-needs-tap' });
+    expect(result.effects.some((e) => e.type === 'begin-challenge')).toBe(false);
+  });
+
+  it('with no method and registration due: a restricted session that may register a first method', () => {
+    expect(signIn({ session: 'registration-only', tap: false, tapFullSession: false }, []).state).toMatchObject({ step: 'complete', restricted: 'registration-only', offerRegistration: true });
+    expect(signIn(UNRESTRICTED, []).state).toMatchObject({ step: 'complete', restricted: null, offerRegistration: true });
   });
 });

@@ -45,9 +45,16 @@ export type SignInState =
       userId: string;
       email: string;
       methods: MethodUse[];
-      /** The user's methods in the order to offer them (default first, then strongest). */
+      /**
+       * The methods to offer, in order: a live Temporary Access Pass first, then the user's methods the
+       * policy allows for this sign-in (default first, then strongest).
+       */
       options: MethodSummary[];
       current: CurrentChallenge;
+      /** The session a method in `options` opens (a pass decides its own: see `tapFullSession`). */
+      restricted?: SessionRestriction | null;
+      /** The policy lets a Temporary Access Pass open a full session (onboarding). */
+      tapFullSession?: boolean;
       returnTo: string;
     }
   /** Reset: a code went to the address's mailbox (if it has an account; the pages are the same if not). */
@@ -70,10 +77,30 @@ export interface AccountSnapshot {
   email: string;
   status: 'active' | 'disabled';
   hasPassword: boolean;
-  /** Active second-factor methods. */
+  /** Active second-factor methods the method policy allows for this sign-in. */
   secondFactors: MethodSummary[];
   defaultMethodId: string | null;
+  policy: SignInPolicy;
 }
+
+/** What the method policy decided for this sign-in (the server asks the core's `evaluatePolicy`). */
+export interface SignInPolicy {
+  /**
+   * full: `secondFactors` open a full session. registration-only: they open a session restricted to
+   * registering a compliant method. tap-only: only a Temporary Access Pass opens any session.
+   */
+  session: 'full' | 'registration-only' | 'tap-only';
+  /** The user has a live Temporary Access Pass: it is offered first. */
+  tap: boolean;
+  /** A pass opens a full session (the policy's onboarding setting) rather than a restricted one. */
+  tapFullSession: boolean;
+}
+
+/** No method policy in the way: every active method opens a full session. */
+export const UNRESTRICTED: SignInPolicy = { session: 'full', tap: false, tapFullSession: false };
+
+/** The option a Temporary Access Pass takes in a sign-in's list of methods. */
+export const TAP_OPTION: MethodSummary = { id: 'tap', kind: 'tap', detail: '' };
 
 export type CodeVerification =
   | { ok: true }
@@ -206,10 +233,11 @@ function failureEffects(
 
 function complete(
   state: { purpose: SignInPurpose; userId: string; email: string; methods: MethodUse[]; returnTo: string },
-  offerRegistration: boolean,
+  session: { restricted: SessionRestriction | null; offerRegistration: boolean },
   now: Date,
   extra: SignInEffect[],
 ): SignInResult {
+  const { restricted, offerRegistration } = session;
   if (state.purpose === 'reset') {
     // Both factors are proven: the next step is the new password, not a session.
     return unchanged({ step: 'reset-new-password', userId: state.userId, email: state.email, returnTo: state.returnTo }, null, extra);
@@ -223,16 +251,22 @@ function complete(
         at: now,
         actor: { kind: 'user', userId: state.userId },
         subjectUserId: state.userId,
-        details: { methods: state.methods.map((m) => m.method), purpose: state.purpose },
+        details: { methods: state.methods.map((m) => m.method), purpose: state.purpose, ...(restricted ? { restricted } : {}) },
       },
     },
     { type: 'count-sign-in', reason: 'success' },
   ];
   return unchanged(
-    { step: 'complete', purpose: state.purpose, userId: state.userId, methods: state.methods, restricted: null, offerRegistration, returnTo: state.returnTo },
+    { step: 'complete', purpose: state.purpose, userId: state.userId, methods: state.methods, restricted, offerRegistration, returnTo: state.returnTo },
     null,
     effects,
   );
+}
+
+/** The session a completed second factor opens: a pass decides its own; otherwise the policy's decision. */
+function sessionAfter(state: Extract<SignInState, { step: 'second-factor' }>): SessionRestriction | null {
+  if (state.current.kind === 'tap') return state.tapFullSession ? null : 'registration-only';
+  return state.restricted ?? null;
 }
 
 /** The message shown for a failed verification: a reused code looks like any wrong one. */
@@ -312,9 +346,22 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
       const passwordEffects: SignInEffect[] = [{ type: 'clear-password-failures', email: state.email }];
       if (event.needsRehash) passwordEffects.push({ type: 'rehash-password', userId: account.id });
       const methods: MethodUse[] = [{ method: 'password', at: now.toISOString() }];
-
-      const first = methodToPrompt(account.secondFactors, account.defaultMethodId);
-      if (!first) return complete({ purpose: 'sign-in', userId: account.id, email: state.email, methods, returnTo: state.returnTo }, true, now, passwordEffects);
+      const { policy } = account;
+      // The policy's date has passed, and only a Temporary Access Pass opens the door now.
+      if (policy.session === 'tap-only' && !policy.tap) {
+        return unchanged(
+          state,
+          { code: 'policy-needs-tap', params: {} },
+          failureEffects({ email: state.email, userId: account.id, method: 'password' }, 'policy-needs-tap', now, passwordEffects),
+        );
+      }
+      const restricted: SessionRestriction | null = policy.session === 'full' ? null : 'registration-only';
+      const options = [...(policy.tap ? [TAP_OPTION] : []), ...(policy.session === 'tap-only' ? [] : orderMethods(account.secondFactors, account.defaultMethodId))];
+      const first = options[0];
+      if (!first) {
+        // No second method: a session (restricted when registration is due) that may register a first one.
+        return complete({ purpose: 'sign-in', userId: account.id, email: state.email, methods, returnTo: state.returnTo }, { restricted, offerRegistration: true }, now, passwordEffects);
+      }
       return unchanged(
         {
           step: 'second-factor',
@@ -322,8 +369,10 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
           userId: account.id,
           email: state.email,
           methods,
-          options: orderMethods(account.secondFactors, account.defaultMethodId),
+          options,
           current: { methodId: first.id, kind: first.kind, challengeId: null },
+          restricted,
+          tapFullSession: policy.tapFullSession,
           returnTo: state.returnTo,
         },
         null,
@@ -380,7 +429,7 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
           }
           return complete(
             { ...state, methods: [...state.methods, { method: state.current.kind, at: now.toISOString() }] },
-            false,
+            { restricted: sessionAfter(state), offerRegistration: false },
             now,
             [{ type: 'clear-second-factor-failures', userId: state.userId }],
           );
@@ -389,7 +438,7 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
           if (event.challengeId !== state.current.challengeId) return unchanged(state);
           return complete(
             { ...state, methods: [...state.methods, { method: state.current.kind, at: now.toISOString() }] },
-            false,
+            { restricted: sessionAfter(state), offerRegistration: false },
             now,
             [{ type: 'clear-second-factor-failures', userId: state.userId }],
           );

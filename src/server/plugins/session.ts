@@ -22,9 +22,14 @@ export const sessions = fp<{ ctx: AppContext }>(
   { name: 'sessions', dependencies: ['@fastify/cookie'] },
 );
 
-/** preHandler: sends people who are not signed in to the sign-in page, to come back here after. */
+/**
+ * preHandler: sends people who are not signed in to the sign-in page, to come back here after, and
+ * people in a restricted session to Security info.
+ */
 export async function requireSession(request: FastifyRequest, reply: FastifyReply): Promise<void> {
   if (request.auth && request.auth.restricted === null) return;
+  // A session restricted by the method policy may only register a compliant method on Security info.
+  if (request.auth) return void (await reply.redirect('/security-info', 303));
   const returnTo = request.method === 'GET' ? request.url : '/account';
   await reply.redirect(`/sign-in?returnTo=${encodeURIComponent(returnTo)}`, 303);
 }

@@ -10,7 +10,6 @@ import QRCode from 'qrcode';
 import type { AppContext } from '../../app/context.js';
 import { strategyOf } from '../../app/methods/index.js';
 import { busTopics, PAIRING_SECONDS, pairingStatus, startPairing } from '../../app/push.js';
-import { renewSession } from '../../app/sessions.js';
 import {
   beginEnrolment,
   changeAccess,
@@ -20,6 +19,7 @@ import {
   finishEnrolment,
   listMethods,
   pendingMethod,
+  renewAfterRegistration,
   setDefaultMethod,
   signOutEverywhere,
 } from '../../app/security-info.js';
@@ -35,6 +35,7 @@ import { field, formError } from '../forms.js';
 import { openEventStream } from '../device-api/routes.js';
 import { requireSession } from '../plugins/session.js';
 import { clientInfo } from '../sign-in/routes.js';
+import { assertMayRegister, deletionRefusalFor, registrableFor, snoozeCampaign, standingFor } from '../../app/policy.js';
 
 const NOTICES: Record<string, string> = {
   added: 'Your sign-in method has been added.',
@@ -47,8 +48,62 @@ function formatDate(date: Date | null): string {
   return date ? new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeZone: 'Europe/London' }).format(date) : 'Never';
 }
 
+/**
+ * What a session restricted to registration may reach (the method policy's restricted session): the
+ * page itself, setting up a method, and signing out everywhere. Not the default, deleting, or the password.
+ */
+const RESTRICTED_ROUTES: ReadonlySet<string> = new Set([
+  '/security-info',
+  '/security-info/get-started',
+  '/security-info/add',
+  '/security-info/add/code-app',
+  '/security-info/add/app/:enrolmentId',
+  '/security-info/add/app/:enrolmentId/events',
+  '/security-info/added/:methodId',
+  '/security-info/add/phone',
+  '/security-info/add/:methodId',
+  '/security-info/add/:methodId/resend',
+  '/security-info/sign-out-everywhere',
+]);
+
 export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
-  app.addHook('preHandler', requireSession);
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.auth?.restricted && RESTRICTED_ROUTES.has(request.routeOptions.url ?? '')) return;
+    return requireSession(request, reply);
+  });
+
+  /** The "Add sign-in method" choices the policy allows (in a restricted session, only those that help). */
+  async function addChoices(request: FastifyRequest) {
+    const session = request.auth!;
+    const registrable = await registrableFor(ctx, session.user);
+    const kinds = session.restricted ? registrable.liftsRestriction : registrable.enabled;
+    return {
+      push: kinds.includes('push'),
+      codeApp: kinds.includes('totp'),
+      phone: kinds.includes('sms') || kinds.includes('voice'),
+      sms: kinds.includes('sms'),
+      voice: kinds.includes('voice'),
+      recommended: registrable.meetsAll[0] ?? null,
+    };
+  }
+
+  async function renderAdd(request: FastifyRequest, reply: FastifyReply, error: { code: ErrorCode; params?: Record<string, string | number> } | null = null) {
+    const choices = await addChoices(request);
+    const recommended = (kind: string) => (choices.recommended === kind ? ' (recommended by your organisation)' : '');
+    const items = [
+      ...(choices.push
+        ? [{ value: 'push', text: `Authenticator app${recommended('push')}`, hint: { text: 'Approve sign-ins on your phone with the Portcullis Authenticator, by typing the number we show you' } }]
+        : choices.codeApp
+          ? [{ value: 'totp', text: `Authenticator app${recommended('totp')}`, hint: { text: 'Enter a 6-digit code from an authenticator app on your phone' } }]
+          : []),
+      ...(choices.phone ? [{ value: 'phone', text: `Phone${recommended('sms')}`, hint: { text: choices.sms && choices.voice ? 'Get a code by text message or by phone call' : choices.sms ? 'Get a code by text message' : 'Get a code by phone call' } }] : []),
+    ];
+    return reply.render(
+      'security-info/add.njk',
+      { backHref: '/security-info', items, restricted: request.auth!.restricted !== null, ...(error ? formError({ ...error, field: 'method' }) : {}) },
+      error ? errorCatalogue[error.code].status : 200,
+    );
+  }
 
   /** Sends the user to confirm with a second factor, then back to `returnTo`, when a change needs it. */
   async function ensureAccess(request: FastifyRequest, reply: FastifyReply, action: 'add-method' | 'change', returnTo: string): Promise<boolean> {
@@ -60,56 +115,107 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
 
   app.get('/security-info', async (request, reply) => {
     const session = request.auth!;
-    const methods = await listMethods(ctx, session.user.id, session.user.default_method_id);
+    const restricted = session.restricted !== null;
+    const [methods, { standing }] = await Promise.all([listMethods(ctx, session.user.id, session.user.default_method_id), standingFor(ctx, session.user, restricted)]);
     const current = methods.find((m) => m.isDefault);
     const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+    const action = (html: string) => (restricted ? { text: '' } : { html });
     const rows = [
       ...methods.map((m) => [
         { text: m.name },
         { text: m.detail },
         { text: formatDate(m.addedAt) },
         { text: formatDate(m.lastUsedAt) },
-        { html: `<a href="/security-info/methods/${m.id}/delete">Delete<span class="nhsuk-u-visually-hidden"> ${escape(m.name)} ${escape(m.detail)}</span></a>` },
+        action(`<a href="/security-info/methods/${m.id}/delete">Delete<span class="nhsuk-u-visually-hidden"> ${escape(m.name)} ${escape(m.detail)}</span></a>`),
       ]),
       [
         { text: 'Password' },
         { text: session.user.password_changed_at ? `Last changed ${formatDate(new Date(session.user.password_changed_at))}` : '' },
         { text: formatDate(new Date(session.user.created_at)) },
         { text: '' },
-        { html: '<a href="/security-info/password">Change<span class="nhsuk-u-visually-hidden"> password</span></a>' },
+        action('<a href="/security-info/password">Change<span class="nhsuk-u-visually-hidden"> password</span></a>'),
       ],
     ];
-    const notice = NOTICES[String((request.query as Record<string, unknown>).done ?? '')];
+    const query = request.query as Record<string, unknown>;
+    const notice = NOTICES[String(query.done ?? '')];
     return reply.render('security-info/index.njk', {
       methods,
       rows,
       defaultMethod: current ? labelMethod(current.name, current.detail) : '',
       notice,
+      restricted,
+      standing,
     });
   });
 
   app.get('/security-info/get-started', async (request, reply) => {
     const returnTo = safeReturnTo((request.query as Record<string, unknown>).returnTo);
-    if ((await ctx.store.methods.countActive(request.auth!.user.id)) > 0) return reply.redirect(returnTo, 303);
-    return reply.render('security-info/get-started.njk', { returnTo });
+    const session = request.auth!;
+    if ((await ctx.store.methods.countActive(session.user.id)) > 0) return reply.redirect(session.restricted ? '/security-info' : returnTo, 303);
+    const { standing } = await standingFor(ctx, session.user, session.restricted !== null);
+    return reply.render('security-info/get-started.njk', { returnTo, required: session.restricted !== null, standing });
+  });
+
+  /**
+   * The campaign's interrupt after sign-in: what is changing and by when, "Set it up now", and
+   * "Remind me later" while reminders are left.
+   */
+  app.get('/security-info/campaign', async (request, reply) => {
+    const returnTo = safeReturnTo((request.query as Record<string, unknown>).returnTo);
+    const { standing, evaluation } = await standingFor(ctx, request.auth!.user, false);
+    const campaign = evaluation.interrupts.find((i) => i.kind === 'campaign');
+    if (!campaign || campaign.kind !== 'campaign' || !standing) return reply.redirect(returnTo, 303);
+    return reply.render('security-info/campaign.njk', { returnTo, standing, campaignId: campaign.campaignId, method: campaign.method, snoozesLeft: campaign.snoozesLeft });
+  });
+
+  app.post('/security-info/campaign', async (request, reply) => {
+    const returnTo = safeReturnTo(field(request.body, 'returnTo'));
+    const session = request.auth!;
+    if (field(request.body, 'action') === 'later') {
+      await snoozeCampaign(ctx, session.user, field(request.body, 'campaign'));
+      return reply.redirect(returnTo, 303);
+    }
+    const method = field(request.body, 'method');
+    if (method === 'push') {
+      if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add'))) return reply;
+      return renderPairing(request, reply);
+    }
+    return reply.redirect(method === 'totp' ? '/security-info/add/code-app' : '/security-info/add', 303);
   });
 
   app.get('/security-info/add', async (request, reply) => {
     if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add'))) return reply;
-    return reply.render('security-info/add.njk', { backHref: '/security-info' });
+    return renderAdd(request, reply);
   });
 
   app.post('/security-info/add', async (request, reply) => {
     if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add'))) return reply;
     const choice = field(request.body, 'method');
-    if (choice === 'phone') return reply.redirect('/security-info/add/phone', 303);
-    if (choice === 'push') return renderPairing(request, reply);
-    if (choice !== 'totp') {
-      return reply.render('security-info/add.njk', { backHref: '/security-info', ...formError({ code: 'method-choice-missing', field: 'method' }) }, 400);
+    const choices = await addChoices(request);
+    if (choice === 'phone' && choices.phone) return reply.redirect('/security-info/add/phone', 303);
+    if (choice === 'push' && choices.push) return renderPairing(request, reply);
+    if (choice === 'totp' && choices.codeApp) return startCodeApp(request, reply);
+    if (choice === 'phone' || choice === 'push' || choice === 'totp') {
+      // A choice the page did not offer: say why (the policy), rather than that nothing was chosen.
+      try {
+        await assertMayRegister(ctx, request.auth!.user, request.auth!.restricted !== null, choice === 'phone' ? 'sms' : choice);
+      } catch (error) {
+        if (!isPortcullisError(error)) throw error;
+        return renderAdd(request, reply, { code: error.code, params: error.params });
+      }
     }
-    const started = await beginEnrolment(ctx, request.auth!, 'totp', {}, clientInfo(request));
-    return reply.redirect(`/security-info/add/${started.methodId}`, 303);
+    return renderAdd(request, reply, { code: 'method-choice-missing' });
   });
+
+  async function startCodeApp(request: FastifyRequest, reply: FastifyReply) {
+    try {
+      const started = await beginEnrolment(ctx, request.auth!, 'totp', {}, clientInfo(request));
+      return await reply.redirect(`/security-info/add/${started.methodId}`, 303);
+    } catch (error) {
+      if (!isPortcullisError(error) || !['method-limit', 'method-not-enabled', 'method-not-compliant'].includes(error.code)) throw error;
+      return renderAdd(request, reply, { code: error.code, params: error.params });
+    }
+  }
 
   /**
    * "Authenticator app": a one-time pairing code as a QR code and a link, shown once (the code is kept
@@ -118,21 +224,22 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
   async function renderPairing(request: FastifyRequest, reply: FastifyReply) {
     let pairing;
     try {
+      await assertMayRegister(ctx, request.auth!.user, request.auth!.restricted !== null, 'push');
       pairing = await startPairing(ctx, request.auth!.user);
     } catch (error) {
-      if (!isPortcullisError(error) || error.code !== 'method-limit') throw error;
-      return reply.render('security-info/add.njk', { backHref: '/security-info', ...formError({ code: error.code, params: error.params, field: 'method' }) }, 409);
+      if (!isPortcullisError(error) || !['method-limit', 'method-not-enabled', 'method-not-compliant'].includes(error.code)) throw error;
+      return renderAdd(request, reply, { code: error.code, params: error.params });
     }
     const svg = await QRCode.toString(pairing.url, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
     const qrSvg = svg.replace('<svg ', '<svg role="img" aria-label="QR code for setting up the Portcullis Authenticator" focusable="false" ');
-    return reply.render('security-info/add-app.njk', { backHref: '/security-info/add', qrSvg, pairingUrl: pairing.url, enrolmentId: pairing.enrolmentId });
+    const { codeApp } = await addChoices(request);
+    return reply.render('security-info/add-app.njk', { backHref: '/security-info/add', qrSvg, pairingUrl: pairing.url, enrolmentId: pairing.enrolmentId, codeApp });
   }
 
   /** "I want to use a different authenticator app": any app that makes 6-digit codes (TOTP). */
   app.get('/security-info/add/code-app', async (request, reply) => {
     if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add/code-app'))) return reply;
-    const started = await beginEnrolment(ctx, request.auth!, 'totp', {}, clientInfo(request));
-    return reply.redirect(`/security-info/add/${started.methodId}`, 303);
+    return startCodeApp(request, reply);
   });
 
   app.get<{ Params: { enrolmentId: string } }>('/security-info/add/app/:enrolmentId', async (request, reply) => {
@@ -142,7 +249,7 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
       // The phone's approval of the test request proves it, like a step-up: it joins the session's methods
       // once (the approval is used up, so coming back to this page later proves nothing new).
       if (status.testChallengeId && (await ctx.store.push.useApproval(status.testChallengeId, ctx.clock()))) {
-        const token = await renewSession(ctx, session, [...session.methods, { method: 'push', at: ctx.clock().toISOString() }], clientInfo(request));
+        const token = await renewAfterRegistration(ctx, session, { method: 'push', at: ctx.clock().toISOString() }, clientInfo(request));
         reply.setCookie(SESSION_COOKIE, token, cookieOptions(ctx.config.sessions.absoluteSeconds));
         reply.rotateCsrf();
       }
@@ -191,16 +298,22 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
     });
   });
 
-  const renderPhoneForm = (reply: FastifyReply, data: { phone?: string; delivery?: string; error?: { code: ErrorCode; params?: Record<string, string | number>; field?: string } }) =>
-    reply.render(
+  const renderPhoneForm = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    data: { phone?: string; delivery?: string; error?: { code: ErrorCode; params?: Record<string, string | number>; field?: string } },
+  ) => {
+    const choices = await addChoices(request);
+    return reply.render(
       'security-info/add-phone.njk',
-      { backHref: '/security-info/add', phone: data.phone ?? '', delivery: data.delivery ?? '', ...(data.error ? formError(data.error) : {}) },
+      { backHref: '/security-info/add', phone: data.phone ?? '', delivery: data.delivery ?? '', sms: choices.sms, voice: choices.voice, ...(data.error ? formError(data.error) : {}) },
       data.error ? errorCatalogue[data.error.code].status : 200,
     );
+  };
 
   app.get('/security-info/add/phone', async (request, reply) => {
     if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add/phone'))) return reply;
-    return renderPhoneForm(reply, {});
+    return renderPhoneForm(request, reply, {});
   });
 
   app.post('/security-info/add/phone', async (request, reply) => {
@@ -209,14 +322,15 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
     const delivery = field(request.body, 'delivery');
     if (delivery !== 'sms' && delivery !== 'voice') {
       const phoneCheck = phone.trim() === '' ? { code: 'phone-missing' as const, field: 'phone' } : null;
-      return renderPhoneForm(reply, { phone, delivery, error: phoneCheck ?? { code: 'phone-delivery-missing', field: 'delivery' } });
+      return renderPhoneForm(request, reply, { phone, delivery, error: phoneCheck ?? { code: 'phone-delivery-missing', field: 'delivery' } });
     }
     try {
       const started = await beginEnrolment(ctx, request.auth!, delivery, { phone }, clientInfo(request));
       return reply.redirect(`/security-info/add/${started.methodId}?challenge=${started.challengeId}`, 303);
     } catch (error) {
       if (!isPortcullisError(error)) throw error;
-      return renderPhoneForm(reply, { phone, delivery, error: { code: error.code, params: error.params, field: error.code.startsWith('phone-') && !error.code.startsWith('phone-quota') ? 'phone' : undefined } });
+      const at = error.code.startsWith('method-not-') ? 'delivery' : error.code.startsWith('phone-') && !error.code.startsWith('phone-quota') ? 'phone' : undefined;
+      return renderPhoneForm(request, reply, { phone, delivery, error: { code: error.code, params: error.params, field: at } });
     }
   });
 
@@ -276,7 +390,7 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
       // The code just proved the new method: like a step-up, it joins the session's methods (with a new
       // session id), as registering during sign-in satisfies MFA in Microsoft Entra.
       const method = await ctx.store.methods.findForUser(session.user.id, methodId);
-      const token = await renewSession(ctx, session, [...session.methods, { method: strategyOf(method!).definition.kind, at: ctx.clock().toISOString() }], clientInfo(request));
+      const token = await renewAfterRegistration(ctx, session, { method: strategyOf(method!).definition.kind, at: ctx.clock().toISOString() }, clientInfo(request));
       reply.setCookie(SESSION_COOKIE, token, cookieOptions(ctx.config.sessions.absoluteSeconds));
       reply.rotateCsrf();
     } catch (error) {
@@ -306,17 +420,17 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
     return reply.redirect(`/security-info/add/${methodId}?challenge=${encodeURIComponent(challengeId)}&resent=1`, 303);
   });
 
-  const renderDefault = async (request: FastifyRequest, reply: FastifyReply, error: ErrorCode | null = null) => {
+  const renderDefault = async (request: FastifyRequest, reply: FastifyReply, error: { code: ErrorCode; params?: Record<string, string | number> } | null = null, chosen?: string) => {
     const session = request.auth!;
     const methods = await listMethods(ctx, session.user.id, session.user.default_method_id);
     return reply.render(
       'security-info/default.njk',
       {
         backHref: '/security-info',
-        options: methods.map((m) => ({ value: m.id, text: labelMethod(m.name, m.detail), checked: m.isDefault })),
-        ...(error ? formError({ code: error, field: 'method' }) : {}),
+        options: methods.map((m) => ({ value: m.id, text: labelMethod(m.name, m.detail), checked: chosen ? m.id === chosen : m.isDefault })),
+        ...(error ? formError({ ...error, field: 'method' }) : {}),
       },
-      error ? errorCatalogue[error].status : 200,
+      error ? errorCatalogue[error.code].status : 200,
     );
   };
 
@@ -327,33 +441,53 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
 
   app.post('/security-info/default', async (request, reply) => {
     if (!(await ensureAccess(request, reply, 'change', '/security-info/default'))) return reply;
+    const chosen = field(request.body, 'method');
     try {
-      await setDefaultMethod(ctx, request.auth!, field(request.body, 'method'), clientInfo(request));
+      await setDefaultMethod(ctx, request.auth!, chosen, clientInfo(request));
     } catch (error) {
-      if (isPortcullisError(error) && error.code === 'method-choice-missing') return renderDefault(request, reply, error.code);
+      if (isPortcullisError(error) && (error.code === 'method-choice-missing' || error.code === 'method-not-allowed')) {
+        return renderDefault(request, reply, { code: error.code, params: error.params }, chosen);
+      }
       throw error;
     }
     return reply.redirect('/security-info?done=default', 303);
   });
 
+  async function renderDelete(request: FastifyRequest, reply: FastifyReply, methodId: string, error: { code: ErrorCode; params?: Record<string, string | number> } | null = null) {
+    const session = request.auth!;
+    const method = await ctx.store.methods.findForUser(session.user.id, methodId);
+    if (!method || method.status !== 'active') throw new PortcullisError('method-not-found');
+    // Said before the button, not only after it: the last method meeting a requirement cannot go.
+    const refusal = error ? null : await deletionRefusalFor(ctx, session.user, method.id);
+    return reply.render(
+      'security-info/delete.njk',
+      {
+        backHref: '/security-info',
+        methodId: method.id,
+        method: describeMethod(method),
+        lastOne: (await ctx.store.methods.countActive(session.user.id)) === 1,
+        refusal,
+        ...(error ? formError(error) : {}),
+      },
+      error ? errorCatalogue[error.code].status : 200,
+    );
+  }
+
   app.get<{ Params: { methodId: string } }>('/security-info/methods/:methodId/delete', async (request, reply) => {
     const path = `/security-info/methods/${encodeURIComponent(request.params.methodId)}/delete`;
     if (!(await ensureAccess(request, reply, 'change', path))) return reply;
-    const session = request.auth!;
-    const method = await ctx.store.methods.findForUser(session.user.id, request.params.methodId);
-    if (!method || method.status !== 'active') throw new PortcullisError('method-not-found');
-    return reply.render('security-info/delete.njk', {
-      backHref: '/security-info',
-      methodId: method.id,
-      method: describeMethod(method),
-      lastOne: (await ctx.store.methods.countActive(session.user.id)) === 1,
-    });
+    return renderDelete(request, reply, request.params.methodId);
   });
 
   app.post<{ Params: { methodId: string } }>('/security-info/methods/:methodId/delete', async (request, reply) => {
     const path = `/security-info/methods/${encodeURIComponent(request.params.methodId)}/delete`;
     if (!(await ensureAccess(request, reply, 'change', path))) return reply;
-    await deleteMethod(ctx, request.auth!, request.params.methodId, clientInfo(request));
+    try {
+      await deleteMethod(ctx, request.auth!, request.params.methodId, clientInfo(request));
+    } catch (error) {
+      if (isPortcullisError(error) && error.code === 'method-last-compliant') return renderDelete(request, reply, request.params.methodId, { code: error.code, params: error.params });
+      throw error;
+    }
     return reply.redirect('/security-info?done=deleted', 303);
   });
 

@@ -14,7 +14,6 @@ import {
   assessThrottle,
   createSignInFlow,
   finishSignInFlow,
-  methodSummaries,
   resendChallenge,
   SIGN_IN_FLOW_SECONDS,
 } from '../../app/sign-in.js';
@@ -23,6 +22,7 @@ import { describeUse, methodDefinitions } from '../../core/methods/registry.js';
 import { safeReturnTo } from '../../core/return-to.js';
 import { reduceSignIn, startSignIn, startStepUp, type SignInError, type SignInState } from '../../core/sign-in/flow.js';
 import { busTopics } from '../../app/push.js';
+import { currentPolicy, evaluateUser, signInPolicy, stepUpOptions } from '../../app/policy.js';
 import { SESSION_COOKIE, SIGN_IN_COOKIE, cookieOptions } from '../cookies.js';
 import { openEventStream } from '../device-api/routes.js';
 import { flowAt as flowAtStep } from './flow-cookie.js';
@@ -95,6 +95,8 @@ async function renderVerifyStep(ctx: AppContext, reply: FastifyReply, state: Sec
     {
       heading: definition.heading,
       prompt: definition.prompt.replace('{detail}', current?.detail ?? ''),
+      isPass: state.current.kind === 'tap',
+      codeLabel: state.current.kind === 'tap' ? 'Temporary Access Pass' : 'Code',
       canResend: state.current.challengeId !== null && (state.current.kind === 'sms' || state.current.kind === 'voice'),
       hasOtherMethods: state.options.length > 1,
       notice,
@@ -132,7 +134,15 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     // A new session id at sign-in (OWASP ASVS 5 V7.2.4), and a new CSRF seed with it.
     reply.setCookie(SESSION_COOKIE, sessionToken, cookieOptions(ctx.config.sessions.absoluteSeconds));
     reply.rotateCsrf();
-    if (state.offerRegistration) return reply.redirect(`/security-info/get-started?returnTo=${encodeURIComponent(state.returnTo)}`, 303);
+    const returnTo = encodeURIComponent(state.returnTo);
+    if (state.offerRegistration) return reply.redirect(`/security-info/get-started?returnTo=${returnTo}`, 303);
+    // A session restricted by the method policy can only register a compliant method.
+    if (state.restricted) return reply.redirect('/security-info', 303);
+    // Interrupts the policy has due: a campaign's "Set it up now" or "Remind me later".
+    const user = (await currentPolicy(ctx)).policy.campaigns.length ? await ctx.store.users.findById(state.userId) : undefined;
+    if (user && (await evaluateUser(ctx, user)).interrupts.some((i) => i.kind === 'campaign')) {
+      return reply.redirect(`/security-info/campaign?returnTo=${returnTo}`, 303);
+    }
     return reply.redirect(state.returnTo, 303);
   }
 
@@ -300,7 +310,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const started = startStepUp({
       userId: session.user.id,
       email: session.user.email,
-      options: await methodSummaries(ctx, session.user.id),
+      options: stepUpOptions(await signInPolicy(ctx, session.user), true),
       defaultMethodId: session.user.default_method_id,
       methods: session.methods,
       returnTo,
