@@ -11,6 +11,7 @@ import { hashToken, randomToken } from '../crypto/tokens.js';
 import { isUniqueViolation } from '../store/errors.js';
 import type { Repositories } from '../store/index.js';
 import type { OrganisationRow, UserRow } from '../store/schema.js';
+import { EMPTY_PROFILE } from '../core/policy/profile.js';
 import type { AppContext } from './context.js';
 import { assertAcceptablePassword } from './passwords.js';
 
@@ -129,6 +130,8 @@ async function insertUser(ctx: AppContext, repos: Repositories, input: NewUserIn
     updated_at: at,
     default_method_id: null,
     push_blocked_at: null,
+    // Set from the roles granted below, in this transaction.
+    policy_profile: EMPTY_PROFILE,
   };
   try {
     await repos.users.insert(user);

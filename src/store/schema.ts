@@ -28,6 +28,8 @@ export interface UsersTable {
   default_method_id: string | null;
   /** Set when the user reported a push as "No, it's not me": push is refused until an administrator lifts it. */
   push_blocked_at: string | null;
+  /** Roles, groups and method kinds as one key (src/core/policy/profile.ts), refreshed with every change to them. */
+  policy_profile: Generated<string>;
 }
 
 export interface RolesTable {

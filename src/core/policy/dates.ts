@@ -44,9 +44,16 @@ export function zonedToInstant(text: string, timeZone: string): Date | null {
   return new Date(guess - offsetMinutes(first, timeZone) * 60_000);
 }
 
-/** "30 November 2023" in the zone, for pages and emails. */
+const dayFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** "30 November 2023" in the zone, for pages and emails (one formatter per zone: making one is slow). */
 export function formatDay(instant: Date, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-GB', { timeZone, day: 'numeric', month: 'long', year: 'numeric' }).format(instant);
+  let format = dayFormats.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-GB', { timeZone, day: 'numeric', month: 'long', year: 'numeric' });
+    dayFormats.set(timeZone, format);
+  }
+  return format.format(instant);
 }
 
 export function addDays(instant: Date, days: number): Date {

@@ -10,6 +10,7 @@ import * as outbox from './0002-outbox.js';
 import * as secondFactors from './0003-second-factors.js';
 import * as push from './0004-push.js';
 import * as policy from './0005-policy.js';
+import * as policyProfile from './0006-policy-profile.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -25,6 +26,7 @@ const migrations: Record<string, MigrationModule> = {
   '0003-second-factors': secondFactors,
   '0004-push': push,
   '0005-policy': policy,
+  '0006-policy-profile': policyProfile,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { PortcullisError } from '../../core/errors.js';
 import { isUniqueViolation } from '../errors.js';
 import type { DatabaseSchema } from '../schema.js';
+import { refreshPolicyProfile } from './policy-profile.js';
 
 export interface GroupRow {
   id: string;
@@ -37,10 +38,13 @@ export function createGroupRepository(db: Kysely<DatabaseSchema>) {
         .values({ group_id: groupId, user_id: userId, added_at: now.toISOString() })
         .onConflict((oc) => oc.columns(['group_id', 'user_id']).doNothing())
         .execute();
+      await refreshPolicyProfile(db, userId);
     },
     async removeMember(groupId: string, userId: string): Promise<boolean> {
       const result = await db.deleteFrom('group_members').where('group_id', '=', groupId).where('user_id', '=', userId).executeTakeFirst();
-      return Number(result.numDeletedRows) > 0;
+      if (Number(result.numDeletedRows) === 0) return false;
+      await refreshPolicyProfile(db, userId);
+      return true;
     },
     async groupsOf(userId: string): Promise<GroupRow[]> {
       return db

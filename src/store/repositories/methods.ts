@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DatabaseSchema, MethodRow } from '../schema.js';
+import { refreshPolicyProfile } from './policy-profile.js';
 
 export interface NewMethod {
   id: string;
@@ -61,7 +62,9 @@ export function createMethodRepository(db: Kysely<DatabaseSchema>) {
         .where('status', '=', 'pending')
         .where('pending_expires_at', '>', now.toISOString())
         .executeTakeFirst();
-      return Number(result.numUpdatedRows) === 1;
+      if (Number(result.numUpdatedRows) !== 1) return false;
+      await refreshPolicyProfile(db, userId);
+      return true;
     },
     /**
      * Records a TOTP step as used, atomically: true for exactly one of any requests racing with the same
@@ -85,10 +88,13 @@ export function createMethodRepository(db: Kysely<DatabaseSchema>) {
     },
     async delete(userId: string, id: string): Promise<boolean> {
       const result = await db.deleteFrom('methods').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
-      return Number(result.numDeletedRows) === 1;
+      if (Number(result.numDeletedRows) !== 1) return false;
+      await refreshPolicyProfile(db, userId);
+      return true;
     },
     async deleteAllForUser(userId: string): Promise<number> {
       const result = await db.deleteFrom('methods').where('user_id', '=', userId).executeTakeFirst();
+      await refreshPolicyProfile(db, userId);
       return Number(result.numDeletedRows);
     },
     async deleteStalePending(now: Date): Promise<number> {

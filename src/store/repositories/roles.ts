@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { RoleDefinition } from '../../core/directory.js';
 import type { DatabaseSchema } from '../schema.js';
+import { refreshPolicyProfile } from './policy-profile.js';
 
 function toDefinition(row: { name: string; elevated: number; scope: RoleDefinition['scope']; description: string }): RoleDefinition {
   return { name: row.name, elevated: row.elevated === 1, scope: row.scope, description: row.description };
@@ -31,6 +32,7 @@ export function createRoleRepository(db: Kysely<DatabaseSchema>) {
           .values(fresh.map((scope) => ({ user_id: userId, role_name: role, scope, created_at: now.toISOString() })))
           .onConflict((oc) => oc.doNothing())
           .execute();
+        await refreshPolicyProfile(db, userId);
       }
       return fresh;
     },
@@ -39,6 +41,7 @@ export function createRoleRepository(db: Kysely<DatabaseSchema>) {
       let query = db.deleteFrom('role_assignments').where('user_id', '=', userId).where('role_name', '=', role);
       if (scopes.length) query = query.where('scope', 'in', [...scopes]);
       const removed = await query.returning('scope').execute();
+      if (removed.length) await refreshPolicyProfile(db, userId);
       return removed.map((r) => r.scope);
     },
     /** Active users who administer an organisation: global administrators, and its local administrators. */
