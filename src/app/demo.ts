@@ -1,9 +1,26 @@
 /**
  * `portcullis demo`: an idempotent demo directory so a newcomer can sign in at once. Running it again
- * adds only what is missing and never changes an existing account.
+ * adds only what is missing and never changes an existing account. When no method policy has been
+ * applied, it applies the shipped example (the source article's policy) with its date moved to 14 days
+ * from today, so a newcomer sees the nudge, the deadline and the Security info banner.
  */
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PROJECT_ROOT } from '../paths.js';
 import type { AppContext } from './context.js';
 import { addOrganisation, addUser, type RoleRequest } from './directory.js';
+import { applyPolicyText } from './policy.js';
+
+/** The example policy shipped in examples/ (the article's, dated 30 November 2023). */
+export const EXAMPLE_POLICY = path.join(PROJECT_ROOT, 'examples', 'nhsmail-elevated-rights.yaml');
+export const DEMO_POLICY_DAYS = 14;
+
+/** Demo phones in Ofcom's range for drama (never a real subscriber): their codes go to the outbox. */
+const DEMO_PHONES: Record<string, string> = {
+  'lina.local@example.org': '+447700900123',
+  'omar.user@example.org': '+447700900456',
+};
 
 export const DEMO_PASSWORD = 'correct-harbour-lantern';
 
@@ -20,11 +37,20 @@ export const DEMO_USERS: ReadonlyArray<{ email: string; name: string; organisati
 export interface DemoReport {
   created: string[];
   existing: string[];
+  /** The policy version applied, with the day its requirement takes effect; null when one was there already. */
+  policy: { version: number; effective: string } | null;
+}
+
+/** The example policy's text with every date moved to `days` from now (in London, as the policy says). */
+export async function demoPolicyText(now: Date, days = DEMO_POLICY_DAYS): Promise<{ text: string; effective: string }> {
+  const example = await readFile(EXAMPLE_POLICY, 'utf8');
+  const effective = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/London', year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(now.getTime() + days * 86_400_000));
+  return { text: example.replaceAll('2023-11-30', effective), effective };
 }
 
 export async function ensureDemo(ctx: AppContext): Promise<DemoReport> {
   const actor = { kind: 'system' } as const;
-  const report: DemoReport = { created: [], existing: [] };
+  const report: DemoReport = { created: [], existing: [], policy: null };
   for (const name of DEMO_ORGANISATIONS) {
     if (!(await ctx.store.organisations.findByName(name))) await addOrganisation(ctx, name, actor);
   }
@@ -33,8 +59,21 @@ export async function ensureDemo(ctx: AppContext): Promise<DemoReport> {
       report.existing.push(user.email);
       continue;
     }
-    await addUser(ctx, { email: user.email, displayName: user.name, organisation: user.organisation, roles: user.roles, password: DEMO_PASSWORD }, actor);
+    const { user: row } = await addUser(ctx, { email: user.email, displayName: user.name, organisation: user.organisation, roles: user.roles, password: DEMO_PASSWORD }, actor);
+    const phone = DEMO_PHONES[user.email];
+    if (phone) {
+      // A text-message phone, as most people have today: the article's move away from it is the demo.
+      const now = ctx.clock();
+      const id = randomUUID();
+      await ctx.store.methods.insertPending({ id, userId: row.id, kind: 'sms', label: '', phoneE164: phone, secretSealed: null, now, pendingExpiresAt: new Date(now.getTime() + 60_000) });
+      await ctx.store.methods.activate(row.id, id, now, null);
+    }
     report.created.push(user.email);
+  }
+  if (!(await ctx.store.policy.latest())) {
+    const { text, effective } = await demoPolicyText(ctx.clock());
+    const { version } = await applyPolicyText(ctx, text, actor, `The example policy, dated ${DEMO_POLICY_DAYS} days from today for the demo`);
+    report.policy = { version, effective };
   }
   return report;
 }
@@ -43,7 +82,9 @@ export function describeDemo(publicUrl: URL): string {
   const lines = [
     `Demo organisation ready. Sign in at ${new URL('/sign-in', publicUrl).toString()}`,
     `with any of these email addresses and the password "${DEMO_PASSWORD}":`,
-    ...DEMO_USERS.map((u) => `  ${u.email.padEnd(30)} ${u.about}`),
+    ...DEMO_USERS.map((u) => `  ${u.email.padEnd(30)} ${u.about}${DEMO_PHONES[u.email] ? `, texts to ${DEMO_PHONES[u.email]}` : ''}`),
+    'The method policy is the example in examples/nhsmail-elevated-rights.yaml: those with elevated rights must',
+    'use push notifications in the Portcullis Authenticator from its date (`portcullis policy show`).',
     'These accounts are for trying Portcullis out. Never run the demo on a production database.',
     `Texts, calls and emails are kept in the development outbox: ${new URL('/dev/outbox', publicUrl).toString()} (with DEVELOPMENT_PAGES=true) or \`portcullis outbox\`.`,
   ];

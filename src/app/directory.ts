@@ -12,6 +12,7 @@ import { isUniqueViolation } from '../store/errors.js';
 import type { Repositories } from '../store/index.js';
 import type { OrganisationRow, UserRow } from '../store/schema.js';
 import { EMPTY_PROFILE } from '../core/policy/profile.js';
+import { assertDirectoryChangeKeepsPolicy } from './policy.js';
 import type { AppContext } from './context.js';
 import { assertAcceptablePassword } from './passwords.js';
 
@@ -190,6 +191,7 @@ export async function grantRole(
   organisations: string[],
   actor: Actor,
 ): Promise<{ user: UserRow; role: RoleDefinition; granted: string[] }> {
+  await checkRoleChange(ctx, email, roleName, 'grant', organisations);
   return ctx.store.transaction(async (repos) => {
     const user = await requireUser(repos, email);
     const role = await requireRole(repos, roleName);
@@ -217,6 +219,7 @@ export async function revokeRole(
   organisations: string[],
   actor: Actor,
 ): Promise<{ user: UserRow; role: RoleDefinition; revoked: string[] }> {
+  await checkRoleChange(ctx, email, roleName, 'revoke', organisations);
   return ctx.store.transaction(async (repos) => {
     const user = await requireUser(repos, email);
     const role = await requireRole(repos, roleName);
@@ -234,6 +237,24 @@ export async function revokeRole(
     });
     return { user, role, revoked };
   });
+}
+
+/**
+ * Refuses a role change that would leave the user unable to satisfy the method policy (a role whose
+ * requirement no method enabled for them meets), with the reason, before anything changes.
+ */
+async function checkRoleChange(ctx: AppContext, email: string, roleName: string, change: 'grant' | 'revoke', organisations: string[]): Promise<void> {
+  const [user, role] = await Promise.all([ctx.store.users.findByEmail(email), ctx.store.roles.find(roleName)]);
+  if (!user || !role) return; // the transaction reports the missing user or role
+  const held = await ctx.store.roles.assignmentsOf(user.id);
+  const names = new Set(held.map((a) => a.role));
+  if (change === 'grant') names.add(role.name);
+  else {
+    const ids = await Promise.all(organisations.map(async (name) => (await ctx.store.organisations.findByName(name))?.id));
+    const left = held.filter((a) => a.role === role.name && organisations.length > 0 && !ids.includes(a.scope));
+    if (left.length === 0) names.delete(role.name);
+  }
+  await assertDirectoryChangeKeepsPolicy(ctx, user, { roles: [...names] });
 }
 
 /** A fresh activation link for a user (any earlier one stops working). */

@@ -15,7 +15,10 @@ export type SecurityNotice =
   | { kind: 'password-reset' }
   | { kind: 'push-fraud-reported'; blocked: boolean; signInIp: string }
   | { kind: 'tap-issued'; expiresAt: Date; multiUse: boolean }
-  | { kind: 'tap-used' };
+  | { kind: 'tap-used' }
+  | { kind: 'methods-reset'; count: number }
+  | { kind: 'push-unblocked' }
+  | { kind: 'sessions-revoked'; count: number };
 
 function when(ctx: AppContext): string {
   return new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'Europe/London' }).format(ctx.clock());
@@ -57,6 +60,17 @@ export function composeNotice(ctx: AppContext, user: UserRow, notice: SecurityNo
       );
     case 'tap-used':
       return lines(`A Temporary Access Pass was used to sign in`, `On ${at} a Temporary Access Pass was used to sign in to your account.`);
+    case 'methods-reset':
+      return lines(
+        `Your sign-in methods were reset`,
+        `On ${at} an administrator removed every sign-in method from your account (${notice.count} in all) and signed you out everywhere.`,
+        '',
+        'Next time you sign in you will be asked to set up a sign-in method again.',
+      );
+    case 'push-unblocked':
+      return lines(`Sign-in requests to your authenticator app are turned back on`, `On ${at} an administrator turned sign-in requests to your authenticator app back on.`);
+    case 'sessions-revoked':
+      return lines(`You were signed out everywhere by an administrator`, `On ${at} an administrator signed your account out on every device and browser (${notice.count} in all).`);
     case 'push-fraud-reported':
       return lines(
         `You reported a sign-in request as not you`,

@@ -10,6 +10,8 @@ import { CliExit, cliActor, NEEDS_TEXT, readStdin, reportError, withContext, typ
 const directory = () => import('../app/directory.js');
 const demo = () => import('../app/demo.js');
 const authenticator = () => import('./authenticator/commands.js');
+const policyCommands = () => import('./commands/policy.js');
+const admin = () => import('../app/admin.js');
 
 const out = (text: string): void => {
   process.stdout.write(`${text}\n`);
@@ -236,6 +238,144 @@ export function buildProgram(): Command {
         );
       });
     });
+
+  verb(user, 'reset-methods', 'server')
+    .description('Remove every sign-in method of a user and sign them out everywhere: they set one up again at their next sign-in')
+    .argument('<email>')
+    .action((email: string) =>
+      withContext(async (ctx) => {
+        const result = await (await admin()).resetMethods(ctx, email, cliActor());
+        out(`Removed ${result.methods} sign-in method${result.methods === 1 ? '' : 's'} from ${result.user.email} and ended ${result.sessions} session${result.sessions === 1 ? '' : 's'}. They have been emailed.`);
+      }),
+    );
+
+  const session = program.command('session').description('Sessions');
+  verb(session, 'revoke', 'server')
+    .description('End every session of a user (they must sign in again everywhere)')
+    .argument('<email>')
+    .action((email: string) =>
+      withContext(async (ctx) => {
+        const result = await (await admin()).revokeSessions(ctx, email, cliActor());
+        out(`Ended ${result.sessions} session${result.sessions === 1 ? '' : 's'} of ${result.user.email}.`);
+      }),
+    );
+
+  const push = program.command('push').description('Push with number matching');
+  verb(push, 'unblock', 'server')
+    .description('Turn sign-in requests to a user’s authenticator app back on after they reported one as not them')
+    .argument('<email>')
+    .action((email: string) =>
+      withContext(async (ctx) => {
+        const row = await (await admin()).unblockPush(ctx, email, cliActor());
+        out(`Sign-in requests to ${row.email}’s authenticator app are on again. They have been emailed.`);
+      }),
+    );
+
+  const group = program.command('group').description('Groups of users that the method policy can target (group:NAME)');
+  verb(group, 'add', 'server')
+    .description('Add a group')
+    .argument('<name>')
+    .option('--description <text>', 'what the group is for', '')
+    .action((name: string, options: { description: string }) =>
+      withContext(async (ctx) => {
+        const row = await (await admin()).createGroup(ctx, name, options.description, cliActor());
+        out(`Added group ${row.name}.`);
+      }),
+    );
+  verb(group, 'list', 'server')
+    .description('List groups and how many members each has')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) =>
+      withContext(async (ctx) => {
+        const rows = await (await admin()).listGroups(ctx);
+        if (options.json) return out(JSON.stringify(rows.map((r) => ({ name: r.name, description: r.description, members: r.members })), null, 2));
+        if (rows.length === 0) return out('There are no groups yet. Add one with `portcullis group add NAME`.');
+        out(table([['GROUP', 'MEMBERS', 'DESCRIPTION'], ...rows.map((r) => [r.name, String(r.members), r.description])]));
+      }),
+    );
+  verb(group, 'add-member', 'server')
+    .description('Add a user to a group (refused if the method policy could not then be met)')
+    .argument('<group>')
+    .argument('<email>')
+    .action((groupName: string, email: string) =>
+      withContext(async (ctx) => {
+        const result = await (await admin()).addGroupMember(ctx, groupName, email, cliActor());
+        out(`Added ${result.user.email} to ${result.group.name}.`);
+      }),
+    );
+  verb(group, 'remove-member', 'server')
+    .description('Remove a user from a group (refused if the method policy could not then be met)')
+    .argument('<group>')
+    .argument('<email>')
+    .action((groupName: string, email: string) =>
+      withContext(async (ctx) => {
+        const result = await (await admin()).removeGroupMember(ctx, groupName, email, cliActor());
+        out(`Removed ${result.user.email} from ${result.group.name}.`);
+      }),
+    );
+
+  const policy = program.command('policy').description('The method policy: which roles may use which methods, from when');
+  verb(policy, 'check', 'server')
+    .description('Check a policy file (YAML or JSON; - for standard input) against the directory without applying it')
+    .argument('<file>')
+    .action((file: string) => withContext(async (ctx) => (await policyCommands()).policyCheck(ctx, file)));
+  verb(policy, 'apply', 'server')
+    .description('Check and apply a policy file as the next version (recorded with who applied it, and when)')
+    .argument('<file>')
+    .option('--comment <text>', 'why, for the history')
+    .action((file: string, options: { comment?: string }) => withContext(async (ctx) => (await policyCommands()).policyApply(ctx, file, options)));
+  verb(policy, 'show', 'server')
+    .description('Print the policy in force (or an earlier version) as it was applied')
+    .option('--version <n>', 'an earlier version')
+    .action((options: { version?: string }) => withContext(async (ctx) => (await policyCommands()).policyShow(ctx, options)));
+  verb(policy, 'history', 'server')
+    .description('List the policy versions: who applied each, when, and why')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) => withContext(async (ctx) => (await policyCommands()).policyHistory(ctx, options)));
+  verb(policy, 'what-if', 'server')
+    .description('Who would not be compliant on a date under the policy in force, and why')
+    .requiredOption('--date <YYYY-MM-DD>', 'the day (in the policy’s time zone)')
+    .option('--role <role>', 'only holders of this role')
+    .option('--user <email>', 'only this user')
+    .option('--json', 'print one JSON object per user')
+    .action((options: { date: string; role?: string; user?: string; json?: boolean }) => withContext(async (ctx) => (await policyCommands()).policyWhatIf(ctx, options)));
+
+  const report = program.command('report').description('Reports');
+  verb(report, 'compliance', 'server')
+    .description('Compliance with the method policy: a summary (table or JSON), or one row per user (CSV, streamed)')
+    .option('--format <format>', 'table, csv or json', 'table')
+    .option('--date <YYYY-MM-DD>', 'as it will be on this day')
+    .action((options: { format: string; date?: string }) => withContext(async (ctx) => (await policyCommands()).reportCompliance(ctx, options)));
+
+  const exception = program.command('exception').description('Exceptions: one user exempt from one requirement until a date, with the reason');
+  verb(exception, 'add', 'server')
+    .description('Exempt a user from a requirement (at most 180 days; for a lost phone, --for 24h)')
+    .argument('<email>')
+    .requiredOption('--requirement <id>', 'the requirement’s id in the policy')
+    .option('--until <YYYY-MM-DD>', 'the day it ends (in the policy’s time zone)')
+    .option('--for <duration>', 'how long it lasts, such as 24h or 30d')
+    .requiredOption('--reason <text>', 'why, for the audit log')
+    .action((email: string, options: { requirement: string; until?: string; for?: string; reason: string }) =>
+      withContext(async (ctx) => (await policyCommands()).exceptionAdd(ctx, email, options)),
+    );
+  verb(exception, 'list', 'server')
+    .description('List live exceptions (all of them with --all)')
+    .option('--user <email>', 'only this user’s')
+    .option('--all', 'include ended and revoked ones')
+    .option('--json', 'print JSON')
+    .action((options: { user?: string; all?: boolean; json?: boolean }) => withContext(async (ctx) => (await policyCommands()).exceptionList(ctx, options)));
+  verb(exception, 'revoke', 'server')
+    .description('End an exception now')
+    .argument('<id>')
+    .action((id: string) => withContext(async (ctx) => (await policyCommands()).exceptionRevoke(ctx, id)));
+
+  const tap = program.command('tap').description('Temporary Access Passes');
+  verb(tap, 'issue', 'server')
+    .description('Issue a Temporary Access Pass for a user and print it once (a new pass replaces any earlier one)')
+    .argument('<email>')
+    .option('--lifetime <duration>', 'how long it works, 10m to 30d', '1h')
+    .option('--multi-use', 'works more than once until it ends (for onboarding)')
+    .action((email: string, options: { lifetime: string; multiUse?: boolean }) => withContext(async (ctx) => (await policyCommands()).tapIssue(ctx, email, options)));
 
   // The CLI authenticator (docs/authenticator.md): runs on a user's own computer, with only its store file.
   const auth = program

@@ -33,6 +33,9 @@ export const auditEventTypes = [
   'tap.used',
   'user.methods-reset',
   'session.restriction-lifted',
+  'group.created',
+  'group.member-added',
+  'group.member-removed',
 ] as const;
 
 export type AuditEventType = (typeof auditEventTypes)[number];

@@ -49,3 +49,8 @@ export function isValidDisplayName(name: string): boolean {
   const trimmed = name.trim();
   return trimmed.length >= 1 && trimmed.length <= 200;
 }
+
+/** Group names go into policy targets (`group:NAME`) and profiles: no commas or bars. */
+export function isValidGroupName(name: string): boolean {
+  return /^[\p{L}\p{N}][\p{L}\p{N} ._()&'-]{0,79}$/u.test(name.trim());
+}

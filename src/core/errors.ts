@@ -125,6 +125,9 @@ export const errorCatalogue = {
   'role-scope-required': { status: 400, message: 'The {role} role must be scoped to at least one organisation (--org)' },
   'role-scope-not-allowed': { status: 400, message: 'The {role} role applies everywhere and cannot be scoped to an organisation' },
   'group-exists': { status: 409, message: 'A group called {name} already exists' },
+  'group-not-found': { status: 404, message: 'There is no group called {name}' },
+  'group-name-invalid': { status: 400, message: 'A group name must be 1 to 80 letters, numbers, spaces or . _ ( ) & \' -, starting with a letter or number' },
+  'group-member-missing': { status: 404, message: '{email} is not in the group {name}' },
   'role-not-held': { status: 404, message: '{email} does not hold the {role} role' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
