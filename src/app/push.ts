@@ -110,6 +110,10 @@ export async function pairingStatus(ctx: AppContext, user: UserRow, enrolmentId:
   if (!challenge || challenge.status === 'expired' || (challenge.status === 'pending' && Date.parse(challenge.expires_at) <= now.getTime())) {
     return { state: 'expired' };
   }
+  // Approved but not active yet: the decision is being recorded (decideChallenge activates the method
+  // next, then tells the Security info page). Still "paired", so that page keeps listening instead of
+  // saying the set-up failed.
+  if (challenge.status === 'approved') return { state: 'paired', number: challenge.number, methodId: enrolment.method_id };
   if (challenge.status !== 'pending') return { state: 'refused' };
   return { state: 'paired', number: challenge.number, methodId: enrolment.method_id };
 }
