@@ -16,6 +16,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** This route's Content-Security-Policy, when it differs from its surface's. */
     csp?: string;
+    /** This route's Permissions-Policy, when it differs from the site's (the authenticator app may use the camera). */
+    permissionsPolicy?: string;
     /** false for requests authenticated by something other than the session cookie (device API, token endpoint). */
     csrf?: boolean;
     /** 'api' routes answer errors in JSON; others with a page. */

@@ -22,6 +22,8 @@ export function pageCsp(nonce: string): string {
   ].join('; ');
 }
 
+export const PERMISSIONS_POLICY = 'camera=(), microphone=(), geolocation=(), payment=()';
+
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
 export const securityHeaders = fp<{ https: boolean }>(async (app, options) => {
@@ -39,7 +41,8 @@ export const securityHeaders = fp<{ https: boolean }>(async (app, options) => {
     reply.header('referrer-policy', 'same-origin');
     reply.header('cross-origin-opener-policy', 'same-origin');
     reply.header('cross-origin-resource-policy', 'same-origin');
-    reply.header('permissions-policy', 'camera=(), microphone=(), geolocation=(), payment=()');
+    // No powerful feature anywhere, unless a surface says otherwise (the authenticator app's QR scanner).
+    reply.header('permissions-policy', config?.permissionsPolicy ?? PERMISSIONS_POLICY);
     if (options.https) reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
   });
 }, { name: 'security-headers' });
