@@ -13,6 +13,7 @@ import { formatErrorMessage, isPortcullisError, type ErrorCode } from '../core/e
 import { ASSET_BUILD_DIR, ensureAssets } from '../web/build-assets.js';
 import { accountRoutes } from './account/routes.js';
 import { activationRoutes } from './activation/routes.js';
+import { authenticatorRoutes } from './authenticator/routes.js';
 import { deviceApiRoutes } from './device-api/routes.js';
 import { devRoutes } from './dev/routes.js';
 import { opsRoutes } from './ops/routes.js';
@@ -110,6 +111,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(securityInfoRoutes, { ctx });
   await app.register(passwordResetRoutes, { ctx });
   await app.register(deviceApiRoutes, { ctx });
+  await app.register(authenticatorRoutes, { ctx });
 
   // Housekeeping: expired sessions, sign-in flows, throttle counters, challenges and abandoned set-ups
   // are deleted now and then.

@@ -7,6 +7,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { WEB_DIR } from '../paths.js';
+import { AUTHENTICATOR_BUILD_DIR, buildAuthenticator } from './authenticator/build.js';
 
 export const ASSET_SOURCE_DIR = path.join(WEB_DIR, 'assets');
 export const ASSET_BUILD_DIR = path.join(ASSET_SOURCE_DIR, 'build');
@@ -18,7 +19,8 @@ function nhsukDist(): string {
 }
 
 export function assetsBuilt(): boolean {
-  return existsSync(STAMP);
+  // A build from before the authenticator app existed lacks its bundle.
+  return existsSync(STAMP) && existsSync(path.join(AUTHENTICATOR_BUILD_DIR, 'sw.js'));
 }
 
 export async function buildAssets(): Promise<{ files: string[] }> {
@@ -39,6 +41,8 @@ export async function buildAssets(): Promise<{ files: string[] }> {
   for (const file of readdirSync(ASSET_SOURCE_DIR)) {
     if (file.endsWith('.js') || file.endsWith('.svg')) cpSync(path.join(ASSET_SOURCE_DIR, file), path.join(ASSET_BUILD_DIR, file));
   }
+  // After the CSS: the authenticator's service worker caches it, and its build id covers it.
+  await buildAuthenticator();
   writeFileSync(STAMP, new Date().toISOString());
   return { files: readdirSync(ASSET_BUILD_DIR) };
 }
