@@ -6,6 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
 import { PortcullisError } from '../core/errors.js';
+import { describeDuration } from '../core/duration.js';
 import { methodDefinitions } from '../core/methods/registry.js';
 import { checkRequestTime, decidePush, decidePushStart, numberDigitsFor, numberFromRandom, type DecisionInput, type PushSettings } from '../core/methods/push.js';
 import { openText, sealText } from '../crypto/seal.js';
@@ -332,8 +333,7 @@ export async function startSignInChallenge(
   );
   if (decision.start === 'reuse') return decision.challengeId;
   if (decision.start === 'refused') {
-    const wait = decision.retryAfterSeconds;
-    throw new PortcullisError(decision.code, { wait: wait < 60 ? `${wait} seconds` : `${Math.ceil(wait / 60)} minutes` });
+    throw new PortcullisError(decision.code, { wait: describeDuration(decision.retryAfterSeconds) });
   }
   const challenge = await createChallenge(ctx, user, method, { purpose: input.purpose, binding: input.binding, app: `${ctx.config.organisationName} sign-in`, ip: input.ip, location: input.location });
   return challenge.id;

@@ -270,18 +270,29 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
     });
   });
 
-  app.get<{ Params: { enrolmentId: string } }>('/security-info/add/app/:enrolmentId/events', async (request, reply) => {
+  // The page names the state it shows (`seen`); the stream says "update" only once the state differs
+  // from it, so a page already showing "paired" is not told to reload over and over.
+  app.get<{ Params: { enrolmentId: string }; Querystring: { seen?: string } }>('/security-info/add/app/:enrolmentId/events', async (request, reply) => {
     const session = request.auth!;
     const enrolment = await ctx.store.push.findEnrolment(request.params.enrolmentId, session.user.id);
     if (!enrolment) throw new PortcullisError('not-found');
+    const seen = request.query.seen === 'paired' ? 'paired' : 'waiting';
     let unsubscribe = () => {};
+    let told = false;
     const stream = openEventStream(reply, () => unsubscribe());
-    unsubscribe = ctx.bus.subscribe(busTopics.enrolment(enrolment.id), () => stream.send('update', '{}'));
+    const check = async () => {
+      const status = await pairingStatus(ctx, session.user, enrolment.id);
+      if (told || status.state === seen) return;
+      told = true;
+      stream.send('update', '{}');
+    };
+    unsubscribe = ctx.bus.subscribe(busTopics.enrolment(enrolment.id), () => {
+      check().catch((error: unknown) => request.log.warn({ err: error }, 'pairing status check failed'));
+    });
     const timer = setTimeout(() => stream.end(), PAIRING_SECONDS * 1000);
     timer.unref();
     // Anything that happened before the stream opened.
-    const status = await pairingStatus(ctx, session.user, enrolment.id);
-    if (status.state !== 'waiting') stream.send('update', '{}');
+    await check();
   });
 
   app.get<{ Params: { methodId: string } }>('/security-info/added/:methodId', async (request, reply) => {

@@ -18,6 +18,7 @@ import {
   SIGN_IN_FLOW_SECONDS,
 } from '../../app/sign-in.js';
 import { errorCatalogue, isPortcullisError } from '../../core/errors.js';
+import { describeDuration } from '../../core/duration.js';
 import { describeUse, methodDefinitions } from '../../core/methods/registry.js';
 import { safeReturnTo } from '../../core/return-to.js';
 import { reduceSignIn, startSignIn, startStepUp, type SignInError, type SignInState } from '../../core/sign-in/flow.js';
@@ -63,10 +64,6 @@ function renderPasswordStep(reply: FastifyReply, state: Extract<SignInState, { s
   );
 }
 
-function describeWait(seconds: number): string {
-  return seconds >= 60 ? `${Math.round(seconds / 60)} minute${Math.round(seconds / 60) === 1 ? '' : 's'}` : `${seconds} seconds`;
-}
-
 async function renderVerifyStep(ctx: AppContext, reply: FastifyReply, state: SecondFactorState, error: SignInError | null = null, notice?: string) {
   if (error?.retryAfterSeconds) reply.header('retry-after', String(error.retryAfterSeconds));
   const definition = methodDefinitions[state.current.kind];
@@ -80,7 +77,7 @@ async function renderVerifyStep(ctx: AppContext, reply: FastifyReply, state: Sec
       'sign-in/push.njk',
       {
         number: live ? challenge.number : '',
-        expiresIn: live ? describeWait(Math.max(1, Math.round((Date.parse(challenge.expires_at) - ctx.clock().getTime()) / 1000))) : '',
+        expiresIn: live ? describeDuration(Math.max(1, Math.round((Date.parse(challenge.expires_at) - ctx.clock().getTime()) / 1000))) : '',
         device: current?.detail ?? 'your phone',
         methodId: state.current.methodId,
         hasOtherMethods: state.options.length > 1,
