@@ -16,6 +16,7 @@ import type { DeviceRow, MethodRow, PushChallengeRow, UserRow } from '../store/s
 import { isLocalHostname } from '../config/load.js';
 import type { AppContext } from './context.js';
 import { notifyUser } from './notifications.js';
+import { evaluateUser } from './policy.js';
 import { recordSecondFactorFailure } from './sign-in.js';
 
 /** How long a pairing code shown on Security info stays usable (DESIGN.md: 10 minutes). */
@@ -266,7 +267,9 @@ async function createChallenge(
   input: { purpose: PushChallengeRow['purpose']; binding: string; app: string; ip: string; location?: string | null },
 ): Promise<PushChallengeRow> {
   const now = ctx.clock();
-  const digits = numberDigitsFor(await isElevated(ctx, user.id), pushSettings(ctx));
+  // The policy's push setting for this user's roles and groups when it states one (the shipped example:
+  // 6 digits for those with elevated rights, NIST SP 800-63B-4); otherwise PUSH_NUMBER_DIGITS(_ELEVATED).
+  const digits = (await evaluateUser(ctx, user)).pushNumberDigits ?? numberDigitsFor(await isElevated(ctx, user.id), pushSettings(ctx));
   const row: PushChallengeRow = {
     id: randomUUID(),
     user_id: user.id,

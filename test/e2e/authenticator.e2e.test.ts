@@ -14,22 +14,27 @@
  * 5. Deny, a wrong number, and "No, it's not me" — each outcome on both screens — and removing the
  *    phone from the app itself;
  * 6. the code vault: add accounts (link and key), codes equal to RFC 6238's, an encrypted export,
- *    an import elsewhere (a wrong passphrase refused), and offline start from the service worker's cache.
+ *    an import elsewhere (a wrong passphrase refused), and offline start from the service worker's cache;
+ * 7. the CLI authenticator (the real `portcullis authenticator`, on the same SDK) approves a sign-in
+ *    waiting in Chromium, which carries on by itself.
  *
  * axe-core checks every view of the app and the sign-in wait page (WCAG 2.2 AA); no request leaves the
  * machine.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
 import { pairingStatus, startPairing } from '../../src/app/push.js';
 import { generateTotp } from '../../src/core/methods/totp.js';
 import type { TestContext } from '../helpers/context.js';
+import { runCli } from '../helpers/cli.js';
 import { blockOutsideRequests, expectAccessible, startLiveServer, type LiveServer } from '../helpers/browser.js';
 
 const PASSWORD = 'lantern-harbour-correct';
-const USERS = ['pat', 'jo', 'sam'];
+const USERS = ['pat', 'jo', 'sam', 'casey'];
 
 describe('the Portcullis Authenticator in Chromium', () => {
   let server: LiveServer;
@@ -510,5 +515,34 @@ describe('the Portcullis Authenticator in Chromium', () => {
     await page.getByRole('heading', { level: 1, name: 'Codes for other accounts' }).waitFor();
     expect(codesNow()).toContain(await shown(page, 'Example Mail (alex@example.com)'));
     await context.setOffline(false);
+  });
+
+  it('signs in with the CLI authenticator approving: the waiting page carries on by itself', async () => {
+    const email = 'casey@example.org';
+    const user = (await ctx.store.users.findByEmail(email))!;
+    const store = path.join(mkdtempSync(path.join(os.tmpdir(), 'pc-e2e-authenticator-')), 'authenticator.json');
+    const cli = (...args: string[]) => runCli(['authenticator', ...args, '--store', store], {});
+
+    // Paired from the link Security info shows; the test request approved with the number it shows.
+    const pairing = await startPairing(ctx, user);
+    const paired = await cli('pair', pairing.url, '--name', 'Casey’s laptop');
+    expect(paired.stderr).toBe('');
+    expect(paired.code).toBe(0);
+    const testId = /approve (\S+) --number NUMBER/.exec(paired.stdout)![1]!;
+    const status = await pairingStatus(ctx, user, pairing.enrolmentId);
+    expect(await cli('approve', testId, '--number', status.number!)).toMatchObject({ code: 0 });
+    await ctx.store.users.setDefaultMethod(user.id, status.methodId!, ctx.clock());
+
+    // Chromium waits on the push page; the CLI sees the request with its context and approves it.
+    const { page } = await open();
+    const number = await signInToPushPage(page, email);
+    await expectAccessible(page);
+    const pending = await cli('pending', '--json');
+    expect(pending.code).toBe(0);
+    const [request] = (JSON.parse(pending.stdout) as { challenges: Array<{ id: string; purpose: string; account: string; ip: string | null; numberLength: number }> }).challenges;
+    expect(request).toMatchObject({ purpose: 'sign-in', account: email, ip: '127.0.0.1', numberLength: number.length });
+    const approved = await cli('approve', request!.id, '--number', number);
+    expect(approved).toMatchObject({ code: 0, stdout: `Approved: NHSmail sign-in for ${email} from 127.0.0.1.\n` });
+    await page.getByRole('heading', { level: 1, name: 'My account' }).waitFor();
   });
 });
