@@ -1,7 +1,7 @@
 /**
  * The real `portcullis` command, run as a separate process against SQLite and PostgreSQL.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -185,5 +185,17 @@ describe.each(dialects)('portcullis on %s', (dialect) => {
     expect(roles('ada.admin@example.org')).toContain('global-admin');
     expect(roles('harry.helpdesk@example.org')).toContain('helpdesk');
     expect(roles('uma.user@example.org')).toEqual(['user']);
+
+    // The example policy, with its date moved to 14 days from today in London, applied once only.
+    const today = new Date();
+    const effective = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/London', year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(today.getTime() + 14 * 86_400_000));
+    expect(first.stdout).toContain('examples/nhsmail-elevated-rights.yaml');
+    const shown = await cli(['policy', 'show']);
+    expect(shown.code).toBe(0);
+    const example = readFileSync(path.resolve(import.meta.dirname, '..', '..', 'examples', 'nhsmail-elevated-rights.yaml'), 'utf8');
+    expect(example).toContain('effective: 2023-11-30');
+    expect(shown.stdout).toContain(example.replaceAll('2023-11-30', effective).trim());
+    const history = await cli(['policy', 'history']);
+    expect(history.stdout.trim().split('\n').filter((line) => /^\s*\d+\s/.test(line))).toHaveLength(1);
   });
 });
