@@ -290,6 +290,8 @@ describe.each(dialects)('method policy at sign-in and on Security info on %s', (
     it('an ordinary user signs in by text as before, with a full session', async () => {
       const { user, sms } = await newUser('ordinary@example.org', { sms: true });
       const voice = await addPhone(user.id, 'voice');
+      // Text messages are their default (two phones added in the same millisecond have no order of their own).
+      await ctx.store.users.setDefaultMethod(user.id, sms!.id, new Date());
       const { browser, done } = await signInBySms('ordinary@example.org', sms!.phone);
       expect(done.headers.location).toBe('/account');
       expect((await browser.get('/account')).statusCode).toBe(200);

@@ -41,7 +41,8 @@ export function registrableKinds(subject: PolicySubject, policy: CompiledPolicy,
     const after = evaluatePolicy(withMethod(subject, kind), policy, now);
     if (after.decision.session !== 'full') continue;
     liftsRestriction.push(kind);
-    if (after.requirements.every((r) => r.mode !== 'enforce' || r.state.state === 'compliant' || r.state.state === 'exempt')) meetsAll.push(kind);
+    // An exception is not the method meeting the requirement: it ends, and then only a compliant kind will do.
+    if (after.requirements.every((r) => r.mode !== 'enforce' || r.state.state === 'compliant')) meetsAll.push(kind);
   }
   return { enabled, liftsRestriction, meetsAll };
 }
@@ -51,7 +52,12 @@ export function defaultRefusal(evaluation: Evaluation, policy: CompiledPolicy, m
   if (!evaluation.enabled.has(method.kind)) return 'Your organisation does not allow this method for your role.';
   if (evaluation.allowed.has(method.kind)) return null;
   const requirement = policy.requirements.find(
-    (r) => r.mode === 'enforce' && now.getTime() >= r.effective.getTime() && !r.methods.has(method.kind) && evaluation.requirements.some((x) => x.id === r.id),
+    // Only a requirement that restricts this person now: one they are exempt from does not.
+    (r) =>
+      r.mode === 'enforce' &&
+      now.getTime() >= r.effective.getTime() &&
+      !r.methods.has(method.kind) &&
+      evaluation.requirements.some((x) => x.id === r.id && x.state.state !== 'exempt'),
   );
   if (!requirement) return 'Your organisation does not allow this method for your role.';
   return `${requirement.name}, from ${formatDay(requirement.effective, policy.timeZone)}.`;

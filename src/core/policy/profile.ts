@@ -38,8 +38,23 @@ export function kindsOfMask(mask: number): SecondFactorKind[] {
   return KIND_BITS.filter(([, bit]) => (mask & bit) !== 0).map(([kind]) => kind);
 }
 
-/** Distinct, in code-unit order (the order SQL's binary collation gives). */
-const ordered = (names: Iterable<string>): string[] => [...new Set(names)].sort();
+/**
+ * Code-point order, which is UTF-8 byte order: the order SQLite's BINARY and PostgreSQL's "C" collations
+ * give. (JavaScript's default sort is UTF-16 code-unit order, which differs for a character above
+ * U+FFFF against one in U+E000–U+FFFF, such as '𝐀' and 'ｆ'.)
+ */
+function byCodePoint(a: string, b: string): number {
+  for (let i = 0; i < a.length && i < b.length; ) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x - y;
+    i += x > 0xffff ? 2 : 1;
+  }
+  return a.length - b.length;
+}
+
+/** Distinct, in the order SQL's binary collation gives (recomputeAllPolicyProfiles must agree). */
+const ordered = (names: Iterable<string>): string[] => [...new Set(names)].sort(byCodePoint);
 
 export function profileKey(input: { roles: Iterable<string>; groups: Iterable<string>; kinds: Iterable<string> }): string {
   return `${ordered(input.roles).join(',')}|${ordered(input.groups).join(',')}|${maskOf(input.kinds)}`;
