@@ -123,6 +123,13 @@ describe('grace, bootstrap, exceptions and campaigns', () => {
     expect(evaluatePolicy(user(), policy, day('2026-12-02'))).toMatchObject({ decision: { session: 'registration-only', because: 'registration-due' }, interrupts: [] });
   });
 
+  it('an exception from the registration requirement lets a user without a method sign in fully until it ends', () => {
+    const subject = user({ exceptions: [{ requirementId: 'everyone', until: day('2026-12-10') }] });
+    expect(evaluatePolicy(subject, policy, day('2026-12-05'))).toMatchObject({ state: { state: 'exempt', until: day('2026-12-10') }, decision: { session: 'full' } });
+    expect(evaluatePolicy(subject, policy, day('2026-12-05')).reasons).toContain('exempt:everyone');
+    expect(evaluatePolicy(subject, policy, day('2026-12-11'))).toMatchObject({ state: { state: 'non-compliant' }, decision: { session: 'registration-only', because: 'registration-due' } });
+  });
+
   it('does not restrict in report-only mode, but reports', () => {
     const reportOnly = compile({
       version: 1,

@@ -156,11 +156,15 @@ export function evaluatePolicy(subject: PolicySubject, policy: CompiledPolicy, n
   const registrations = policy.registration.filter((r) => appliesTo(r, subject));
   for (const registration of registrations) {
     const compliant = registeredEnabled.length > 0;
+    const exempt = exemptUntil(registration.id);
     const state: ComplianceState = compliant
       ? { state: 'compliant' }
-      : t < registration.by.getTime()
-        ? { state: 'action-needed', by: registration.by }
-        : { state: 'non-compliant', since: registration.by };
+      : exempt
+        ? { state: 'exempt', until: exempt }
+        : t < registration.by.getTime()
+          ? { state: 'action-needed', by: registration.by }
+          : { state: 'non-compliant', since: registration.by };
+    if (state.state === 'exempt') reasons.push(`exempt:${registration.id}`);
     results.push({ id: registration.id, name: registration.name, type: 'registration', mode: registration.mode, strength: null, state });
   }
 
@@ -190,7 +194,7 @@ export function evaluatePolicy(subject: PolicySubject, policy: CompiledPolicy, n
     }
   } else {
     // No second method at all: the registration requirement decides, and any requirement past grace.
-    const due = registrations.some((r) => r.mode === 'enforce' && t >= r.by.getTime());
+    const due = registrations.some((r) => r.mode === 'enforce' && t >= r.by.getTime() && !exemptUntil(r.id));
     const pastGrace = restricting.some((r) => t >= r.graceUntil.getTime() && r.bootstrap.afterGrace === 'tap-only');
     reasons.push('no-method-registered');
     if (pastGrace) decision = { session: 'tap-only' };
