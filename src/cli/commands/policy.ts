@@ -56,6 +56,8 @@ export async function policyApply(ctx: AppContext, file: string, options: { comm
 
 export async function policyShow(ctx: AppContext, options: { version?: string }): Promise<void> {
   if (options.version !== undefined) {
+    // Checked here: PostgreSQL refuses a non-integer parameter for an integer column with a raw error.
+    if (!/^[1-9]\d{0,8}$/.test(options.version)) throw new CliExit(2, `--version must be a policy version number such as 1, not ${options.version}`);
     const version = Number(options.version);
     const row = await ctx.store.database.db.selectFrom('policy_versions').select(['document']).where('version', '=', version).executeTakeFirst();
     if (!row) throw new CliExit(1, `There is no policy version ${options.version}`);
