@@ -8,7 +8,7 @@
  * with one indexed GROUP BY, the few with live exceptions are counted apart, and the core evaluates each
  * distinct combination once — a few dozen evaluations for a million and a half users.
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { MethodSummary, SecondFactorKind } from '../core/methods/registry.js';
 import { formatDay } from '../core/policy/dates.js';
 import { parseProfile, type Profile } from '../core/policy/profile.js';
@@ -250,15 +250,20 @@ export async function* compliancePages(ctx: AppContext, filter: RowFilter = {}):
     }
     return entry;
   };
-  let after = '';
+  // Pages walk the table in its storage order: SQLite's rowid (ids are random UUIDs, so walking the id
+  // index would fetch rows from all over the file — 2.5 times slower at 1.5 million users), and on
+  // PostgreSQL the primary key. Disabled users are skipped below, not in SQL, so that no planner prefers
+  // the (status, profile) index and sorts the whole table for every page.
+  const sqlite = ctx.store.database.dialect === 'sqlite';
+  const key = sqlite ? sql<string | number>`u.rowid` : sql<string | number>`u.id`;
+  let after: string | number = sqlite ? 0 : '';
   for (;;) {
     let query = db
       .selectFrom('users as u')
       .select(['u.id', 'u.email', 'u.display_name', 'u.organisation_id', 'u.policy_profile', 'u.status'])
-      // Pages walk the primary key; disabled users are skipped below, not in SQL, so that no planner
-      // prefers the (status, profile) index and sorts the whole table for every page.
-      .where('u.id', '>', after)
-      .orderBy('u.id')
+      .select(key.as('page_key'))
+      .where(key, '>', after)
+      .orderBy(key)
       .limit(batchSize);
     if (filter.email) query = query.where('u.email_normalised', '=', filter.email.trim().toLowerCase());
     if (filter.role) {
@@ -267,16 +272,16 @@ export async function* compliancePages(ctx: AppContext, filter: RowFilter = {}):
     }
     const users = await query.execute();
     if (users.length === 0) return;
-    after = users.at(-1)!.id;
-    // This page's live exceptions: a range of the index, as the page is a range of ids.
+    const first = users[0]!.page_key;
+    after = users.at(-1)!.page_key;
+    // This page's live exceptions (few: most pages have none), for the same range of the table.
     const exceptionsOf = new Map<string, Array<{ requirement_id: string; until: string }>>();
     const pageExceptions = await db
-      .selectFrom('policy_exceptions')
-      .select(['user_id', 'requirement_id', 'until'])
-      .where('user_id', '>=', users[0]!.id)
-      .where('user_id', '<=', after)
-      .where('revoked_at', 'is', null)
-      .where('until', '>', at.toISOString())
+      .selectFrom('policy_exceptions as e')
+      .select(['e.user_id', 'e.requirement_id', 'e.until'])
+      .where('e.revoked_at', 'is', null)
+      .where('e.until', '>', at.toISOString())
+      .where('e.user_id', 'in', db.selectFrom('users as u').select('u.id').where(key, '>=', first).where(key, '<=', after))
       .execute();
     for (const row of pageExceptions) {
       const list = exceptionsOf.get(row.user_id);
