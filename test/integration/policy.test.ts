@@ -652,6 +652,24 @@ registration:
     }
   });
 
+  it('reports one moment: rows changed while it is read are listed once, a user added meanwhile not at all', async () => {
+    const emails: string[] = [];
+    let touched = false;
+    for await (const page of compliancePages(ctx, { batchSize: 1 })) {
+      emails.push(...page.map((r) => r.email));
+      if (!touched) {
+        // After the first page every user row is rewritten (on PostgreSQL each gets a new version
+        // elsewhere in the table), and someone joins, as on a live service.
+        await ctx.store.database.db.updateTable('users').set({ updated_at: new Date().toISOString() }).execute();
+        await user('late@example.org', 'Latecomer', { kinds: ['sms'] });
+        touched = true;
+      }
+    }
+    expect(emails.toSorted()).toEqual(['at@example.org', 'exempt@example.org', 'formula@example.org', 'grace@example.org', 'none@example.org', 'ok@example.org', 'push@example.org']);
+    await ctx.store.database.db.deleteFrom('methods').where('user_id', 'in', ctx.store.database.db.selectFrom('users').select('id').where('email', '=', 'late@example.org')).execute();
+    await disableUser(ctx, 'late@example.org', actor);
+  });
+
   it('writes CSV with a header and one row per active user, neutralising cells a spreadsheet would run (OWASP CSV injection)', async () => {
     const out = collector();
     const count = await writeComplianceCsv(compliancePages(ctx, { batchSize: 3 }), out.stream);
