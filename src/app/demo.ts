@@ -17,7 +17,7 @@ export const EXAMPLE_POLICY = path.join(PROJECT_ROOT, 'examples', 'nhsmail-eleva
 export const DEMO_POLICY_DAYS = 14;
 
 /** Demo phones in Ofcom's range for drama (never a real subscriber): their codes go to the outbox. */
-const DEMO_PHONES: Record<string, string> = {
+export const DEMO_PHONES: Readonly<Record<string, string>> = {
   'lina.local@example.org': '+447700900123',
   'omar.user@example.org': '+447700900456',
 };
