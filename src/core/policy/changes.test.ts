@@ -1,26 +1,13 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
-import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { methodDefinitions, type MethodSummary, type SecondFactorKind } from '../methods/registry.js';
 import { defaultRefusal, deletionRefusal, describeStanding, phraseFor, registrableKinds, SELF_SERVICE_KINDS } from './changes.js';
-import { compilePolicy, type CompiledPolicy, type PolicyInput } from './document.js';
+import type { CompiledPolicy, PolicyInput } from './document.js';
 import { appliesTo, enabledMethods, evaluatePolicy, type PolicySubject } from './evaluate.js';
+import { admin, compile, example, exampleDocument, m, user } from '../../../test/helpers/policy.js';
 
-const EXAMPLE = path.resolve(import.meta.dirname, '..', '..', '..', 'examples', 'nhsmail-elevated-rights.yaml');
 
-function compile(input: PolicyInput): CompiledPolicy {
-  const result = compilePolicy(input);
-  if (!result.ok) throw new Error(JSON.stringify(result.problems));
-  return result.policy;
-}
 
-/** The shipped example as read from YAML, for variants of it. */
-const exampleDocument = () => parse(readFileSync(EXAMPLE, 'utf8')) as { requirements: Array<Record<string, unknown>>; registration: Array<Record<string, unknown>> };
-
-/** The article's policy as shipped: push for elevated rights from 30 November 2023, no grace. */
-const example = () => compile(exampleDocument() as PolicyInput);
 /** The same, with 14 days' grace, so that the restricted session during grace can be seen. */
 const exampleWithGrace = () => {
   const document = exampleDocument();
@@ -37,19 +24,6 @@ const exampleWithRegistration = () => {
 const REQUIREMENT = 'Those with elevated rights must use push phone app notifications';
 const PUSH = 'notifications in the Portcullis Authenticator app';
 
-const m = (kind: SecondFactorKind, id = `m-${kind}`): MethodSummary => ({ id, kind, detail: kind });
-const user = (overrides: Partial<PolicySubject> = {}): PolicySubject => ({
-  roles: ['user'],
-  elevated: false,
-  groups: [],
-  registered: [],
-  defaultMethodId: null,
-  hasActiveTap: false,
-  exceptions: [],
-  snoozes: [],
-  ...overrides,
-});
-const admin = (overrides: Partial<PolicySubject> = {}) => user({ roles: ['user', 'global-admin'], elevated: true, ...overrides });
 
 const beforeDate = new Date('2023-11-16T12:00:00Z');
 const inGrace = new Date('2023-12-05T12:00:00Z');

@@ -1,35 +1,13 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
-import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import type { MethodSummary, SecondFactorKind } from '../methods/registry.js';
+import type { SecondFactorKind } from '../methods/registry.js';
 import { compilePolicy, type CompiledPolicy, type PolicyInput } from './document.js';
 import { evaluatePolicy, STATE_RANK, type PolicySubject } from './evaluate.js';
 import { validatePolicy } from './validate.js';
+import { admin, compile, example, m, user } from '../../../test/helpers/policy.js';
 
-const EXAMPLE = path.resolve(import.meta.dirname, '..', '..', '..', 'examples', 'nhsmail-elevated-rights.yaml');
 
-function compile(input: PolicyInput): CompiledPolicy {
-  const result = compilePolicy(input);
-  if (!result.ok) throw new Error(JSON.stringify(result.problems));
-  return result.policy;
-}
 
-const example = () => compile(parse(readFileSync(EXAMPLE, 'utf8')) as PolicyInput);
-const m = (kind: SecondFactorKind, id = `m-${kind}`): MethodSummary => ({ id, kind, detail: kind });
-const user = (overrides: Partial<PolicySubject> = {}): PolicySubject => ({
-  roles: ['user'],
-  elevated: false,
-  groups: [],
-  registered: [],
-  defaultMethodId: null,
-  hasActiveTap: false,
-  exceptions: [],
-  snoozes: [],
-  ...overrides,
-});
-const admin = (overrides: Partial<PolicySubject> = {}) => user({ roles: ['user', 'global-admin'], elevated: true, ...overrides });
 const before = new Date('2023-11-16T12:00:00Z');
 const after = new Date('2023-12-05T12:00:00Z');
 
