@@ -2,7 +2,7 @@
  * The compliance report as CSV (RFC 4180), streamed: rows are written as they are read, waiting when
  * the output is full, so memory stays flat however many users there are. Cells that a spreadsheet
  * would run as a formula (=, +, -, @, tab, carriage return) are prefixed with an apostrophe (OWASP
- * "CSV injection"): a display name is the user's own text.
+ * "CSV injection"), at the start of a cell and after a semicolon: a display name is the user's own text.
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
@@ -10,8 +10,12 @@ import type { ComplianceRow } from './compliance.js';
 
 export const CSV_HEADER = ['email', 'name', 'organisation', 'elevated', 'roles', 'groups', 'methods', 'state', 'date', 'why'] as const;
 
+/**
+ * A spreadsheet set to a semicolon list separator (much of Europe) splits a record at every `;` inside
+ * an unquoted-looking field too, so a formula character just after one is neutralised as well.
+ */
 export function csvCell(value: string): string {
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  const safe = value.replace(/(^|;)(?=[=+\-@\t\r])/g, "$1'");
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
