@@ -16,8 +16,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import pino from 'pino';
+import { DEFAULT_POSTGRES, freshDatabase, percentile, postgresAnswers, type Target } from './lib.js';
 import { createAppContext, type AppContext } from '../src/app/context.js';
 import { addOrganisation } from '../src/app/directory.js';
 import { totpStrategy } from '../src/app/methods/totp.js';
@@ -28,7 +28,6 @@ import { sealText } from '../src/crypto/seal.js';
 import type { ChallengeContext } from '../src/app/methods/strategy.js';
 import type { MethodRow, UserRow } from '../src/store/schema.js';
 
-const DEFAULT_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
 const GOALS = { sqlite: 3000, postgres: 1500 } as const;
 /**
  * A code is only handed out while its step is safely inside the server's window of now ±1 step, this far
@@ -57,53 +56,11 @@ if (args.database !== undefined && args.database !== 'sqlite' && !/^postgres(ql)
   throw new Error('--database must be sqlite or a postgres:// address (of a server where a database can be created)');
 }
 
-function percentile(xs: number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
 const fmt = (n: number, digits = 1) => (Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
 const ownCpuMs = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
 };
-
-type Target = { kind: 'sqlite' } | { kind: 'postgres'; adminUrl: string };
-
-async function postgresAnswers(adminUrl: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-/** A fresh database, as test/helpers/context.ts makes them, with a way to remove it. */
-async function freshDatabase(target: Target, dataDir: string): Promise<{ url: string; label: string; drop(): Promise<void> }> {
-  if (target.kind === 'sqlite') return { url: `sqlite:${path.join(dataDir, 'bench.db')}`, label: 'SQLite', drop: async () => undefined };
-  const name = `portcullis_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: target.adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(target.adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    label: `PostgreSQL at ${url.host}`,
-    async drop() {
-      const client = new pg.Client({ connectionString: target.adminUrl });
-      await client.connect();
-      await client.query(`drop database if exists ${name} with (force)`);
-      await client.end();
-    },
-  };
-}
 
 /** One user's authenticator app, with what the bench (the user's phone) knows about it. */
 interface Account {

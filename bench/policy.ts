@@ -17,8 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
-import pg from 'pg';
 import pino from 'pino';
+import { DEFAULT_POSTGRES, freshDatabase, postgresAnswers, type Target } from './lib.js';
 import { compliancePages, complianceSummary, type ComplianceRow } from '../src/app/compliance.js';
 import { createAppContext, type AppContext } from '../src/app/context.js';
 import { addOrganisation } from '../src/app/directory.js';
@@ -28,7 +28,6 @@ import { evaluatePolicy, type PolicySubject } from '../src/core/policy/evaluate.
 import { profileKey } from '../src/core/policy/profile.js';
 import { loadConfig } from '../src/config/load.js';
 
-const DEFAULT_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
 const GOALS = { summarySeconds: 2, csvRowsPerSecond: 200_000 };
 
 const { values: args } = parseArgs({
@@ -48,42 +47,6 @@ if (args.database !== undefined && args.database !== 'sqlite' && !/^postgres(ql)
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-GB', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const rssMb = () => process.memoryUsage().rss / 1024 / 1024;
-
-type Target = { kind: 'sqlite' } | { kind: 'postgres'; adminUrl: string };
-
-async function postgresAnswers(adminUrl: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function freshDatabase(target: Target, dataDir: string): Promise<{ url: string; label: string; drop(): Promise<void> }> {
-  if (target.kind === 'sqlite') return { url: `sqlite:${path.join(dataDir, 'bench.db')}`, label: 'SQLite', drop: async () => undefined };
-  const name = `portcullis_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: target.adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(target.adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    label: `PostgreSQL at ${url.host}`,
-    async drop() {
-      const client = new pg.Client({ connectionString: target.adminUrl });
-      await client.connect();
-      await client.query(`drop database if exists ${name} with (force)`);
-      await client.end();
-    },
-  };
-}
 
 /**
  * Registered methods, as a national service might have them two years into MFA: many on text

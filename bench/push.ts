@@ -19,15 +19,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { CompactSign, exportJWK, generateKeyPair } from 'jose';
-import pg from 'pg';
 import pino from 'pino';
+import { agent, FormBrowser, freePort, freshPostgresDatabase, percentile, postgresAnswers, request, rssMiB, sleep, type HttpResponse } from './lib.js';
 import { createAppContext } from '../src/app/context.js';
 import { addOrganisation, insertUser } from '../src/app/directory.js';
 import { loadConfig } from '../src/config/load.js';
@@ -74,33 +73,7 @@ if (Math.ceil((2 * (samples + WARM_UP)) / userCount) > PUSH_PER_HOUR - 10) {
   throw new Error(`--users must be at least ${Math.ceil((2 * (samples + WARM_UP)) / (PUSH_PER_HOUR - 10))} for --samples ${samples} (≤ ${PUSH_PER_HOUR} pushes per user an hour)`);
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-function percentile(xs: number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
 const fmt = (n: number | null, digits = 1) => (n === null || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** VmRSS of a process in MiB, or null where there is no /proc (not Linux) or it has exited. */
-async function rssMiB(pid: number): Promise<number | null> {
-  try {
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : null;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * The V8 heap in use in a server, in MiB, from its /metrics (prom-client's default metrics): live
@@ -134,39 +107,6 @@ async function openFilesLimit(pid: number | 'self'): Promise<string | null> {
   }
 }
 
-/** A fresh PostgreSQL database on the server `adminUrl` names, as test/helpers/context.ts makes them. */
-async function freshPostgresDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `portcullis_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query(`drop database if exists ${name} with (force)`);
-      await client.end();
-    },
-  };
-}
-
-async function postgresAnswers(adminUrl: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
 async function redisAnswers(url: string): Promise<boolean> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
   redis.on('error', () => undefined);
@@ -185,32 +125,6 @@ async function redisAnswers(url: string): Promise<boolean> {
  * node:http with a keep-alive agent for the pages and the app's requests. Event streams get a
  * connection each (`agent: false`), as a browser's wait page holds one.
  */
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-interface HttpResponse {
-  status: number;
-  location: string | undefined;
-  setCookies: string[];
-  body: string;
-  /** performance.now() when the answer's last byte arrived. */
-  at: number;
-}
-
-function request(origin: URL, method: 'GET' | 'POST', pathname: string, headers: Record<string, string>, body?: string): Promise<HttpResponse> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: origin.hostname, port: origin.port, method, path: pathname, headers, agent }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, location: res.headers.location, setCookies: res.headers['set-cookie'] ?? [], body: text, at: performance.now() }),
-      );
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 /** What an open `/sign-in/push-events` stream gives: when it opened, and its `decision` event. */
 interface WaitStream {
   /** Resolves when the first bytes (`: open`) arrived; rejects if the stream could not be opened. */
@@ -222,46 +136,8 @@ interface WaitStream {
   close(): void;
 }
 
-/** One browser: its own cookie jar and the CSRF token of the last page it saw. */
-class Browser {
-  private readonly cookies = new Map<string, string>();
-  private csrf = '';
-  private readonly origin: URL;
-
-  constructor(origin: string) {
-    this.origin = new URL(origin);
-  }
-
-  private cookieHeader(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-
-  async send(method: 'GET' | 'POST', pathname: string, form?: Record<string, string>): Promise<HttpResponse> {
-    const headers: Record<string, string> = { cookie: this.cookieHeader() };
-    let body: string | undefined;
-    if (form) {
-      body = new URLSearchParams({ _csrf: this.csrf, ...form }).toString();
-      // What a browser sends with a same-site form post; the server's CSRF check reads both.
-      Object.assign(headers, {
-        'content-type': 'application/x-www-form-urlencoded',
-        'content-length': String(Buffer.byteLength(body)),
-        origin: this.origin.origin,
-        'sec-fetch-site': 'same-origin',
-      });
-    }
-    const response = await request(this.origin, method, pathname, headers, body);
-    for (const line of response.setCookies) {
-      const [pair = ''] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      if (value === '' || /Max-Age=0|Expires=Thu, 01 Jan 1970/i.test(line)) this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-    this.csrf = /name="_csrf" value="([^"]+)"/.exec(response.body)?.[1] ?? this.csrf;
-    return response;
-  }
-
+/** One browser over HTTP, with the push sign-in steps this bench takes. */
+class Browser extends FormBrowser {
   /**
    * GET /sign-in, POST the email, POST the password (→ 303 /sign-in/verify: the default method is push,
    * so the server sends a challenge), GET /sign-in/verify; the number the wait page shows.

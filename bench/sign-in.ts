@@ -12,14 +12,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import { agent, FormBrowser, freePort, freshPostgresDatabase, percentile, rssMiB, sleep, type HttpResponse } from './lib.js';
 import { DEMO_ORGANISATIONS, DEMO_PASSWORD, DEMO_PHONES, DEMO_USERS } from '../src/app/demo.js';
 import { generateTotp, TOTP_PERIOD_SECONDS, totpStep } from '../src/core/methods/totp.js';
 import { optionsSchema } from '../src/config/schema.js';
@@ -73,33 +71,7 @@ const argon2 = optionsSchema
   .pick({ PASSWORD_ARGON2_MEMORY_KIB: true, PASSWORD_ARGON2_ITERATIONS: true, PASSWORD_ARGON2_PARALLELISM: true })
   .parse(process.env);
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const median = (xs: number[]) => percentile(xs, 50);
-function percentile(xs: number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** VmRSS of a process in MiB, or null where there is no /proc (not Linux) or it has exited. */
-async function rssMiB(pid: number): Promise<number | null> {
-  try {
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : null;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * Runs `node bin/portcullis.js …` directly (no npm, no shell), so a spawned server's pid is the process
@@ -122,26 +94,6 @@ async function runCli(argv: string[], env: NodeJS.ProcessEnv, input = ''): Promi
   return stdout;
 }
 
-/** A fresh PostgreSQL database on the server `adminUrl` names, as test/helpers/context.ts makes them. */
-async function freshPostgresDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `portcullis_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query(`drop database if exists ${name} with (force)`);
-      await client.end();
-    },
-  };
-}
-
 /**
  * CPU time a process has used, in ms, from /proc/<pid>/stat (utime + stime, in clock ticks of 1/100 s
  * on Linux), or null without /proc. The name field may hold spaces, so fields are counted after ')'.
@@ -159,71 +111,8 @@ const ownCpuMs = () => {
   return (user + system) / 1000;
 };
 
-/**
- * The load generator shares the machine's CPUs with the server, so it must be lean: node:http with a
- * keep-alive agent costs a fraction of fetch (undici) per request. A real deployment's clients are
- * elsewhere; what the client spends here is printed, so it can be read out of the ratio.
- */
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-interface HttpResponse {
-  status: number;
-  location: string | undefined;
-  setCookies: string[];
-  body: string;
-}
-
-function request(origin: URL, method: 'GET' | 'POST', pathname: string, headers: Record<string, string>, body?: string): Promise<HttpResponse> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: origin.hostname, port: origin.port, method, path: pathname, headers, agent }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, location: res.headers.location, setCookies: res.headers['set-cookie'] ?? [], body: text }),
-      );
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-/** One browser: its own cookie jar and the CSRF token of the last page it saw. */
-class Browser {
-  private readonly cookies = new Map<string, string>();
-  private csrf = '';
-  private readonly origin: URL;
-
-  constructor(origin: string) {
-    this.origin = new URL(origin);
-  }
-
-  async send(method: 'GET' | 'POST', pathname: string, form?: Record<string, string>): Promise<HttpResponse> {
-    const headers: Record<string, string> = { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
-    let body: string | undefined;
-    if (form) {
-      body = new URLSearchParams({ _csrf: this.csrf, ...form }).toString();
-      // What a browser sends with a same-site form post; the server's CSRF check reads both.
-      Object.assign(headers, {
-        'content-type': 'application/x-www-form-urlencoded',
-        'content-length': String(Buffer.byteLength(body)),
-        origin: this.origin.origin,
-        'sec-fetch-site': 'same-origin',
-      });
-    }
-    const response = await request(this.origin, method, pathname, headers, body);
-    for (const line of response.setCookies) {
-      const [pair = ''] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      if (value === '' || /Max-Age=0|Expires=Thu, 01 Jan 1970/i.test(line)) this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-    this.csrf = /name="_csrf" value="([^"]+)"/.exec(response.body)?.[1] ?? this.csrf;
-    return response;
-  }
-
+/** One browser over HTTP, with the sign-in steps this bench takes. */
+class Browser extends FormBrowser {
   /** GET /sign-in, then POST the email; true when the flow reached the password step. */
   async startSignIn(email: string): Promise<boolean> {
     await this.send('GET', '/sign-in');

@@ -2,14 +2,13 @@
  * Test contexts on a fresh database: SQLite in a temporary folder, or a new PostgreSQL database at
  * 127.0.0.1:5432 (TEST_POSTGRES_URL overrides), created for the test file and dropped afterwards.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import pino from 'pino';
 import { createAppContext, type AppContext, type CreateContextOptions } from '../../src/app/context.js';
 import { loadConfig } from '../../src/config/load.js';
+import { createPostgresDatabase } from './postgres.js';
 
 export type TestDialect = 'sqlite' | 'postgres';
 
@@ -30,22 +29,7 @@ export async function createTestDatabase(dialect: TestDialect): Promise<TestData
     const dir = mkdtempSync(path.join(os.tmpdir(), 'portcullis-test-'));
     return { url: `sqlite:${path.join(dir, 'test.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
   }
-  const name = `portcullis_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query(`drop database if exists ${name} with (force)`);
-      await client.end();
-    },
-  };
+  return createPostgresDatabase(adminUrl, 'portcullis_test');
 }
 
 export interface TestContext extends AppContext {
