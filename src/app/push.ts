@@ -64,10 +64,6 @@ function randomBelow(limit: number): number {
   }
 }
 
-async function isElevated(ctx: AppContext, userId: string): Promise<boolean> {
-  return (await ctx.store.roles.assignmentsOf(userId)).some((a) => a.elevated);
-}
-
 // ── Pairing ─────────────────────────────────────────────────────────────────────────────────────────
 
 export interface PairingStart {
@@ -269,7 +265,8 @@ async function createChallenge(
   const now = ctx.clock();
   // The policy's push setting for this user's roles and groups when it states one (the shipped example:
   // 6 digits for those with elevated rights, NIST SP 800-63B-4); otherwise PUSH_NUMBER_DIGITS(_ELEVATED).
-  const digits = (await evaluateUser(ctx, user)).pushNumberDigits ?? numberDigitsFor(await isElevated(ctx, user.id), pushSettings(ctx));
+  const { pushNumberDigits, subject } = await evaluateUser(ctx, user);
+  const digits = pushNumberDigits ?? numberDigitsFor(subject.elevated, pushSettings(ctx));
   const row: PushChallengeRow = {
     id: randomUUID(),
     user_id: user.id,

@@ -133,14 +133,17 @@ export async function setDefaultMethod(ctx: AppContext, session: ActiveSession, 
   const strategy = strategyOf(method);
   await assertMayBeDefault(ctx, session.user, { id: method.id, kind: strategy.definition.kind, detail: strategy.detail(method) }, describeMethod(method));
   const now = ctx.clock();
-  await ctx.store.users.setDefaultMethod(session.user.id, method.id, now);
-  await ctx.store.audit.append({
-    type: 'method.default-changed',
-    at: now,
-    actor: { kind: 'user', userId: session.user.id },
-    subjectUserId: session.user.id,
-    ip: client.ip,
-    details: { methodId: method.id, kind: method.kind },
+  // The change and its audit event together, as for a deletion.
+  await ctx.store.transaction(async (repos) => {
+    await repos.users.setDefaultMethod(session.user.id, method.id, now);
+    await repos.audit.append({
+      type: 'method.default-changed',
+      at: now,
+      actor: { kind: 'user', userId: session.user.id },
+      subjectUserId: session.user.id,
+      ip: client.ip,
+      details: { methodId: method.id, kind: method.kind },
+    });
   });
   await notifyUser(ctx, session.user, { kind: 'default-changed', method: describeMethod(method) });
   return method;
