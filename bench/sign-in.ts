@@ -5,7 +5,11 @@
  * tells a known email from an unknown one. It prints figures and never fails on a time: timings depend
  * on the machine.
  *
- *   npm run bench:sign-in -- [--seconds 10] [--concurrency N] [--samples 200] [--accounts N] [--database postgres://…]
+ *   npm run bench:sign-in -- [--seconds 10] [--rounds 5] [--concurrency N] [--samples 200] [--accounts N] [--database postgres://…]
+ *
+ * The raw rate, the sign-ins and a bare node:http server doing nothing but the verify are measured in
+ * turns (`--rounds`, each phase `seconds / rounds` per round), so a change in the machine's speed during
+ * the run (a virtual machine's neighbours) weighs on all of them alike.
  *
  * With --database, the server runs on a fresh database made on that PostgreSQL server and dropped
  * afterwards, so runs start alike and leave nothing behind.
@@ -38,23 +42,31 @@ const CODE_WINDOW_MARGIN_MS = 3000;
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
-    concurrency: { type: 'string', default: String(os.availableParallelism()) },
+    rounds: { type: 'string', default: '5' },
+    // Sign-ins at once: two per CPU, so that while some are between requests, others keep every core
+    // hashing (the server runs one hash per CPU at a time and queues the rest).
+    concurrency: { type: 'string', default: String(2 * os.availableParallelism()) },
     samples: { type: 'string', default: '200' },
     accounts: { type: 'string' },
     database: { type: 'string' },
   },
 });
 const seconds = Number(args.seconds);
+const rounds = Number(args.rounds);
 const concurrency = Number(args.concurrency);
+/** The raw rate's callers: one per CPU, the most argon2id verifies this machine completes per second. */
+const rawConcurrency = os.availableParallelism();
 const samples = Number(args.samples);
 /**
  * Accounts with an authenticator app. Each time step of an account can sign in once (replay
  * protection), and the server accepts now−1, now and now+1: an account has at least two unused steps
  * when the measurement starts and one more at each step boundary. Enough for 100 sign-ins/s.
  */
-const totpAccountCount = args.accounts === undefined ? Math.max(400, Math.ceil(50 * seconds)) : Number(args.accounts);
+const totpAccountCount = args.accounts === undefined ? Math.max(600, Math.ceil(80 * seconds)) : Number(args.accounts);
 if (
   !(seconds > 0) ||
+  !Number.isInteger(rounds) ||
+  rounds < 1 ||
   !Number.isInteger(concurrency) ||
   concurrency < 1 ||
   !Number.isInteger(samples) ||
@@ -62,7 +74,7 @@ if (
   !Number.isInteger(totpAccountCount) ||
   totpAccountCount < 1
 ) {
-  throw new Error('--seconds must be > 0, --concurrency, --samples and --accounts whole numbers ≥ 1');
+  throw new Error('--seconds must be > 0, --rounds, --concurrency, --samples and --accounts whole numbers ≥ 1');
 }
 if (args.database !== undefined && !/^postgres(ql)?:\/\//.test(args.database)) throw new Error('--database must be a postgres:// address');
 
@@ -79,6 +91,20 @@ const median = (xs: number[]) => percentile(xs, 50);
  */
 function portcullis(argv: string[], env: NodeJS.ProcessEnv): ChildProcess {
   return spawn(process.execPath, [path.join(ROOT, 'bin/portcullis.js'), ...argv], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** Starts bench/bare-sign-in-server.ts on `port`; resolves once it listens. */
+async function startBareServer(port: number, pageBytes: number, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/bare-sign-in-server.ts'), String(port), String(pageBytes), DEMO_PASSWORD], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the bare server exited with ${code}`)));
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
+  });
+  return child;
 }
 
 /** Runs a CLI verb with `input` on its standard input; its standard output. */
@@ -265,9 +291,58 @@ async function closedLoop(workers: number, ms: number, task: (deadline: number) 
       }
     }),
   );
-  const elapsed = (performance.now() - started) / 1000;
-  return { perSecond: latencies.length / elapsed, latencies, failures };
+  return { elapsedMs: performance.now() - started, latencies, failures };
 }
+
+/** One measurement, summed over its rounds. */
+interface Phase {
+  latencies: number[];
+  failures: number;
+  elapsedMs: number;
+  /** CPU the serving process spent (null when it could not be read), and this process. */
+  serverCpuMs: number | null;
+  clientCpuMs: number;
+  peakRss: number | null;
+}
+const newPhase = (): Phase => ({ latencies: [], failures: 0, elapsedMs: 0, serverCpuMs: 0, clientCpuMs: 0, peakRss: null });
+const perSecond = (phase: Phase) => phase.latencies.length / (phase.elapsedMs / 1000);
+/** CPU per attempt of the server, and of this process (client and server share the machine). */
+const cpuPerAttempt = (phase: Phase) => {
+  const attempts = phase.latencies.length + phase.failures;
+  return { server: phase.serverCpuMs === null ? null : phase.serverCpuMs / attempts, client: phase.clientCpuMs / attempts };
+};
+
+/** Runs a closed loop for `ms` and adds its results, CPU and the serving process's peak RSS to `into`. */
+async function runPhase(into: Phase, pid: number | null, workers: number, ms: number, task: (deadline: number) => Promise<number | null | undefined>) {
+  const sampler =
+    pid === null
+      ? undefined
+      : setInterval(() => {
+          void rssMiB(pid).then((rss) => {
+            if (rss !== null && (into.peakRss === null || rss > into.peakRss)) into.peakRss = rss;
+          });
+        }, 100);
+  const [serverBefore, clientBefore] = [pid === null ? null : await cpuMsOf(pid), ownCpuMs()];
+  const result = await closedLoop(workers, ms, task);
+  const serverAfter = pid === null ? null : await cpuMsOf(pid);
+  into.clientCpuMs += ownCpuMs() - clientBefore;
+  clearInterval(sampler);
+  into.latencies.push(...result.latencies);
+  into.failures += result.failures;
+  into.elapsedMs += result.elapsedMs;
+  into.serverCpuMs = into.serverCpuMs === null || serverBefore === null || serverAfter === null ? null : into.serverCpuMs + serverAfter - serverBefore;
+}
+
+/** A password sign-in on the bare server; its duration in ms, or null if it did not succeed. */
+async function bareSignIn(origin: string): Promise<number | null> {
+  const started = performance.now();
+  const browser = new Browser(origin);
+  if (!(await browser.startSignIn('someone@example.org'))) return null;
+  const response = await browser.submitPassword(DEMO_PASSWORD);
+  return response.status === 303 && response.location === '/account' ? performance.now() - started : null;
+}
+
+const fmt = (n: number | null, digits = 1) => (n === null || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
 
 // Another process's load skews every figure here: the 1-minute load average is printed, before and after.
 const loadAtStart = os.loadavg()[0]!;
@@ -293,6 +368,7 @@ const runTag = randomBytes(4).toString('hex');
 // The demo users without a text-message phone: their sign-in ends after the password.
 const accounts = DEMO_USERS.filter((u) => !DEMO_PHONES[u.email]).map((u) => u.email);
 let server: ChildProcess | undefined;
+let bare: ChildProcess | undefined;
 let serverLog = '';
 
 try {
@@ -342,53 +418,21 @@ try {
   await sleep(1000); // let the set-up's garbage be collected before the raw measurement
   const setUpRss = await rssMiB(serverPid);
 
-  // Raw argon2id in this process while the server idles, at the server's parameters and concurrency.
-  process.stderr.write(`raw argon2id verify for ${seconds} s …\n`);
+  // Raw argon2id in this process (the server idles meanwhile), at the server's parameters, one verify per
+  // CPU at a time: the most this machine completes. More callers only queue (or, without the hasher's
+  // limit, make the hashes take turns on the cores and run slower).
   const hasher = await createPasswordHasher({
     memoryKib: argon2.PASSWORD_ARGON2_MEMORY_KIB,
     iterations: argon2.PASSWORD_ARGON2_ITERATIONS,
     parallelism: argon2.PASSWORD_ARGON2_PARALLELISM,
+    concurrency: rawConcurrency,
   });
   const phc = await hasher.hash(DEMO_PASSWORD);
-  const rawCpuBefore = ownCpuMs();
-  const raw = await closedLoop(concurrency, seconds * 1000, async () => {
-    const started = performance.now();
-    return (await hasher.verify(phc, DEMO_PASSWORD)) ? performance.now() - started : null;
-  });
-  const rawCpuPerVerify = (ownCpuMs() - rawCpuBefore) / raw.latencies.length;
 
-  // Warm-up: one sign-in per account compiles templates and JIT paths.
+  // Warm-up: one sign-in per account compiles templates and JIT paths; a few with a code, likewise.
   for (const email of accounts) {
     if ((await signIn(origin, email)) === null) throw new Error(`warm-up sign-in failed for ${email}:\n${serverLog}`);
   }
-
-  /** Runs a closed loop and reads the CPU both sides spent on it, per attempt, and the server's peak RSS. */
-  const measured = async (task: (deadline: number) => Promise<number | null | undefined>) => {
-    const peak: { rss: number | null } = { rss: null };
-    const sampler = setInterval(() => {
-      void rssMiB(serverPid).then((rss) => {
-        if (rss !== null && (peak.rss === null || rss > peak.rss)) peak.rss = rss;
-      });
-    }, 100);
-    // CPU of both sides: client and server share this machine, so the client's share is argon2's loss.
-    const [serverCpuBefore, clientCpuBefore] = [await cpuMsOf(serverPid), ownCpuMs()];
-    const result = await closedLoop(concurrency, seconds * 1000, task);
-    const serverCpuAfter = await cpuMsOf(serverPid);
-    clearInterval(sampler);
-    const attempts = result.latencies.length + result.failures;
-    return {
-      ...result,
-      peakRss: peak.rss,
-      serverCpu: serverCpuBefore !== null && serverCpuAfter !== null ? (serverCpuAfter - serverCpuBefore) / attempts : null,
-      clientCpu: (ownCpuMs() - clientCpuBefore) / attempts,
-    };
-  };
-
-  process.stderr.write(`password sign-ins over HTTP for ${seconds} s at concurrency ${concurrency} …\n`);
-  let next = 0;
-  const signIns = await measured(() => signIn(origin, accounts[next++ % accounts.length]!));
-
-  // A few second-factor sign-ins first, as above, for the code step's pages and queries.
   const rotation = new CodeRotation(totpAccounts);
   for (let i = 0; i < Math.min(10, totpAccounts.length); i++) {
     const pair = await rotation.next(performance.now() + 60_000);
@@ -396,19 +440,40 @@ try {
     pair.account.busy = false;
   }
   rotation.waitedMs = 0;
-  process.stderr.write(`password + authenticator-app code sign-ins over HTTP for ${seconds} s at concurrency ${concurrency} …\n`);
-  const codeSignIns = await measured(async (deadline) => {
-    const pair = await rotation.next(deadline);
-    if (!pair) return undefined;
-    try {
-      const latency = await signInWithCode(origin, pair.account, pair.step);
-      if (latency !== null) pair.account.signedInStep = pair.step;
-      return latency;
-    } finally {
-      pair.account.busy = false;
-    }
-  });
 
+  // The bare server answers with a page as long as the real sign-in page.
+  const pageBytes = Buffer.byteLength((await new Browser(origin).send('GET', '/sign-in')).body);
+  const bareOrigin = `http://127.0.0.1:${await freePort()}`;
+  bare = await startBareServer(Number(new URL(bareOrigin).port), pageBytes, env);
+  for (let i = 0; i < 20; i++) if ((await bareSignIn(bareOrigin)) === null) throw new Error('a sign-in on the bare server failed');
+
+  const raw = newPhase();
+  const bareSignIns = newPhase();
+  const signIns = newPhase();
+  const codeSignIns = newPhase();
+  const sliceMs = (seconds * 1000) / rounds;
+  let next = 0;
+  for (let round = 1; round <= rounds; round++) {
+    process.stderr.write(`round ${round} of ${rounds}: raw argon2id, the bare server, password sign-ins, password + code sign-ins, ${fmt(sliceMs / 1000)} s each …\n`);
+    await runPhase(raw, null, rawConcurrency, sliceMs, async () => {
+      const started = performance.now();
+      return (await hasher.verify(phc, DEMO_PASSWORD)) ? performance.now() - started : null;
+    });
+    await runPhase(bareSignIns, bare.pid ?? null, concurrency, sliceMs, () => bareSignIn(bareOrigin));
+    await runPhase(signIns, serverPid, concurrency, sliceMs, () => signIn(origin, accounts[next++ % accounts.length]!));
+    await runPhase(codeSignIns, serverPid, concurrency, sliceMs, async (deadline) => {
+      const pair = await rotation.next(deadline);
+      if (!pair) return undefined;
+      try {
+        const latency = await signInWithCode(origin, pair.account, pair.step);
+        if (latency !== null) pair.account.signedInStep = pair.step;
+        return latency;
+      } finally {
+        pair.account.busy = false;
+      }
+    });
+  }
+  const rawCpuPerVerify = raw.clientCpuMs / raw.latencies.length;
   // Replay protection was on: the code an account has just signed in with is refused when sent again.
   const replayed = totpAccounts.find((a) => a.signedInStep !== null && a.signedInStep >= acceptedSteps().lo);
   const replayedStep = replayed?.signedInStep ?? null;
@@ -452,23 +517,29 @@ try {
     for (const step of pair) await step();
   }
 
-  const fmt = (n: number | null, digits = 1) => (n === null || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
-  const cpuRow = (r: { serverCpu: number | null; clientCpu: number }) =>
-    `${fmt(r.serverCpu)} ms / ${fmt(r.clientCpu)} ms   (one raw verify ${fmt(rawCpuPerVerify)} ms, ` +
-    `so argon2 is ${fmt(r.serverCpu === null ? null : (100 * rawCpuPerVerify) / r.serverCpu, 0)} % of the server's)`;
-  const rateRow = (r: { perSecond: number; latencies: number[]; failures: number }) =>
-    `${fmt(r.perSecond)} /s   p50 ${fmt(median(r.latencies))} ms  p99 ${fmt(percentile(r.latencies, 99))} ms` +
-    `   (${r.latencies.length} ok, ${r.failures} failed)`;
+  const cpuRow = (phase: Phase) => {
+    const cpu = cpuPerAttempt(phase);
+    return (
+      `${fmt(cpu.server)} ms / ${fmt(cpu.client)} ms   (one raw verify ${fmt(rawCpuPerVerify)} ms, ` +
+      `so argon2 is ${fmt(cpu.server === null ? null : (100 * rawCpuPerVerify) / cpu.server, 0)} % of the server's)`
+    );
+  };
+  const rateRow = (phase: Phase) =>
+    `${fmt(perSecond(phase))} /s   p50 ${fmt(median(phase.latencies))} ms  p99 ${fmt(percentile(phase.latencies, 99))} ms` +
+    `   (${phase.latencies.length} ok, ${phase.failures} failed)`;
+  const ratio = (phase: Phase) => fmt(perSecond(phase) / perSecond(raw), 2);
   const rows: Array<[string, string]> = [
     [
       `raw argon2id verify (m=${argon2.PASSWORD_ARGON2_MEMORY_KIB},t=${argon2.PASSWORD_ARGON2_ITERATIONS},p=${argon2.PASSWORD_ARGON2_PARALLELISM}):`,
-      `${fmt(raw.perSecond)} /s   p50 ${fmt(median(raw.latencies))} ms`,
+      `${fmt(perSecond(raw))} /s   p50 ${fmt(median(raw.latencies))} ms   (${rawConcurrency} at a time, one per CPU)`,
     ],
+    ['bare node:http server, verify only:', `${rateRow(bareSignIns)}   ratio ${ratio(bareSignIns)} (this machine's ceiling with this client)`],
+    ['CPU per sign-in, bare server / bench client:', cpuRow(bareSignIns)],
     ['complete password sign-ins over HTTP:', rateRow(signIns)],
-    ['ratio (goal ≥ 0.85):', fmt(signIns.perSecond / raw.perSecond, 2)],
+    ['ratio (goal ≥ 0.85):', ratio(signIns)],
     ['CPU per sign-in, server / bench client:', cpuRow(signIns)],
     ['complete password + TOTP sign-ins over HTTP:', rateRow(codeSignIns)],
-    ['ratio (goal ≥ 0.85):', fmt(codeSignIns.perSecond / raw.perSecond, 2)],
+    ['ratio (goal ≥ 0.85):', ratio(codeSignIns)],
     ['CPU per sign-in, server / bench client:', cpuRow(codeSignIns)],
     [
       'TOTP accounts:',
@@ -493,11 +564,12 @@ try {
   const width = Math.max(...rows.map(([label]) => label.length)) + 2;
   process.stdout.write(
     `\nbench/sign-in  (node ${process.version}, ${os.availableParallelism()} CPUs, load ${loadAtStart.toFixed(2)} → ${os.loadavg()[0]!.toFixed(2)}, ` +
-      `concurrency ${concurrency}, ${seconds} s each, ${databaseLabel})\n`,
+      `${concurrency} sign-ins at a time, ${seconds} s each in ${rounds} rounds, ${databaseLabel})\n`,
   );
   for (const [label, value] of rows) process.stdout.write(`${label.padEnd(width)}${value}\n`);
 } finally {
   agent.destroy();
+  bare?.kill('SIGTERM');
   const child = server;
   if (child && child.exitCode === null) {
     const exited = new Promise<boolean>((resolve) => child.once('exit', () => resolve(true)));

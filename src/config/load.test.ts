@@ -26,7 +26,7 @@ describe('loadConfig', () => {
     expect(config.port).toBe(8080);
     expect(config.publicUrl.toString()).toBe('http://localhost:8080/');
     expect(config.database).toEqual({ kind: 'sqlite', file: path.join(dir, 'portcullis.db') });
-    expect(config.passwordHashing).toEqual({ memoryKib: 19_456, iterations: 2, parallelism: 1 });
+    expect(config.passwordHashing).toEqual({ memoryKib: 19_456, iterations: 2, parallelism: 1, concurrency: null });
     expect(config.signIn.lockoutThreshold).toBe(10);
     expect(config.sessions).toEqual({ idleSeconds: 3600, absoluteSeconds: 86_400 });
     expect(config.trustProxy).toBe(false);
@@ -55,6 +55,7 @@ describe('loadConfig', () => {
     [{ WEB_PUSH_SERVICES: 'fcm.googleapis.com,bad host' }, 'WEB_PUSH_SERVICES'],
     [{ VAPID_SUBJECT: 'someone@example.org' }, 'VAPID_SUBJECT'],
     [{ PUSH_NUMBER_DIGITS: '1' }, 'PUSH_NUMBER_DIGITS'],
+    [{ PASSWORD_HASH_CONCURRENCY: '-1' }, 'PASSWORD_HASH_CONCURRENCY'],
   ])('refuses %j, naming %s', (env, option) => {
     const error = errorOf(() => load(env));
     expect(error.option).toBe(option);

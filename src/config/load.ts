@@ -30,7 +30,7 @@ export interface Config {
   secret: { source: SecretSource; key: Uint8Array };
   organisationName: string;
   logLevel: RawOptions['LOG_LEVEL'];
-  passwordHashing: { memoryKib: number; iterations: number; parallelism: number };
+  passwordHashing: { memoryKib: number; iterations: number; parallelism: number; concurrency: number | null };
   passwordRules: { minLength: number; maxLength: number };
   signIn: {
     lockoutThreshold: number;
@@ -210,6 +210,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       memoryKib: raw.PASSWORD_ARGON2_MEMORY_KIB,
       iterations: raw.PASSWORD_ARGON2_ITERATIONS,
       parallelism: raw.PASSWORD_ARGON2_PARALLELISM,
+      // null: one per CPU of the machine the server runs on.
+      concurrency: raw.PASSWORD_HASH_CONCURRENCY === 0 ? null : raw.PASSWORD_HASH_CONCURRENCY,
     },
     passwordRules: { minLength: raw.PASSWORD_MIN_LENGTH, maxLength: raw.PASSWORD_MAX_LENGTH },
     signIn: {

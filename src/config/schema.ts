@@ -52,6 +52,7 @@ export const optionsSchema = z.object({
   PASSWORD_ARGON2_MEMORY_KIB: integer(7168, 4_194_304).default(19_456),
   PASSWORD_ARGON2_ITERATIONS: integer(1, 100).default(2),
   PASSWORD_ARGON2_PARALLELISM: integer(1, 16).default(1),
+  PASSWORD_HASH_CONCURRENCY: integer(0, 256).default(0),
   PASSWORD_MIN_LENGTH: integer(8, 64).default(8),
   PASSWORD_MAX_LENGTH: integer(64, 1024).default(128),
   SIGN_IN_LOCKOUT_THRESHOLD: integer(1, 100).default(10),
@@ -159,6 +160,11 @@ export const optionDocs: Record<keyof RawOptions, OptionDoc> = {
   },
   PASSWORD_ARGON2_ITERATIONS: { description: 'argon2id time cost (iterations).', defaultText: '2' },
   PASSWORD_ARGON2_PARALLELISM: { description: 'argon2id parallelism.', defaultText: '1' },
+  PASSWORD_HASH_CONCURRENCY: {
+    description:
+      'How many password hashes may run at once; more wait their turn. 0 means one per CPU, which gives the most sign-ins per second and bounds the memory hashing takes (19 MiB each at the default parameters).',
+    defaultText: '0 (one per CPU)',
+  },
   PASSWORD_MIN_LENGTH: { description: 'Shortest password accepted (NIST SP 800-63B: at least 8).', defaultText: '8' },
   PASSWORD_MAX_LENGTH: { description: 'Longest password accepted (NIST SP 800-63B: at least 64).', defaultText: '128' },
   SIGN_IN_LOCKOUT_THRESHOLD: {

@@ -6,7 +6,11 @@
 import { sql, type Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
 import type { CounterState } from '../core/throttle.js';
+import { prepared } from './prepared.js';
 import type { DatabaseSchema } from './schema.js';
+
+// Every sign-in reads counters (src/store/prepared.ts).
+const counter = prepared(2, (db, key, now) => db.selectFrom('throttles').select(['count', 'locked_until']).where('key', '=', key).where('expires_at', '>', now));
 
 export interface ThrottleStore {
   /** Adds one and returns the new count; a counter past its expiry starts again from one. */
@@ -37,12 +41,7 @@ export function createSqlThrottleStore(db: Kysely<DatabaseSchema>): ThrottleStor
       return Number(row.count);
     },
     async get(key, now) {
-      const row = await db
-        .selectFrom('throttles')
-        .select(['count', 'locked_until'])
-        .where('key', '=', key)
-        .where('expires_at', '>', now.toISOString())
-        .executeTakeFirst();
+      const [row] = (await counter(db, key, now.toISOString())).rows;
       if (!row) return null;
       return { count: Number(row.count), lockedUntil: row.locked_until ? new Date(row.locked_until) : null };
     },

@@ -1,6 +1,12 @@
 import type { Kysely } from 'kysely';
 import type { AuditEvent, AuditEventType } from '../../core/audit.js';
+import { prepared } from '../prepared.js';
 import type { AuditEventRow, DatabaseSchema } from '../schema.js';
+
+// Every sign-in appends one (src/store/prepared.ts).
+const appendEvent = prepared(7, (db, at, type, actorType, actorId, subjectUserId, ip, details) =>
+  db.insertInto('audit_events').values({ at, type, actor_type: actorType, actor_id: actorId, subject_user_id: subjectUserId, ip, details }),
+);
 
 function actorColumns(actor: AuditEvent['actor']): { actor_type: string; actor_id: string | null } {
   switch (actor.kind) {
@@ -17,17 +23,8 @@ export function createAuditRepository(db: Kysely<DatabaseSchema>) {
   return {
     /** The only write: there is no update or delete. */
     async append(event: AuditEvent): Promise<void> {
-      await db
-        .insertInto('audit_events')
-        .values({
-          at: event.at.toISOString(),
-          type: event.type,
-          ...actorColumns(event.actor),
-          subject_user_id: event.subjectUserId,
-          ip: event.ip,
-          details: JSON.stringify(event.details),
-        })
-        .execute();
+      const actor = actorColumns(event.actor);
+      await appendEvent(db, event.at.toISOString(), event.type, actor.actor_type, actor.actor_id, event.subjectUserId, event.ip, JSON.stringify(event.details));
     },
     async list(filter: { subjectUserId?: string; type?: AuditEventType; limit?: number } = {}): Promise<AuditEventRow[]> {
       let query = db.selectFrom('audit_events').selectAll().orderBy('id', 'desc').limit(filter.limit ?? 100);

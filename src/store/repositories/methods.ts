@@ -1,6 +1,21 @@
 import type { Kysely } from 'kysely';
+import { prepared } from '../prepared.js';
 import type { DatabaseSchema, MethodRow } from '../schema.js';
 import { refreshPolicyProfile } from './policy-profile.js';
+
+// Every sign-in runs these (src/store/prepared.ts).
+const methodForUser = prepared(2, (db, userId, id) => db.selectFrom('methods').selectAll().where('id', '=', id).where('user_id', '=', userId));
+const activeMethods = prepared(1, (db, userId) =>
+  db.selectFrom('methods').selectAll().where('user_id', '=', userId).where('status', '=', 'active').orderBy('created_at').orderBy('id'),
+);
+const claimStep = prepared(3, (db, id, step, now) =>
+  db
+    .updateTable('methods')
+    .set({ totp_last_step: step as unknown as number, last_used_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'active')
+    .where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step as unknown as number)])),
+);
 
 export interface NewMethod {
   id: string;
@@ -38,10 +53,10 @@ export function createMethodRepository(db: Kysely<DatabaseSchema>) {
       return db.selectFrom('methods').selectAll().where('id', '=', id).executeTakeFirst();
     },
     async findForUser(userId: string, id: string): Promise<MethodRow | undefined> {
-      return db.selectFrom('methods').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+      return (await methodForUser(db, userId, id)).rows[0];
     },
     async activeForUser(userId: string): Promise<MethodRow[]> {
-      return db.selectFrom('methods').selectAll().where('user_id', '=', userId).where('status', '=', 'active').orderBy('created_at').orderBy('id').execute();
+      return (await activeMethods(db, userId)).rows;
     },
     async countActive(userId: string, kind?: string): Promise<number> {
       let query = db
@@ -71,14 +86,8 @@ export function createMethodRepository(db: Kysely<DatabaseSchema>) {
      * or an earlier step (RFC 6238 §5.2).
      */
     async claimTotpStep(id: string, step: number, now: Date): Promise<boolean> {
-      const result = await db
-        .updateTable('methods')
-        .set({ totp_last_step: step, last_used_at: now.toISOString() })
-        .where('id', '=', id)
-        .where('status', '=', 'active')
-        .where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step)]))
-        .executeTakeFirst();
-      return Number(result.numUpdatedRows) === 1;
+      const result = await claimStep(db, id, step, now.toISOString());
+      return Number(result.numAffectedRows ?? 0) === 1;
     },
     async rename(id: string, label: string): Promise<void> {
       await db.updateTable('methods').set({ label }).where('id', '=', id).execute();

@@ -1,5 +1,13 @@
 import type { Kysely } from 'kysely';
+import { prepared } from '../prepared.js';
 import type { DatabaseSchema, PolicyExceptionRow, TemporaryAccessPassRow } from '../schema.js';
+
+// A sign-in evaluates the policy for its user (src/store/prepared.ts).
+const liveExceptionsOf = prepared(2, (db, userId, now) =>
+  db.selectFrom('policy_exceptions').selectAll().where('user_id', '=', userId).where('revoked_at', 'is', null).where('until', '>', now),
+);
+const snoozesOf = prepared(1, (db, userId) => db.selectFrom('campaign_snoozes').select(['campaign_id', 'count', 'until']).where('user_id', '=', userId));
+const passOf = prepared(1, (db, userId) => db.selectFrom('temporary_access_passes').selectAll().where('user_id', '=', userId));
 
 export function createPolicyRepository(db: Kysely<DatabaseSchema>) {
   return {
@@ -20,13 +28,7 @@ export function createPolicyRepository(db: Kysely<DatabaseSchema>) {
       await db.insertInto('policy_exceptions').values({ ...row, revoked_at: null, revoked_by: null }).execute();
     },
     async liveExceptions(userId: string, now: Date): Promise<PolicyExceptionRow[]> {
-      return db
-        .selectFrom('policy_exceptions')
-        .selectAll()
-        .where('user_id', '=', userId)
-        .where('revoked_at', 'is', null)
-        .where('until', '>', now.toISOString())
-        .execute();
+      return (await liveExceptionsOf(db, userId, now.toISOString())).rows;
     },
     async exceptions(filter: { userId?: string; includeEnded?: boolean; now: Date }): Promise<Array<PolicyExceptionRow & { email: string }>> {
       let query = db.selectFrom('policy_exceptions as e').innerJoin('users as u', 'u.id', 'e.user_id').selectAll('e').select('u.email').orderBy('e.created_at', 'desc');
@@ -44,7 +46,7 @@ export function createPolicyRepository(db: Kysely<DatabaseSchema>) {
         .executeTakeFirst();
     },
     async snoozes(userId: string): Promise<Array<{ campaign_id: string; count: number; until: string | null }>> {
-      return db.selectFrom('campaign_snoozes').select(['campaign_id', 'count', 'until']).where('user_id', '=', userId).execute();
+      return (await snoozesOf(db, userId)).rows;
     },
     async snooze(userId: string, campaignId: string, until: Date): Promise<number> {
       const row = await db
@@ -60,7 +62,7 @@ export function createPolicyRepository(db: Kysely<DatabaseSchema>) {
       await db.insertInto('temporary_access_passes').values(row).execute();
     },
     async pass(userId: string): Promise<TemporaryAccessPassRow | undefined> {
-      return db.selectFrom('temporary_access_passes').selectAll().where('user_id', '=', userId).executeTakeFirst();
+      return (await passOf(db, userId)).rows[0];
     },
     /** Uses a one-time pass up atomically (of two racing sign-ins, one wins); a multi-use pass just records its use. */
     async usePass(userId: string, passHash: string, now: Date): Promise<boolean> {

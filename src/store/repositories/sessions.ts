@@ -1,7 +1,29 @@
 import type { Kysely } from 'kysely';
 import type { MethodUse } from '../../core/methods.js';
 import type { SessionRestriction } from '../../core/session.js';
+import { prepared } from '../prepared.js';
 import type { DatabaseSchema, SessionRow } from '../schema.js';
+
+// Every sign-in or signed-in request runs these (src/store/prepared.ts).
+const insertSession = prepared(10, (db, id, userId, createdAt, lastSeenAt, expiresAt, methods, restricted, ip, userAgent, grantUntil) =>
+  db.insertInto('sessions').values({
+    id,
+    user_id: userId,
+    created_at: createdAt,
+    last_seen_at: lastSeenAt,
+    expires_at: expiresAt,
+    methods,
+    restricted,
+    oidc_session_id: null,
+    ip,
+    user_agent: userAgent,
+    registration_grant_until: grantUntil,
+  }),
+);
+const sessionById = prepared(1, (db, id) => db.selectFrom('sessions').selectAll().where('id', '=', id));
+const touchSession = prepared(3, (db, id, lastSeenAt, expiresAt) =>
+  db.updateTable('sessions').set({ last_seen_at: lastSeenAt, expires_at: expiresAt }).where('id', '=', id),
+);
 
 export interface NewSession {
   id: string;
@@ -19,33 +41,25 @@ export interface NewSession {
 export function createSessionRepository(db: Kysely<DatabaseSchema>) {
   return {
     async insert(session: NewSession): Promise<void> {
-      const at = session.now.toISOString();
-      await db
-        .insertInto('sessions')
-        .values({
-          id: session.id,
-          user_id: session.userId,
-          created_at: (session.createdAt ?? session.now).toISOString(),
-          last_seen_at: at,
-          expires_at: session.expiresAt.toISOString(),
-          methods: JSON.stringify(session.methods),
-          restricted: session.restricted,
-          oidc_session_id: null,
-          ip: session.ip,
-          user_agent: session.userAgent?.slice(0, 512) ?? null,
-          registration_grant_until: session.registrationGrantUntil?.toISOString() ?? null,
-        })
-        .execute();
+      await insertSession(
+        db,
+        session.id,
+        session.userId,
+        (session.createdAt ?? session.now).toISOString(),
+        session.now.toISOString(),
+        session.expiresAt.toISOString(),
+        JSON.stringify(session.methods),
+        session.restricted,
+        session.ip,
+        session.userAgent?.slice(0, 512) ?? null,
+        session.registrationGrantUntil?.toISOString() ?? null,
+      );
     },
     async find(id: string): Promise<SessionRow | undefined> {
-      return db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+      return (await sessionById(db, id)).rows[0];
     },
     async touch(id: string, now: Date, expiresAt: Date): Promise<void> {
-      await db
-        .updateTable('sessions')
-        .set({ last_seen_at: now.toISOString(), expires_at: expiresAt.toISOString() })
-        .where('id', '=', id)
-        .execute();
+      await touchSession(db, id, now.toISOString(), expiresAt.toISOString());
     },
     async delete(id: string): Promise<boolean> {
       const result = await db.deleteFrom('sessions').where('id', '=', id).executeTakeFirst();

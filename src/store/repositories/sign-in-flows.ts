@@ -1,29 +1,30 @@
 import type { Kysely } from 'kysely';
 import type { SignInState } from '../../core/sign-in/flow.js';
+import { prepared } from '../prepared.js';
 import type { DatabaseSchema } from '../schema.js';
+
+// Every sign-in runs these (src/store/prepared.ts).
+const insertFlow = prepared(4, (db, id, state, createdAt, expiresAt) =>
+  db.insertInto('sign_in_flows').values({ id, state, created_at: createdAt, expires_at: expiresAt }),
+);
+const findFlow = prepared(2, (db, id, now) => db.selectFrom('sign_in_flows').select('state').where('id', '=', id).where('expires_at', '>', now));
+const updateFlow = prepared(2, (db, id, state) => db.updateTable('sign_in_flows').set({ state }).where('id', '=', id));
+const deleteFlow = prepared(1, (db, id) => db.deleteFrom('sign_in_flows').where('id', '=', id));
 
 export function createSignInFlowRepository(db: Kysely<DatabaseSchema>) {
   return {
     async insert(id: string, state: SignInState, now: Date, expiresAt: Date): Promise<void> {
-      await db
-        .insertInto('sign_in_flows')
-        .values({ id, state: JSON.stringify(state), created_at: now.toISOString(), expires_at: expiresAt.toISOString() })
-        .execute();
+      await insertFlow(db, id, JSON.stringify(state), now.toISOString(), expiresAt.toISOString());
     },
     async find(id: string, now: Date): Promise<SignInState | undefined> {
-      const row = await db
-        .selectFrom('sign_in_flows')
-        .select('state')
-        .where('id', '=', id)
-        .where('expires_at', '>', now.toISOString())
-        .executeTakeFirst();
+      const [row] = (await findFlow(db, id, now.toISOString())).rows;
       return row ? (JSON.parse(row.state) as SignInState) : undefined;
     },
     async update(id: string, state: SignInState): Promise<void> {
-      await db.updateTable('sign_in_flows').set({ state: JSON.stringify(state) }).where('id', '=', id).execute();
+      await updateFlow(db, id, JSON.stringify(state));
     },
     async delete(id: string): Promise<void> {
-      await db.deleteFrom('sign_in_flows').where('id', '=', id).execute();
+      await deleteFlow(db, id);
     },
     async deleteExpired(now: Date): Promise<number> {
       const result = await db.deleteFrom('sign_in_flows').where('expires_at', '<=', now.toISOString()).executeTakeFirst();

@@ -1,7 +1,12 @@
 import type { Kysely } from 'kysely';
 import { normaliseEmail } from '../../core/email.js';
 import type { UserStatus } from '../../core/directory.js';
+import { prepared } from '../prepared.js';
 import type { DatabaseSchema, NewUserRow, UserRow } from '../schema.js';
+
+// Every sign-in runs these (src/store/prepared.ts).
+const userByEmail = prepared(1, (db, email) => db.selectFrom('users').selectAll().where('email_normalised', '=', email));
+const userById = prepared(1, (db, id) => db.selectFrom('users').selectAll().where('id', '=', id));
 
 export interface UserListEntry {
   id: string;
@@ -20,10 +25,10 @@ export function createUserRepository(db: Kysely<DatabaseSchema>) {
       await db.insertInto('users').values(row).execute();
     },
     async findByEmail(email: string): Promise<UserRow | undefined> {
-      return db.selectFrom('users').selectAll().where('email_normalised', '=', normaliseEmail(email)).executeTakeFirst();
+      return (await userByEmail(db, normaliseEmail(email))).rows[0];
     },
     async findById(id: string): Promise<UserRow | undefined> {
-      return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+      return (await userById(db, id)).rows[0];
     },
     async setStatus(id: string, status: UserStatus, now: Date): Promise<void> {
       await db.updateTable('users').set({ status, updated_at: now.toISOString() }).where('id', '=', id).execute();
