@@ -23,6 +23,7 @@ const hasher = await createPasswordHasher({
 const phc = await hasher.hash(password);
 const form = '<form method="post"><input type="hidden" name="_csrf" value="bare"><input name="email"></form>';
 const page = `<!DOCTYPE html><html><body>${form}${' '.repeat(Math.max(0, pageBytes - form.length - 40))}</body></html>`;
+const pageLength = Buffer.byteLength(page);
 
 const server = http.createServer((request, response) => {
   let body = '';
@@ -30,15 +31,15 @@ const server = http.createServer((request, response) => {
   request.on('data', (chunk: string) => (body += chunk));
   request.on('end', () => {
     if (request.method === 'GET') {
-      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'set-cookie': 'flow=; Path=/; HttpOnly' });
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': pageLength, 'set-cookie': 'flow=; Path=/; HttpOnly' });
       response.end(page);
     } else if (request.url === '/sign-in') {
-      response.writeHead(303, { location: '/sign-in/password', 'set-cookie': 'flow=bare; Path=/; HttpOnly' });
+      response.writeHead(303, { location: '/sign-in/password', 'content-length': 0, 'set-cookie': 'flow=bare; Path=/; HttpOnly' });
       response.end();
     } else {
       const typed = new URLSearchParams(body).get('password') ?? '';
       void hasher.verify(phc, typed).then((ok) => {
-        response.writeHead(303, ok ? { location: '/account', 'set-cookie': 'session=bare; Path=/; HttpOnly' } : { location: '/sign-in/password' });
+        response.writeHead(303, { location: ok ? '/account' : '/sign-in/password', 'content-length': 0, ...(ok ? { 'set-cookie': 'session=bare; Path=/; HttpOnly' } : {}) });
         response.end();
       });
     }

@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { agent, FormBrowser, freePort, freshPostgresDatabase, percentile, rssMiB, sleep, type HttpResponse } from './lib.js';
+import { agent, FormBrowser, freePort, LeanConnection, freshPostgresDatabase, percentile, rssMiB, sleep, type HttpResponse } from './lib.js';
 import { DEMO_ORGANISATIONS, DEMO_PASSWORD, DEMO_PHONES, DEMO_USERS } from '../src/app/demo.js';
 import { generateTotp, TOTP_PERIOD_SECONDS, totpStep } from '../src/core/methods/totp.js';
 import { optionsSchema } from '../src/config/schema.js';
@@ -160,14 +160,31 @@ class Browser extends FormBrowser {
   }
 }
 
+/**
+ * Each sign-in is a fresh browser (its own cookies) on a keep-alive connection of its own while it
+ * runs; connections are reused, as a browser reuses its connection to a site.
+ */
+const idleConnections = new Map<string, LeanConnection[]>();
+async function withBrowser<T>(origin: string, use: (browser: Browser) => Promise<T>): Promise<T> {
+  const idle = idleConnections.get(origin) ?? [];
+  idleConnections.set(origin, idle);
+  const connection = idle.pop() ?? new LeanConnection(new URL(origin));
+  try {
+    return await use(new Browser(origin, connection));
+  } finally {
+    idle.push(connection);
+  }
+}
+
 /** A complete password sign-in in a fresh browser; its duration in ms, or null if it did not succeed. */
-async function signIn(origin: string, email: string): Promise<number | null> {
+function signIn(origin: string, email: string): Promise<number | null> {
+  return withBrowser(origin, async (browser) => {
   const started = performance.now();
-  const browser = new Browser(origin);
   if (!(await browser.startSignIn(email))) return null;
   const response = await browser.submitPassword(DEMO_PASSWORD);
   const ok = response.status === 303 && AFTER_PASSWORD_ONLY.has(response.location ?? '') && browser.hasSession();
   return ok ? performance.now() - started : null;
+  });
 }
 
 /** A bench account with an authenticator app: the key its set-up page showed, and its last step used. */
@@ -229,15 +246,16 @@ class CodeRotation {
 }
 
 /** A complete password + code sign-in in a fresh browser; its duration in ms, or null if it did not succeed. */
-async function signInWithCode(origin: string, account: TotpAccount, step: number): Promise<number | null> {
+function signInWithCode(origin: string, account: TotpAccount, step: number): Promise<number | null> {
+  return withBrowser(origin, async (browser) => {
   const started = performance.now();
-  const browser = new Browser(origin);
   if (!(await browser.startSignIn(account.email))) return null;
   const afterPassword = await browser.submitPassword(DEMO_PASSWORD);
   if (afterPassword.status !== 303 || afterPassword.location !== '/sign-in/verify') return null;
   const response = await browser.submitCode(codeAt(account.key, step));
   const ok = response.status === 303 && response.location === '/account' && browser.hasSession();
   return ok ? performance.now() - started : null;
+  });
 }
 
 /**
@@ -334,12 +352,13 @@ async function runPhase(into: Phase, pid: number | null, workers: number, ms: nu
 }
 
 /** A password sign-in on the bare server; its duration in ms, or null if it did not succeed. */
-async function bareSignIn(origin: string): Promise<number | null> {
-  const started = performance.now();
-  const browser = new Browser(origin);
-  if (!(await browser.startSignIn('someone@example.org'))) return null;
-  const response = await browser.submitPassword(DEMO_PASSWORD);
-  return response.status === 303 && response.location === '/account' ? performance.now() - started : null;
+function bareSignIn(origin: string): Promise<number | null> {
+  return withBrowser(origin, async (browser) => {
+    const started = performance.now();
+    if (!(await browser.startSignIn('someone@example.org'))) return null;
+    const response = await browser.submitPassword(DEMO_PASSWORD);
+    return response.status === 303 && response.location === '/account' ? performance.now() - started : null;
+  });
 }
 
 const fmt = (n: number | null, digits = 1) => (n === null || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
@@ -569,6 +588,7 @@ try {
   for (const [label, value] of rows) process.stdout.write(`${label.padEnd(width)}${value}\n`);
 } finally {
   agent.destroy();
+  for (const connection of [...idleConnections.values()].flat()) connection.close();
   bare?.kill('SIGTERM');
   const child = server;
   if (child && child.exitCode === null) {
