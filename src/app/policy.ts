@@ -134,26 +134,23 @@ export async function subjectFor(
   overrides: { roles?: string[]; groups?: string[]; registered?: MethodSummary[] } = {},
 ): Promise<PolicySubject> {
   const now = ctx.clock();
-  const [assignments, groups, registered, pass, exceptions, snoozes, roles] = await Promise.all([
-    ctx.store.roles.assignmentsOf(user.id),
-    ctx.store.groups.groupsOf(user.id),
+  const [facts, registered, roles] = await Promise.all([
+    ctx.store.policy.facts(user.id, now),
     overrides.registered ?? methodSummaries(ctx, user.id),
-    ctx.store.policy.pass(user.id),
-    ctx.store.policy.liveExceptions(user.id, now),
-    ctx.store.policy.snoozes(user.id),
     overrides.roles ? ctx.store.roles.list() : Promise.resolve([]),
   ]);
-  const roleNames = overrides.roles ?? [...new Set(assignments.map((a) => a.role))];
-  const elevated = overrides.roles ? overrides.roles.some((r) => roles.find((x) => x.name === r)?.elevated) : assignments.some((a) => a.elevated);
+  const { pass } = facts;
+  const roleNames = overrides.roles ?? [...new Set(facts.roles.map((a) => a.role))];
+  const elevated = overrides.roles ? overrides.roles.some((r) => roles.find((x) => x.name === r)?.elevated) : facts.roles.some((a) => a.elevated);
   return {
     roles: roleNames,
     elevated,
-    groups: overrides.groups ?? groups.map((g) => g.name),
+    groups: overrides.groups ?? facts.groups,
     registered,
     defaultMethodId: user.default_method_id,
-    hasActiveTap: Boolean(pass && Date.parse(pass.expires_at) > now.getTime() && (pass.multi_use === 1 || pass.used_at === null)),
-    exceptions: exceptions.map((e) => ({ requirementId: e.requirement_id, until: new Date(e.until) })),
-    snoozes: snoozes.map((s) => ({ campaignId: s.campaign_id, count: s.count, until: s.until ? new Date(s.until) : null })),
+    hasActiveTap: Boolean(pass && Date.parse(pass.expiresAt) > now.getTime() && (pass.multiUse || pass.usedAt === null)),
+    exceptions: facts.exceptions.map((e) => ({ requirementId: e.requirementId, until: new Date(e.until) })),
+    snoozes: facts.snoozes.map((s) => ({ campaignId: s.campaignId, count: s.count, until: s.until ? new Date(s.until) : null })),
   };
 }
 
@@ -179,6 +176,7 @@ export async function signInPolicy(ctx: AppContext, user: UserRow, rows?: readon
       session: evaluation.decision.session,
       tap: evaluation.tapEnabled && evaluation.subject.hasActiveTap,
       tapFullSession: evaluation.tapFullSession,
+      campaignDue: evaluation.interrupts.some((interrupt) => interrupt.kind === 'campaign'),
     },
     evaluation,
   };

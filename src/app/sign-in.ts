@@ -59,7 +59,7 @@ export async function finishSignInFlow(ctx: AppContext, token: string): Promise<
 
 /** The throttle for a password attempt, and whether the address has a failure count to clear on success. */
 export async function assessThrottle(ctx: AppContext, email: string, ip: string, now: Date): Promise<{ throttle: ThrottleAssessment; hasCounter: boolean }> {
-  const [account, address] = await Promise.all([ctx.throttles.get(emailKey(ctx, email), now), ctx.throttles.get(ipKey(ctx, ip, now), now)]);
+  const [account, address] = await ctx.throttles.getBoth(emailKey(ctx, email), ipKey(ctx, ip, now), now);
   return { throttle: assessSignInThrottle(account, address, now, ctx.config.signIn), hasCounter: account !== null };
 }
 

@@ -11,11 +11,20 @@ import type { DatabaseSchema } from './schema.js';
 
 // Every sign-in reads counters (src/store/prepared.ts).
 const counter = prepared(2, (db, key, now) => db.selectFrom('throttles').select(['count', 'locked_until']).where('key', '=', key).where('expires_at', '>', now));
+const twoCounters = prepared(3, (db, first, second, now) =>
+  db.selectFrom('throttles').select(['key', 'count', 'locked_until']).where('key', 'in', [first, second]).where('expires_at', '>', now),
+);
+
+function counterState(row: { count: number | string; locked_until: string | null } | undefined): CounterState | null {
+  return row ? { count: Number(row.count), lockedUntil: row.locked_until ? new Date(row.locked_until) : null } : null;
+}
 
 export interface ThrottleStore {
   /** Adds one and returns the new count; a counter past its expiry starts again from one. */
   increment(key: string, now: Date, expiresAt: Date): Promise<number>;
   get(key: string, now: Date): Promise<CounterState | null>;
+  /** Two counters in one round trip (a sign-in reads its address's and its IP's). */
+  getBoth(first: string, second: string, now: Date): Promise<[CounterState | null, CounterState | null]>;
   /** Marks the counter locked until a time (it must already exist). */
   lock(key: string, until: Date): Promise<void>;
   clear(key: string): Promise<void>;
@@ -41,9 +50,11 @@ export function createSqlThrottleStore(db: Kysely<DatabaseSchema>): ThrottleStor
       return Number(row.count);
     },
     async get(key, now) {
-      const [row] = (await counter(db, key, now.toISOString())).rows;
-      if (!row) return null;
-      return { count: Number(row.count), lockedUntil: row.locked_until ? new Date(row.locked_until) : null };
+      return counterState((await counter(db, key, now.toISOString())).rows[0]);
+    },
+    async getBoth(first, second, now) {
+      const { rows } = await twoCounters(db, first, second, now.toISOString());
+      return [counterState(rows.find((r) => r.key === first)), counterState(rows.find((r) => r.key === second))];
     },
     async lock(key, until) {
       await db.updateTable('throttles').set({ locked_until: until.toISOString() }).where('key', '=', key).execute();
@@ -56,6 +67,11 @@ export function createSqlThrottleStore(db: Kysely<DatabaseSchema>): ThrottleStor
       return Number(result.numDeletedRows);
     },
   };
+}
+
+function redisCounter(fields: Record<string, string>): CounterState | null {
+  if (!fields.count) return null;
+  return { count: Number(fields.count), lockedUntil: fields.lockedUntil ? new Date(Number(fields.lockedUntil)) : null };
 }
 
 export function createRedisThrottleStore(redis: Redis, prefix = 'portcullis:throttle:'): ThrottleStore {
@@ -71,9 +87,15 @@ export function createRedisThrottleStore(redis: Redis, prefix = 'portcullis:thro
       return Number(count);
     },
     async get(key) {
-      const fields = await redis.hgetall(prefix + key);
-      if (!fields.count) return null;
-      return { count: Number(fields.count), lockedUntil: fields.lockedUntil ? new Date(Number(fields.lockedUntil)) : null };
+      return redisCounter(await redis.hgetall(prefix + key));
+    },
+    async getBoth(first, second) {
+      const results = (await redis.pipeline().hgetall(prefix + first).hgetall(prefix + second).exec()) ?? [];
+      const fields = results.map(([error, value]) => {
+        if (error) throw error;
+        return value as Record<string, string>;
+      });
+      return [redisCounter(fields[0] ?? {}), redisCounter(fields[1] ?? {})];
     },
     async lock(key, until) {
       // Only if the counter still exists: HSET on a missing key would create one without expiry.

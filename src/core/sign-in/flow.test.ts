@@ -266,6 +266,14 @@ describe('reduceSignIn: the method policy decides what is offered and the sessio
     expect(result.effects.some((e) => e.type === 'begin-challenge')).toBe(false);
   });
 
+  it('carries a campaign due at the password to the finished sign-in, through any second factor, and only then', () => {
+    const due: SignInPolicy = { ...UNRESTRICTED, campaignDue: true };
+    expect(finishWith(signIn(due).state).state).toMatchObject({ step: 'complete', campaignDue: true });
+    expect(finishWith(signIn(due).state, 'm-totp').state).toMatchObject({ step: 'complete', campaignDue: true });
+    expect(signIn(due, []).state).toMatchObject({ step: 'complete', offerRegistration: true, campaignDue: true });
+    expect(finishWith(signIn(UNRESTRICTED).state).state).not.toHaveProperty('campaignDue');
+  });
+
   it('with no method and registration due: a restricted session that may register a first method', () => {
     expect(signIn({ session: 'registration-only', tap: false, tapFullSession: false }, []).state).toMatchObject({ step: 'complete', restricted: 'registration-only', offerRegistration: true });
     expect(signIn(UNRESTRICTED, []).state).toMatchObject({ step: 'complete', restricted: null, offerRegistration: true });

@@ -55,6 +55,8 @@ export type SignInState =
       restricted?: SessionRestriction | null;
       /** The policy lets a Temporary Access Pass open a full session (onboarding). */
       tapFullSession?: boolean;
+      /** A campaign of the policy is due for this person: its interrupt follows the sign-in. */
+      campaignDue?: boolean;
       returnTo: string;
     }
   /** Reset: a code went to the address's mailbox (if it has an account; the pages are the same if not). */
@@ -69,6 +71,8 @@ export type SignInState =
       restricted: SessionRestriction | null;
       /** The user has no second method: offer to set one up (skippable for now). */
       offerRegistration: boolean;
+      /** A campaign of the policy is due: "Set it up now" or "Remind me later" before going on. */
+      campaignDue?: boolean;
       returnTo: string;
     };
 
@@ -94,6 +98,11 @@ export interface SignInPolicy {
   tap: boolean;
   /** A pass opens a full session (the policy's onboarding setting) rather than a restricted one. */
   tapFullSession: boolean;
+  /**
+   * A campaign asks this person to set up a method by a date and may be snoozed: its interrupt follows
+   * the sign-in. Decided with the rest of the policy at the password, so finishing needs no second look.
+   */
+  campaignDue?: boolean;
 }
 
 /** No method policy in the way: every active method opens a full session. */
@@ -233,11 +242,11 @@ function failureEffects(
 
 function complete(
   state: { purpose: SignInPurpose; userId: string; email: string; methods: MethodUse[]; returnTo: string },
-  session: { restricted: SessionRestriction | null; offerRegistration: boolean },
+  session: { restricted: SessionRestriction | null; offerRegistration: boolean; campaignDue: boolean },
   now: Date,
   extra: SignInEffect[],
 ): SignInResult {
-  const { restricted, offerRegistration } = session;
+  const { restricted, offerRegistration, campaignDue } = session;
   if (state.purpose === 'reset') {
     // Both factors are proven: the next step is the new password, not a session.
     return unchanged({ step: 'reset-new-password', userId: state.userId, email: state.email, returnTo: state.returnTo }, null, extra);
@@ -257,7 +266,16 @@ function complete(
     { type: 'count-sign-in', reason: 'success' },
   ];
   return unchanged(
-    { step: 'complete', purpose: state.purpose, userId: state.userId, methods: state.methods, restricted, offerRegistration, returnTo: state.returnTo },
+    {
+      step: 'complete',
+      purpose: state.purpose,
+      userId: state.userId,
+      methods: state.methods,
+      restricted,
+      offerRegistration,
+      ...(campaignDue ? { campaignDue } : {}),
+      returnTo: state.returnTo,
+    },
     null,
     effects,
   );
@@ -360,7 +378,7 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
       const first = options[0];
       if (!first) {
         // No second method: a session (restricted when registration is due) that may register a first one.
-        return complete({ purpose: 'sign-in', userId: account.id, email: state.email, methods, returnTo: state.returnTo }, { restricted, offerRegistration: true }, now, passwordEffects);
+        return complete({ purpose: 'sign-in', userId: account.id, email: state.email, methods, returnTo: state.returnTo }, { restricted, offerRegistration: true, campaignDue: policy.campaignDue ?? false }, now, passwordEffects);
       }
       return unchanged(
         {
@@ -373,6 +391,7 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
           current: { methodId: first.id, kind: first.kind, challengeId: null },
           restricted,
           tapFullSession: policy.tapFullSession,
+          ...(policy.campaignDue ? { campaignDue: true } : {}),
           returnTo: state.returnTo,
         },
         null,
@@ -429,7 +448,7 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
           }
           return complete(
             { ...state, methods: [...state.methods, { method: state.current.kind, at: now.toISOString() }] },
-            { restricted: sessionAfter(state), offerRegistration: false },
+            { restricted: sessionAfter(state), offerRegistration: false, campaignDue: state.campaignDue ?? false },
             now,
             [{ type: 'clear-second-factor-failures', userId: state.userId }],
           );
@@ -438,7 +457,7 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
           if (event.challengeId !== state.current.challengeId) return unchanged(state);
           return complete(
             { ...state, methods: [...state.methods, { method: state.current.kind, at: now.toISOString() }] },
-            { restricted: sessionAfter(state), offerRegistration: false },
+            { restricted: sessionAfter(state), offerRegistration: false, campaignDue: state.campaignDue ?? false },
             now,
             [{ type: 'clear-second-factor-failures', userId: state.userId }],
           );

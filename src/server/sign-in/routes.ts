@@ -23,7 +23,7 @@ import { describeUse, methodDefinitions } from '../../core/methods/registry.js';
 import { safeReturnTo } from '../../core/return-to.js';
 import { reduceSignIn, startSignIn, startStepUp, type SignInError, type SignInState } from '../../core/sign-in/flow.js';
 import { busTopics } from '../../app/push.js';
-import { currentPolicy, evaluateUser, signInPolicy, stepUpOptions } from '../../app/policy.js';
+import { signInPolicy, stepUpOptions } from '../../app/policy.js';
 import { SESSION_COOKIE, SIGN_IN_COOKIE, cookieOptions } from '../cookies.js';
 import { openEventStream } from '../device-api/routes.js';
 import { flowAt as flowAtStep } from './flow-cookie.js';
@@ -135,11 +135,9 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     if (state.offerRegistration) return reply.redirect(`/security-info/get-started?returnTo=${returnTo}`, 303);
     // A session restricted by the method policy can only register a compliant method.
     if (state.restricted) return reply.redirect('/security-info', 303);
-    // Interrupts the policy has due: a campaign's "Set it up now" or "Remind me later".
-    const user = (await currentPolicy(ctx)).policy.campaigns.length ? await ctx.store.users.findById(state.userId) : undefined;
-    if (user && (await evaluateUser(ctx, user)).interrupts.some((i) => i.kind === 'campaign')) {
-      return reply.redirect(`/security-info/campaign?returnTo=${returnTo}`, 303);
-    }
+    // Interrupts the policy has due, decided with the rest of the policy at the password: a campaign's
+    // "Set it up now" or "Remind me later".
+    if (state.campaignDue) return reply.redirect(`/security-info/campaign?returnTo=${returnTo}`, 303);
     return reply.redirect(state.returnTo, 303);
   }
 

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { PortcullisError } from '../../core/errors.js';
 import { isUniqueViolation } from '../errors.js';
-import { prepared } from '../prepared.js';
 import type { DatabaseSchema } from '../schema.js';
 import { refreshPolicyProfile } from './policy-profile.js';
 
@@ -11,16 +10,6 @@ export interface GroupRow {
   name: string;
   description: string;
 }
-
-// A sign-in evaluates the policy for its user (src/store/prepared.ts).
-const groupsOfUser = prepared(1, (db, userId) =>
-  db
-    .selectFrom('group_members as m')
-    .innerJoin('groups as g', 'g.id', 'm.group_id')
-    .select(['g.id', 'g.name', 'g.description'])
-    .where('m.user_id', '=', userId)
-    .orderBy('g.name_normalised'),
-);
 
 export function normaliseGroupName(name: string): string {
   return name.trim().normalize('NFC').toLowerCase();
@@ -58,7 +47,13 @@ export function createGroupRepository(db: Kysely<DatabaseSchema>) {
       return true;
     },
     async groupsOf(userId: string): Promise<GroupRow[]> {
-      return (await groupsOfUser(db, userId)).rows;
+      return db
+        .selectFrom('group_members as m')
+        .innerJoin('groups as g', 'g.id', 'm.group_id')
+        .select(['g.id', 'g.name', 'g.description'])
+        .where('m.user_id', '=', userId)
+        .orderBy('g.name_normalised')
+        .execute();
     },
     async memberIds(groupId: string): Promise<string[]> {
       const rows = await db.selectFrom('group_members').select('user_id').where('group_id', '=', groupId).execute();

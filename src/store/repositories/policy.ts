@@ -1,16 +1,58 @@
-import type { Kysely } from 'kysely';
-import { prepared } from '../prepared.js';
+import { sql, type Kysely } from 'kysely';
 import type { DatabaseSchema, PolicyExceptionRow, TemporaryAccessPassRow } from '../schema.js';
 
-// A sign-in evaluates the policy for its user (src/store/prepared.ts).
-const liveExceptionsOf = prepared(2, (db, userId, now) =>
-  db.selectFrom('policy_exceptions').selectAll().where('user_id', '=', userId).where('revoked_at', 'is', null).where('until', '>', now),
-);
-const snoozesOf = prepared(1, (db, userId) => db.selectFrom('campaign_snoozes').select(['campaign_id', 'count', 'until']).where('user_id', '=', userId));
-const passOf = prepared(1, (db, userId) => db.selectFrom('temporary_access_passes').selectAll().where('user_id', '=', userId));
+
+/** What the method policy needs to know about a user from the directory, read in one statement. */
+export interface PolicyFacts {
+  /** Sorted by role name. */
+  roles: Array<{ role: string; scope: string; elevated: boolean }>;
+  /** Group names, sorted as the directory sorts them. */
+  groups: string[];
+  pass: { expiresAt: string; multiUse: boolean; usedAt: string | null } | null;
+  /** Exceptions not revoked and not ended at `now`. */
+  exceptions: Array<{ requirementId: string; until: string }>;
+  snoozes: Array<{ campaignId: string; count: number; until: string | null }>;
+}
+
+/**
+ * Every sign-in evaluates the policy for its user: roles, groups, a pass, exceptions and snoozes in one
+ * round trip rather than five. Each part is a text column per field; `kind` says which part a row is.
+ */
+function factsQuery(userId: string, now: string) {
+  return sql<{ kind: string; a: string | null; b: string | null; c: string | null }>`
+    select 'role' as kind, ra.role_name as a, ra.scope as b, cast(r.elevated as text) as c
+      from role_assignments ra inner join roles r on r.name = ra.role_name where ra.user_id = ${userId}
+    union all
+    select 'group', g.name, g.name_normalised, null
+      from group_members m inner join ${sql.table('groups')} g on g.id = m.group_id where m.user_id = ${userId}
+    union all
+    select 'pass', p.expires_at, cast(p.multi_use as text), p.used_at from temporary_access_passes p where p.user_id = ${userId}
+    union all
+    select 'exception', e.requirement_id, e.until, null
+      from policy_exceptions e where e.user_id = ${userId} and e.revoked_at is null and e.until > ${now}
+    union all
+    select 'snooze', s.campaign_id, cast(s.count as text), s.until from campaign_snoozes s where s.user_id = ${userId}`;
+}
+
+const byText = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
 
 export function createPolicyRepository(db: Kysely<DatabaseSchema>) {
   return {
+    async facts(userId: string, now: Date): Promise<PolicyFacts> {
+      const { rows } = await factsQuery(userId, now.toISOString()).execute(db);
+      const facts: PolicyFacts = { roles: [], groups: [], pass: null, exceptions: [], snoozes: [] };
+      const groups: Array<{ name: string; key: string }> = [];
+      for (const { kind, a, b, c } of rows) {
+        if (kind === 'role') facts.roles.push({ role: a!, scope: b!, elevated: c === '1' });
+        else if (kind === 'group') groups.push({ name: a!, key: b! });
+        else if (kind === 'pass') facts.pass = { expiresAt: a!, multiUse: b === '1', usedAt: c };
+        else if (kind === 'exception') facts.exceptions.push({ requirementId: a!, until: b! });
+        else if (kind === 'snooze') facts.snoozes.push({ campaignId: a!, count: Number(b), until: c });
+      }
+      facts.roles.sort((x, y) => byText(x.role, y.role) || byText(x.scope, y.scope));
+      facts.groups = groups.sort((x, y) => byText(x.key, y.key)).map((g) => g.name);
+      return facts;
+    },
     async latest(): Promise<{ version: number; document: string; applied_by: string; applied_at: string } | undefined> {
       return db.selectFrom('policy_versions').select(['version', 'document', 'applied_by', 'applied_at']).orderBy('version', 'desc').limit(1).executeTakeFirst();
     },
@@ -26,9 +68,6 @@ export function createPolicyRepository(db: Kysely<DatabaseSchema>) {
     },
     async insertException(row: Omit<PolicyExceptionRow, 'revoked_at' | 'revoked_by'>): Promise<void> {
       await db.insertInto('policy_exceptions').values({ ...row, revoked_at: null, revoked_by: null }).execute();
-    },
-    async liveExceptions(userId: string, now: Date): Promise<PolicyExceptionRow[]> {
-      return (await liveExceptionsOf(db, userId, now.toISOString())).rows;
     },
     async exceptions(filter: { userId?: string; includeEnded?: boolean; now: Date }): Promise<Array<PolicyExceptionRow & { email: string }>> {
       let query = db.selectFrom('policy_exceptions as e').innerJoin('users as u', 'u.id', 'e.user_id').selectAll('e').select('u.email').orderBy('e.created_at', 'desc');
@@ -46,7 +85,7 @@ export function createPolicyRepository(db: Kysely<DatabaseSchema>) {
         .executeTakeFirst();
     },
     async snoozes(userId: string): Promise<Array<{ campaign_id: string; count: number; until: string | null }>> {
-      return (await snoozesOf(db, userId)).rows;
+      return db.selectFrom('campaign_snoozes').select(['campaign_id', 'count', 'until']).where('user_id', '=', userId).execute();
     },
     async snooze(userId: string, campaignId: string, until: Date): Promise<number> {
       const row = await db
@@ -62,7 +101,7 @@ export function createPolicyRepository(db: Kysely<DatabaseSchema>) {
       await db.insertInto('temporary_access_passes').values(row).execute();
     },
     async pass(userId: string): Promise<TemporaryAccessPassRow | undefined> {
-      return (await passOf(db, userId)).rows[0];
+      return db.selectFrom('temporary_access_passes').selectAll().where('user_id', '=', userId).executeTakeFirst();
     },
     /** Uses a one-time pass up atomically (of two racing sign-ins, one wins); a multi-use pass just records its use. */
     async usePass(userId: string, passHash: string, now: Date): Promise<boolean> {

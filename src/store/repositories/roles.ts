@@ -1,18 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { RoleDefinition } from '../../core/directory.js';
-import { prepared } from '../prepared.js';
 import type { DatabaseSchema } from '../schema.js';
 import { refreshPolicyProfile } from './policy-profile.js';
-
-// A sign-in evaluates the policy for its user (src/store/prepared.ts).
-const assignmentsOfUser = prepared(1, (db, userId) =>
-  db
-    .selectFrom('role_assignments as a')
-    .innerJoin('roles as r', 'r.name', 'a.role_name')
-    .select(['a.role_name', 'a.scope', 'r.elevated'])
-    .where('a.user_id', '=', userId)
-    .orderBy('a.role_name'),
-);
 
 function toDefinition(row: { name: string; elevated: number; scope: RoleDefinition['scope']; description: string }): RoleDefinition {
   return { name: row.name, elevated: row.elevated === 1, scope: row.scope, description: row.description };
@@ -68,7 +57,13 @@ export function createRoleRepository(db: Kysely<DatabaseSchema>) {
         .execute();
     },
     async assignmentsOf(userId: string): Promise<Array<{ role: string; scope: string; elevated: boolean }>> {
-      const { rows } = await assignmentsOfUser(db, userId);
+      const rows = await db
+        .selectFrom('role_assignments as a')
+        .innerJoin('roles as r', 'r.name', 'a.role_name')
+        .select(['a.role_name', 'a.scope', 'r.elevated'])
+        .where('a.user_id', '=', userId)
+        .orderBy('a.role_name')
+        .execute();
       return rows.map((r) => ({ role: r.role_name, scope: r.scope, elevated: r.elevated === 1 }));
     },
   };
