@@ -46,7 +46,9 @@ export function prepared<Row>(arity: number, build: (db: Db, ...values: string[]
   };
   return async (db: Db, ...values: unknown[]): Promise<QueryResult<Row>> => {
     if (values.length !== arity) throw new PreparedQueryError(`expected ${arity} values, got ${values.length}`);
-    // The adapter is made once per Kysely instance and shared by its transactions.
+    // The adapter is made once per Kysely instance and shared by its transactions. getExecutor() is in
+    // Kysely's public typings but documented as internal: a Kysely upgrade that changes it fails
+    // src/store/prepared.test.ts and every integration suite.
     const key = db.getExecutor().adapter;
     let template = templates.get(key);
     if (!template) {
