@@ -7,6 +7,8 @@
 import { isPortcullisError } from '../core/errors.js';
 import { reduceSignIn, UNRESTRICTED, type SignInEffect, type SignInError, type SignInEvent, type SignInResult, type SignInState } from '../core/sign-in/flow.js';
 import { accountCounterLifetimeSeconds, assessSignInThrottle, ipWindow, lockoutAfterFailure, type ThrottleAssessment } from '../core/throttle.js';
+import { safeReturnTo } from '../core/return-to.js';
+import { openText, sealText } from '../crypto/seal.js';
 import { hashToken, hmac, randomToken } from '../crypto/tokens.js';
 import type { MethodRow, UserRow } from '../store/schema.js';
 import type { AppContext } from './context.js';
@@ -43,17 +45,60 @@ export function flowBinding(token: string): string {
 
 export async function createSignInFlow(ctx: AppContext, state: SignInState): Promise<{ token: string; state: SignInState }> {
   const token = randomToken(32);
-  const now = ctx.clock();
-  await ctx.store.signInFlows.insert(hashToken(token), state, now, new Date(now.getTime() + SIGN_IN_FLOW_SECONDS * 1000));
+  await storeSignInFlow(ctx, token, state);
   return { token, state };
 }
 
+async function storeSignInFlow(ctx: AppContext, token: string, state: SignInState): Promise<void> {
+  const now = ctx.clock();
+  await ctx.store.signInFlows.insert(hashToken(token), state, now, new Date(now.getTime() + SIGN_IN_FLOW_SECONDS * 1000));
+}
+
+/*
+ * A flow at the password step holds nothing but the address typed and where to go afterwards: it lives
+ * in its cookie, sealed (AES-256-GCM under the key-encryption key, bound to this use), with its expiry.
+ * Nothing is stored until the password is right and a second factor is due, so an email step costs the
+ * database nothing and a password-only sign-in writes only its audit event and its session. Sending a
+ * copy of the cookie again is the same as typing the address again: the password step is throttled by
+ * the address and the IP, not by the flow.
+ */
+const SEALED_FLOW = 'p.';
+const SEALED_FLOW_USE = 'sign-in-flow/password-step';
+
+/** A flow token that is the sealed password step itself, not the key of a stored flow. */
+export function isSealedFlow(token: string): boolean {
+  return token.startsWith(SEALED_FLOW);
+}
+
+/** The cookie value for a flow at the password step. */
+export function sealPasswordStep(ctx: AppContext, state: Extract<SignInState, { step: 'password' }>): string {
+  const expires = ctx.clock().getTime() + SIGN_IN_FLOW_SECONDS * 1000;
+  return SEALED_FLOW + sealText(ctx.keys.keyEncryption, JSON.stringify({ email: state.email, returnTo: state.returnTo, expires }), SEALED_FLOW_USE);
+}
+
+function openPasswordStep(ctx: AppContext, token: string): SignInState | undefined {
+  try {
+    const value: unknown = JSON.parse(openText(ctx.keys.keyEncryption, token.slice(SEALED_FLOW.length), SEALED_FLOW_USE));
+    if (typeof value !== 'object' || value === null) return undefined;
+    const { email, returnTo, expires } = value as Record<string, unknown>;
+    if (typeof email !== 'string' || typeof returnTo !== 'string' || typeof expires !== 'number') return undefined;
+    if (expires <= ctx.clock().getTime()) return undefined;
+    return { step: 'password', email, returnTo: safeReturnTo(returnTo) };
+  } catch {
+    // Altered, sealed under another secret, or not a sealed value at all: no flow.
+    return undefined;
+  }
+}
+
 export async function loadSignInFlow(ctx: AppContext, token: string | undefined): Promise<SignInState | undefined> {
-  if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
+  if (!token) return undefined;
+  if (isSealedFlow(token)) return token.length <= 2048 ? openPasswordStep(ctx, token) : undefined;
+  if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
   return ctx.store.signInFlows.find(hashToken(token), ctx.clock());
 }
 
 export async function finishSignInFlow(ctx: AppContext, token: string): Promise<void> {
+  if (isSealedFlow(token)) return;
   await ctx.store.signInFlows.delete(hashToken(token));
 }
 
@@ -108,6 +153,11 @@ export interface AdvanceInput {
   secret?: string;
   /** Persist the new state (false when the caller stores it itself, as a brand-new flow). */
   persist?: boolean;
+  /**
+   * Whether the flow is stored under `token` (false for a sealed password step: its first state past the
+   * password is inserted under `token`, a new one the caller then puts in the cookie).
+   */
+  stored?: boolean;
   /**
    * Whether a failure counter existed when the caller assessed the throttle (from the same read); a
    * counter that did not exist need not be cleared, which saves a write on every clean sign-in.
@@ -253,7 +303,9 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
   }
 
   if ((input.persist ?? true) && result.state.step !== 'complete' && result.state !== input.state) {
-    await ctx.store.signInFlows.update(hashToken(token), result.state);
+    if (input.stored ?? true) await ctx.store.signInFlows.update(hashToken(token), result.state);
+    // A sealed password step stays in its cookie until it moves on.
+    else if (result.state.step !== 'password') await storeSignInFlow(ctx, token, result.state);
   }
   return { state: result.state, error };
 }

@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashToken } from '../../src/crypto/tokens.js';
 import type { FastifyInstance } from 'fastify';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
 import { generateTotp } from '../../src/core/methods/totp.js';
@@ -130,7 +131,21 @@ describe.each(dialects)('second factors on %s', (dialect) => {
     await newUser('alice@example.org');
     const { key } = await enrolTotp('alice@example.org');
     const browser = new TestBrowser(app);
-    await browser.signIn('alice@example.org', PASSWORD);
+    await browser.get('/sign-in');
+    await browser.post('/sign-in', { email: 'alice@example.org' });
+    const sealedStep = browser.cookies.get('__Host-portcullis-sign-in')!;
+    await browser.get('/sign-in/password');
+    await browser.post('/sign-in/password', { password: PASSWORD });
+    // Past the password the flow is stored, under a new random token: the sealed step is not its key.
+    const token = browser.cookies.get('__Host-portcullis-sign-in')!;
+    expect(sealedStep).toMatch(/^p\./);
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const stored = await ctx.store.signInFlows.find(hashToken(token), ctx.clock());
+    expect(stored).toMatchObject({ step: 'second-factor', email: 'alice@example.org' });
+    // The sealed step sent again starts over at the password, not at the stored flow.
+    const again = new TestBrowser(app);
+    again.cookies.set('__Host-portcullis-sign-in', sealedStep);
+    expect((await again.get('/sign-in/verify')).headers.location).toBe('/sign-in');
     const prompt = await browser.get('/sign-in/verify');
     expect(prompt.body).toContain('Enter the code from your authenticator app');
     expect(prompt.body).toMatch(/<label[^>]*for="code"[^>]*>\s*Code\s*<\/label>/);

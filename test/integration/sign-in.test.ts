@@ -26,7 +26,7 @@ describe.each(dialects)('password sign-in on %s', (dialect) => {
       return verify(phc, password);
     };
     await addOrganisation(ctx, 'Test Trust', actor);
-    for (const email of ['alice@example.org', 'bob@example.org', 'locked@example.org', 'carol@example.org', 'dave@example.org']) {
+    for (const email of ['alice@example.org', 'bob@example.org', 'locked@example.org', 'carol@example.org', 'dave@example.org', 'erin@example.org']) {
       await addUser(ctx, { email, displayName: email.split('@')[0]!, organisation: 'Test Trust', roles: [], password: PASSWORD }, actor);
     }
     app = await buildApp(ctx);
@@ -101,6 +101,58 @@ describe.each(dialects)('password sign-in on %s', (dialect) => {
     expect(Number.isNaN(Date.parse(methods[0]!.at))).toBe(false);
     expect(rows[0]!.restricted).toBeNull();
     expect(rows[0]!.id).not.toBe(browser.cookies.get('__Host-portcullis-session'));
+  });
+
+  it('keeps the password step in a sealed cookie: nothing is stored for it, and an altered, foreign or expired cookie is no flow', async () => {
+    const flowRows = async () => (await ctx.store.database.db.selectFrom('sign_in_flows').select('id').execute()).length;
+    const before = await flowRows();
+    const browser = new TestBrowser(app);
+    await browser.get('/sign-in');
+    await browser.post('/sign-in', { email: 'erin@example.org' });
+    const sealed = browser.cookies.get('__Host-portcullis-sign-in')!;
+    expect(sealed).toMatch(/^p\.v1\./);
+    // The address is not readable in the cookie: it is encrypted, not only signed.
+    expect(Buffer.from(sealed.split('.').at(-1)!, 'base64url').toString('latin1')).not.toContain('erin');
+    expect(await flowRows()).toBe(before);
+
+    const passwordPage = await browser.get('/sign-in/password');
+    expect(passwordPage.statusCode).toBe(200);
+    expect(passwordPage.body).toContain('erin@example.org');
+
+    // One character changed anywhere in the sealed value: no flow, back to the email step.
+    const altered = sealed.slice(0, -2) + (sealed.at(-2) === 'A' ? 'B' : 'A') + sealed.at(-1);
+    const tampered = new TestBrowser(app);
+    tampered.cookies.set('__Host-portcullis-sign-in', altered);
+    expect((await tampered.get('/sign-in/password')).headers.location).toBe('/sign-in');
+    // Sealed by another deployment (another secret): no flow either.
+    const other = await createTestContext(dialect, { PORTCULLIS_SECRET: Buffer.alloc(32, 9).toString('base64url') });
+    try {
+      const otherApp = await buildApp(other);
+      const foreign = new TestBrowser(otherApp);
+      await foreign.get('/sign-in');
+      await foreign.post('/sign-in', { email: 'erin@example.org' });
+      const stranger = new TestBrowser(app);
+      stranger.cookies.set('__Host-portcullis-sign-in', foreign.cookies.get('__Host-portcullis-sign-in')!);
+      expect((await stranger.get('/sign-in/password')).headers.location).toBe('/sign-in');
+      await otherApp.close();
+    } finally {
+      await other.destroy();
+    }
+
+    // A password-only sign-in stores no flow at all, and clears the cookie.
+    const done = await browser.post('/sign-in/password', { password: PASSWORD });
+    expect(done.statusCode).toBe(303);
+    expect(browser.cookies.has('__Host-portcullis-sign-in')).toBe(false);
+    expect(await flowRows()).toBe(before);
+
+    // The sealed step expires with the flow's lifetime (15 minutes).
+    const late = new TestBrowser(app);
+    await late.get('/sign-in');
+    await late.post('/sign-in', { email: 'erin@example.org' });
+    ctx.advance(15 * 60 + 1);
+    const expired = await late.post('/sign-in/password', { password: PASSWORD });
+    expect(expired.statusCode).toBe(400);
+    expect(expired.body).toContain('Your sign-in timed out');
   });
 
   it('signs out: the session is destroyed and the old cookie no longer works', async () => {

@@ -14,7 +14,9 @@ import {
   assessThrottle,
   createSignInFlow,
   finishSignInFlow,
+  isSealedFlow,
   resendChallenge,
+  sealPasswordStep,
   SIGN_IN_FLOW_SECONDS,
 } from '../../app/sign-in.js';
 import { errorCatalogue, isPortcullisError } from '../../core/errors.js';
@@ -22,6 +24,7 @@ import { describeDuration } from '../../core/duration.js';
 import { describeUse, methodDefinitions } from '../../core/methods/registry.js';
 import { safeReturnTo } from '../../core/return-to.js';
 import { reduceSignIn, startSignIn, startStepUp, type SignInError, type SignInState } from '../../core/sign-in/flow.js';
+import { randomToken } from '../../crypto/tokens.js';
 import { busTopics } from '../../app/push.js';
 import { signInPolicy, stepUpOptions } from '../../app/policy.js';
 import { SESSION_COOKIE, SIGN_IN_COOKIE, cookieOptions } from '../cookies.js';
@@ -159,10 +162,11 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const returnTo = safeReturnTo(field(request.body, 'returnTo'));
     const result = reduceSignIn(startSignIn(returnTo), { type: 'email-submitted', email }, ctx.clock());
     if (result.error) return renderEmailStep(reply, { email, returnTo, error: result.error });
+    if (result.state.step !== 'password') return reply.redirect('/sign-in', 303);
     const previous = request.cookies[SIGN_IN_COOKIE];
     if (previous) await finishSignInFlow(ctx, previous);
-    const { token } = await createSignInFlow(ctx, result.state);
-    reply.setCookie(SIGN_IN_COOKIE, token, cookieOptions(SIGN_IN_FLOW_SECONDS));
+    // Nothing is stored yet: the password step lives sealed in its cookie (src/app/sign-in.ts).
+    reply.setCookie(SIGN_IN_COOKIE, sealPasswordStep(ctx, result.state), cookieOptions(SIGN_IN_FLOW_SECONDS));
     return reply.redirect('/sign-in/password', 303);
   });
 
@@ -178,16 +182,21 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const password = field(request.body, 'password');
     const client = clientInfo(request, ctx.config.locationHeader);
     const { throttle, hasCounter } = await assessThrottle(ctx, flow.state.email, client.ip, ctx.clock());
+    // A sealed password step is stored, under a new token, only once it moves on to a second factor.
+    const sealed = isSealedFlow(flow.token);
+    const token = sealed ? randomToken(32) : flow.token;
     const outcome = await advanceSignIn(ctx, {
-      token: flow.token,
+      token,
       state: flow.state,
       event: { type: 'password-submitted', passwordGiven: password.length > 0, throttle },
       client,
       secret: password,
       counters: { password: hasCounter },
+      stored: !sealed,
     });
     if (outcome.state.step === 'complete') return finish(request, reply, flow.token, outcome.state);
     if (outcome.state.step === 'second-factor') {
+      if (sealed) reply.setCookie(SIGN_IN_COOKIE, token, cookieOptions(SIGN_IN_FLOW_SECONDS));
       if (outcome.error) return renderVerifyStep(ctx, reply, outcome.state, outcome.error);
       return reply.redirect('/sign-in/verify', 303);
     }
