@@ -64,16 +64,23 @@ async function storeSignInFlow(ctx: AppContext, token: string, state: SignInStat
  */
 const SEALED_FLOW = 'p.';
 const SEALED_FLOW_USE = 'sign-in-flow/password-step';
+/**
+ * Browsers keep cookies up to about 4 KB, name and attributes included. A password step that would not
+ * fit sealed (a long `returnTo`: up to 2,048 characters) is stored like any other step instead.
+ */
+const MAX_SEALED_FLOW = 3000;
 
 /** A flow token that is the sealed password step itself, not the key of a stored flow. */
 export function isSealedFlow(token: string): boolean {
   return token.startsWith(SEALED_FLOW);
 }
 
-/** The cookie value for a flow at the password step. */
-export function sealPasswordStep(ctx: AppContext, state: Extract<SignInState, { step: 'password' }>): string {
+/** The cookie value for a flow at the password step: the step itself, sealed, when it fits in a cookie. */
+export async function startPasswordStep(ctx: AppContext, state: Extract<SignInState, { step: 'password' }>): Promise<string> {
   const expires = ctx.clock().getTime() + SIGN_IN_FLOW_SECONDS * 1000;
-  return SEALED_FLOW + sealText(ctx.keys.keyEncryption, JSON.stringify({ email: state.email, returnTo: state.returnTo, expires }), SEALED_FLOW_USE);
+  const sealed = SEALED_FLOW + sealText(ctx.keys.keyEncryption, JSON.stringify({ email: state.email, returnTo: state.returnTo, expires }), SEALED_FLOW_USE);
+  if (sealed.length <= MAX_SEALED_FLOW) return sealed;
+  return (await createSignInFlow(ctx, state)).token;
 }
 
 function openPasswordStep(ctx: AppContext, token: string): SignInState | undefined {
@@ -92,7 +99,7 @@ function openPasswordStep(ctx: AppContext, token: string): SignInState | undefin
 
 export async function loadSignInFlow(ctx: AppContext, token: string | undefined): Promise<SignInState | undefined> {
   if (!token) return undefined;
-  if (isSealedFlow(token)) return token.length <= 2048 ? openPasswordStep(ctx, token) : undefined;
+  if (isSealedFlow(token)) return token.length <= MAX_SEALED_FLOW ? openPasswordStep(ctx, token) : undefined;
   if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
   return ctx.store.signInFlows.find(hashToken(token), ctx.clock());
 }

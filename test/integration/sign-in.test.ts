@@ -145,6 +145,24 @@ describe.each(dialects)('password sign-in on %s', (dialect) => {
     expect(browser.cookies.has('__Host-portcullis-sign-in')).toBe(false);
     expect(await flowRows()).toBe(before);
 
+    // A 2,048-character returnTo (the longest accepted) still fits sealed in a cookie browsers keep.
+    const ascii = new TestBrowser(app);
+    await ascii.get('/sign-in');
+    await ascii.post('/sign-in', { email: 'erin@example.org', returnTo: `/account?${'q'.repeat(2039)}` });
+    expect(ascii.cookies.get('__Host-portcullis-sign-in')).toMatch(/^p\./);
+    expect(ascii.cookies.get('__Host-portcullis-sign-in')!.length).toBeLessThan(3500);
+    // One whose characters take several bytes would not: it is stored like any other step, and still works.
+    const longReturn = `/account?${'é'.repeat(2039)}`;
+    expect(longReturn).toHaveLength(2048);
+    const long = new TestBrowser(app);
+    await long.get('/sign-in');
+    await long.post('/sign-in', { email: 'erin@example.org', returnTo: longReturn });
+    expect(long.cookies.get('__Host-portcullis-sign-in')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(await flowRows()).toBe(before + 1);
+    const longDone = await long.post('/sign-in/password', { password: PASSWORD });
+    expect(longDone.headers.location).toBe(`/security-info/get-started?returnTo=${encodeURIComponent(longReturn)}`);
+    expect(await flowRows()).toBe(before);
+
     // The sealed step expires with the flow's lifetime (15 minutes).
     const late = new TestBrowser(app);
     await late.get('/sign-in');

@@ -16,7 +16,7 @@ import {
   finishSignInFlow,
   isSealedFlow,
   resendChallenge,
-  sealPasswordStep,
+  startPasswordStep,
   SIGN_IN_FLOW_SECONDS,
 } from '../../app/sign-in.js';
 import { errorCatalogue, isPortcullisError } from '../../core/errors.js';
@@ -166,7 +166,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const previous = request.cookies[SIGN_IN_COOKIE];
     if (previous) await finishSignInFlow(ctx, previous);
     // Nothing is stored yet: the password step lives sealed in its cookie (src/app/sign-in.ts).
-    reply.setCookie(SIGN_IN_COOKIE, sealPasswordStep(ctx, result.state), cookieOptions(SIGN_IN_FLOW_SECONDS));
+    reply.setCookie(SIGN_IN_COOKIE, await startPasswordStep(ctx, result.state), cookieOptions(SIGN_IN_FLOW_SECONDS));
     return reply.redirect('/sign-in/password', 303);
   });
 
