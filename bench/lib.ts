@@ -206,3 +206,34 @@ export class FormBrowser {
     return response;
   }
 }
+
+/**
+ * The least any server could do for a password sign-in over HTTP: the same three requests as Portcullis
+ * (GET /sign-in with a page of `pageBytes`, POST the email, POST the password) with node:http and nothing
+ * else — no database, templates, cookies to check, CSRF or audit. `passwordIsRight` is the only work
+ * (argon2id in bench/bare-sign-in-server.ts, nothing in bench/sign-in-overhead.ts).
+ */
+export function createBareSignInServer(pageBytes: number, passwordIsRight: (password: string) => Promise<boolean>): http.Server {
+  const form = '<form method="post"><input type="hidden" name="_csrf" value="bare"><input name="email"></form>';
+  const page = `<!DOCTYPE html><html><body>${form}${' '.repeat(Math.max(0, pageBytes - form.length - 40))}</body></html>`;
+  const pageLength = Buffer.byteLength(page);
+  return http.createServer((request, response) => {
+    let body = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk: string) => (body += chunk));
+    request.on('end', () => {
+      if (request.method === 'GET') {
+        response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': pageLength, 'set-cookie': 'flow=; Path=/; HttpOnly' });
+        response.end(page);
+      } else if (request.url === '/sign-in') {
+        response.writeHead(303, { location: '/sign-in/password', 'content-length': 0, 'set-cookie': 'flow=bare; Path=/; HttpOnly' });
+        response.end();
+      } else {
+        void passwordIsRight(new URLSearchParams(body).get('password') ?? '').then((ok) => {
+          response.writeHead(303, { location: ok ? '/account' : '/sign-in/password', 'content-length': 0, ...(ok ? { 'set-cookie': 'session=bare; Path=/; HttpOnly' } : {}) });
+          response.end();
+        });
+      }
+    });
+  });
+}

@@ -11,14 +11,13 @@
  * On PostgreSQL it makes a fresh database on the server TEST_POSTGRES_URL names (by default
  * 127.0.0.1:5432), as the tests do, and drops it at the end.
  */
-import http from 'node:http';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEMO_PASSWORD, DEMO_PHONES, DEMO_USERS, ensureDemo } from '../src/app/demo.js';
 import type { PasswordHasher } from '../src/crypto/password-hasher.js';
 import { buildApp } from '../src/server/app.js';
 import { createTestContext } from '../test/helpers/context.js';
-import { FormBrowser, freePort, LeanConnection, percentile } from './lib.js';
+import { createBareSignInServer, FormBrowser, freePort, LeanConnection, percentile } from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -67,23 +66,9 @@ async function measure(connectTo: string, origin: string, emails: string[], coun
   return (used.user + used.system) / 1000 / count;
 }
 
-/** The bare server of bench/bare-sign-in-server.ts, in this process and without a hash. */
+/** The bare server (bench/lib.ts), in this process and with no hash: the right password is any. */
 async function startBare(pageBytes: number): Promise<{ port: number; close(): void }> {
-  const form = '<form method="post"><input type="hidden" name="_csrf" value="bare"></form>';
-  const page = `<!DOCTYPE html><html><body>${form}${' '.repeat(Math.max(0, pageBytes - form.length - 40))}</body></html>`;
-  const server = http.createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      if (request.method === 'GET') {
-        response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(page), 'set-cookie': 'flow=; Path=/; HttpOnly' });
-        response.end(page);
-      } else {
-        const location = request.url === '/sign-in' ? '/sign-in/password' : '/account';
-        response.writeHead(303, { location, 'content-length': 0, 'set-cookie': 'flow=bare; Path=/; HttpOnly' });
-        response.end();
-      }
-    });
-  });
+  const server = createBareSignInServer(pageBytes, async () => true);
   const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return { port, close: () => server.close() };

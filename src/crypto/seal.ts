@@ -1,6 +1,7 @@
 /**
- * Authenticated encryption of short secrets at rest (one-time codes in the outbox, TOTP seeds) with
- * AES-256-GCM under the key-encryption key (src/crypto/keys.ts).
+ * Authenticated encryption of short secrets at rest (one-time codes in the outbox, TOTP seeds), and of
+ * the sign-in's password step kept in its cookie (src/app/sign-in.ts), with AES-256-GCM under the
+ * key-encryption key (src/crypto/keys.ts).
  *
  * Format: `v1.<iv>.<ciphertext+tag>`, both parts base64url. The version prefix lets a later format (a
  * new algorithm, a key id for rotation) sit beside old rows. Each value is bound to where it belongs by

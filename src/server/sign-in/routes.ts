@@ -161,8 +161,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const email = field(request.body, 'email');
     const returnTo = safeReturnTo(field(request.body, 'returnTo'));
     const result = reduceSignIn(startSignIn(returnTo), { type: 'email-submitted', email }, ctx.clock());
-    if (result.error) return renderEmailStep(reply, { email, returnTo, error: result.error });
-    if (result.state.step !== 'password') return reply.redirect('/sign-in', 303);
+    if (result.error || result.state.step !== 'password') return renderEmailStep(reply, { email, returnTo, error: result.error });
     const previous = request.cookies[SIGN_IN_COOKIE];
     if (previous) await finishSignInFlow(ctx, previous);
     // Nothing is stored yet: the password step lives sealed in its cookie (src/app/sign-in.ts).
