@@ -132,6 +132,22 @@ async function cpuMsOf(pid: number): Promise<number | null> {
     return null;
   }
 }
+/**
+ * A process's main thread (its event loop): from /proc/<pid>/task/<pid>/schedstat, the CPU time it has
+ * used in ms (the file counts nanoseconds) and how many times it has been given a CPU (each wake-up, and
+ * each time it was preempted); from its stat, the part of that spent in the kernel (clock ticks of 1/100 s);
+ * or null without them. The rest of a process's CPU is its other threads': argon2's, the garbage
+ * collector's helpers, libuv's pool.
+ */
+async function mainThreadOf(pid: number): Promise<{ cpuMs: number; slices: number; systemMs: number } | null> {
+  try {
+    const [ns, , slices] = (await readFile(`/proc/${pid}/task/${pid}/schedstat`, 'utf8')).trim().split(' ');
+    const fields = (await readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8')).split(')').at(-1)!.trim().split(' ');
+    return { cpuMs: Number(ns) / 1e6, slices: Number(slices), systemMs: Number(fields[12]) * 10 };
+  } catch {
+    return null;
+  }
+}
 const ownCpuMs = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
@@ -320,15 +336,42 @@ interface Phase {
   /** CPU the serving process spent (null when it could not be read), and this process. */
   serverCpuMs: number | null;
   clientCpuMs: number;
+  /** Of those, their main threads' (null when it could not be read), and the times the server's was given a CPU. */
+  serverMainCpuMs: number | null;
+  clientMainCpuMs: number | null;
+  serverMainSlices: number | null;
+  serverMainSystemMs: number | null;
   peakRss: number | null;
 }
-const newPhase = (): Phase => ({ latencies: [], failures: 0, elapsedMs: 0, serverCpuMs: 0, clientCpuMs: 0, peakRss: null });
+const newPhase = (): Phase => ({
+  latencies: [],
+  failures: 0,
+  elapsedMs: 0,
+  serverCpuMs: 0,
+  clientCpuMs: 0,
+  serverMainCpuMs: 0,
+  clientMainCpuMs: 0,
+  serverMainSlices: 0,
+  serverMainSystemMs: 0,
+  peakRss: null,
+});
 const perSecond = (phase: Phase) => phase.latencies.length / (phase.elapsedMs / 1000);
 /** CPU per attempt of the server, and of this process (client and server share the machine). */
 const cpuPerAttempt = (phase: Phase) => {
   const attempts = phase.latencies.length + phase.failures;
-  return { server: phase.serverCpuMs === null ? null : phase.serverCpuMs / attempts, client: phase.clientCpuMs / attempts };
+  const per = (ms: number | null) => (ms === null ? null : ms / attempts);
+  return {
+    server: per(phase.serverCpuMs),
+    client: per(phase.clientCpuMs),
+    serverMain: per(phase.serverMainCpuMs),
+    clientMain: per(phase.clientMainCpuMs),
+    serverMainSlices: per(phase.serverMainSlices),
+    serverMainSystem: per(phase.serverMainSystemMs),
+  };
 };
+/** Adds the difference `after − before` to `sum`; null once any reading was missing. */
+const addDelta = (sum: number | null, before: number | null, after: number | null) =>
+  sum === null || before === null || after === null ? null : sum + after - before;
 
 /** Runs a closed loop for `ms` and adds its results, CPU and the serving process's peak RSS to `into`. */
 async function runPhase(into: Phase, pid: number | null, workers: number, ms: number, task: (deadline: number) => Promise<number | null | undefined>) {
@@ -340,15 +383,25 @@ async function runPhase(into: Phase, pid: number | null, workers: number, ms: nu
             if (rss !== null && (into.peakRss === null || rss > into.peakRss)) into.peakRss = rss;
           });
         }, 100);
-  const [serverBefore, clientBefore] = [pid === null ? null : await cpuMsOf(pid), ownCpuMs()];
+  const readings = async () => ({
+    server: pid === null ? null : await cpuMsOf(pid),
+    serverMain: pid === null ? null : await mainThreadOf(pid),
+    clientMain: await mainThreadOf(process.pid),
+    client: ownCpuMs(),
+  });
+  const before = await readings();
   const result = await closedLoop(workers, ms, task);
-  const serverAfter = pid === null ? null : await cpuMsOf(pid);
-  into.clientCpuMs += ownCpuMs() - clientBefore;
+  const after = await readings();
+  into.clientCpuMs += after.client - before.client;
+  into.serverCpuMs = addDelta(into.serverCpuMs, before.server, after.server);
+  into.serverMainCpuMs = addDelta(into.serverMainCpuMs, before.serverMain?.cpuMs ?? null, after.serverMain?.cpuMs ?? null);
+  into.serverMainSlices = addDelta(into.serverMainSlices, before.serverMain?.slices ?? null, after.serverMain?.slices ?? null);
+  into.serverMainSystemMs = addDelta(into.serverMainSystemMs, before.serverMain?.systemMs ?? null, after.serverMain?.systemMs ?? null);
+  into.clientMainCpuMs = addDelta(into.clientMainCpuMs, before.clientMain?.cpuMs ?? null, after.clientMain?.cpuMs ?? null);
   clearInterval(sampler);
   into.latencies.push(...result.latencies);
   into.failures += result.failures;
   into.elapsedMs += result.elapsedMs;
-  into.serverCpuMs = into.serverCpuMs === null || serverBefore === null || serverAfter === null ? null : into.serverCpuMs + serverAfter - serverBefore;
 }
 
 /** A password sign-in on the bare server; its duration in ms, or null if it did not succeed. */
@@ -493,6 +546,8 @@ try {
     });
   }
   const rawCpuPerVerify = raw.clientCpuMs / raw.latencies.length;
+  // The raw verifies' own threads, without this process's event loop waiting on them.
+  const rawThreadsPerVerify = raw.clientMainCpuMs === null ? null : (raw.clientCpuMs - raw.clientMainCpuMs) / raw.latencies.length;
   // Replay protection was on: the code an account has just signed in with is refused when sent again.
   const replayed = totpAccounts.find((a) => a.signedInStep !== null && a.signedInStep >= acceptedSteps().lo);
   const replayedStep = replayed?.signedInStep ?? null;
@@ -543,6 +598,18 @@ try {
       `so argon2 is ${fmt(cpu.server === null ? null : (100 * rawCpuPerVerify) / cpu.server, 0)} % of the server's)`
     );
   };
+  // Where the server's CPU goes: its event loop (HTTP, the application, SQLite) and its other threads
+  // (argon2 above all), against the threads of one raw verify: any excess there is argon2 running slower
+  // beside a busy event loop and load generator on the same CPUs. How often the event loop was given a CPU
+  // counts its wake-ups: each request, each hash finished, each database answer (PostgreSQL).
+  const threadRow = (phase: Phase) => {
+    const cpu = cpuPerAttempt(phase);
+    const others = cpu.server === null || cpu.serverMain === null ? null : cpu.server - cpu.serverMain;
+    return (
+      `${fmt(cpu.serverMain, 2)} ms (${fmt(cpu.serverMainSystem, 2)} in the kernel) / ${fmt(others, 2)} ms   (one raw verify's threads ${fmt(rawThreadsPerVerify, 2)} ms; ` +
+      `the event loop was given a CPU ${fmt(cpu.serverMainSlices)} times per sign-in)`
+    );
+  };
   const rateRow = (phase: Phase) =>
     `${fmt(perSecond(phase))} /s   p50 ${fmt(median(phase.latencies))} ms  p99 ${fmt(percentile(phase.latencies, 99))} ms` +
     `   (${phase.latencies.length} ok, ${phase.failures} failed)`;
@@ -554,12 +621,15 @@ try {
     ],
     ['bare node:http server, verify only:', `${rateRow(bareSignIns)}   ratio ${ratio(bareSignIns)} (this machine's ceiling with this client)`],
     ['CPU per sign-in, bare server / bench client:', cpuRow(bareSignIns)],
+    ['  of which event loop / other threads:', threadRow(bareSignIns)],
     ['complete password sign-ins over HTTP:', rateRow(signIns)],
     ['ratio (goal ≥ 0.85):', ratio(signIns)],
     ['CPU per sign-in, server / bench client:', cpuRow(signIns)],
+    ['  of which event loop / other threads:', threadRow(signIns)],
     ['complete password + TOTP sign-ins over HTTP:', rateRow(codeSignIns)],
     ['ratio (goal ≥ 0.85):', ratio(codeSignIns)],
     ['CPU per sign-in, server / bench client:', cpuRow(codeSignIns)],
+    ['  of which event loop / other threads:', threadRow(codeSignIns)],
     [
       'TOTP accounts:',
       `${totpAccounts.length}, set up in ${fmt(setUpSeconds)} s; each step of each used once; ` +
