@@ -614,6 +614,8 @@ try {
     `${fmt(perSecond(phase))} /s   p50 ${fmt(median(phase.latencies))} ms  p99 ${fmt(percentile(phase.latencies, 99))} ms` +
     `   (${phase.latencies.length} ok, ${phase.failures} failed)`;
   const ratio = (phase: Phase) => fmt(perSecond(phase) / perSecond(raw), 2);
+  // Against this machine's ceiling: what a server that does nothing but the verify reaches in the same run.
+  const ofBare = (phase: Phase) => fmt(perSecond(phase) / perSecond(bareSignIns), 2);
   const rows: Array<[string, string]> = [
     [
       `raw argon2id verify (m=${argon2.PASSWORD_ARGON2_MEMORY_KIB},t=${argon2.PASSWORD_ARGON2_ITERATIONS},p=${argon2.PASSWORD_ARGON2_PARALLELISM}):`,
@@ -623,11 +625,11 @@ try {
     ['CPU per sign-in, bare server / bench client:', cpuRow(bareSignIns)],
     ['  of which event loop / other threads:', threadRow(bareSignIns)],
     ['complete password sign-ins over HTTP:', rateRow(signIns)],
-    ['ratio (goal ≥ 0.85):', ratio(signIns)],
+    ['ratio (goal ≥ 0.85):', `${ratio(signIns)}   (${ofBare(signIns)} of the bare server's rate)`],
     ['CPU per sign-in, server / bench client:', cpuRow(signIns)],
     ['  of which event loop / other threads:', threadRow(signIns)],
     ['complete password + TOTP sign-ins over HTTP:', rateRow(codeSignIns)],
-    ['ratio (goal ≥ 0.85):', ratio(codeSignIns)],
+    ['ratio (goal ≥ 0.85):', `${ratio(codeSignIns)}   (${ofBare(codeSignIns)} of the bare server's rate)`],
     ['CPU per sign-in, server / bench client:', cpuRow(codeSignIns)],
     ['  of which event loop / other threads:', threadRow(codeSignIns)],
     [
