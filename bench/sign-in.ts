@@ -121,12 +121,17 @@ async function runCli(argv: string[], env: NodeJS.ProcessEnv, input = ''): Promi
 }
 
 /**
- * CPU time a process has used, in ms, from /proc/<pid>/stat (utime + stime, in clock ticks of 1/100 s
- * on Linux), or null without /proc. The name field may hold spaces, so fields are counted after ')'.
+ * The fields of a /proc stat file (a process's or a thread's) after its name, which may hold spaces, so
+ * they are counted after ')': [11] is utime and [12] stime, in clock ticks of 1/100 s on Linux.
  */
+async function statFields(file: string): Promise<string[]> {
+  return (await readFile(file, 'utf8')).split(')').at(-1)!.trim().split(' ');
+}
+
+/** CPU time a process has used, in ms (utime + stime), or null without /proc. */
 async function cpuMsOf(pid: number): Promise<number | null> {
   try {
-    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(')').at(-1)!.trim().split(' ');
+    const fields = await statFields(`/proc/${pid}/stat`);
     return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
     return null;
@@ -135,14 +140,14 @@ async function cpuMsOf(pid: number): Promise<number | null> {
 /**
  * A process's main thread (its event loop): from /proc/<pid>/task/<pid>/schedstat, the CPU time it has
  * used in ms (the file counts nanoseconds) and how many times it has been given a CPU (each wake-up, and
- * each time it was preempted); from its stat, the part of that spent in the kernel (clock ticks of 1/100 s);
- * or null without them. The rest of a process's CPU is its other threads': argon2's, the garbage
- * collector's helpers, libuv's pool.
+ * each time it was preempted); from its stat, the part of that spent in the kernel; or null without
+ * them. The rest of a process's CPU is its other threads': argon2's, the garbage collector's helpers,
+ * libuv's pool.
  */
 async function mainThreadOf(pid: number): Promise<{ cpuMs: number; slices: number; systemMs: number } | null> {
   try {
     const [ns, , slices] = (await readFile(`/proc/${pid}/task/${pid}/schedstat`, 'utf8')).trim().split(' ');
-    const fields = (await readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8')).split(')').at(-1)!.trim().split(' ');
+    const fields = await statFields(`/proc/${pid}/task/${pid}/stat`);
     return { cpuMs: Number(ns) / 1e6, slices: Number(slices), systemMs: Number(fields[12]) * 10 };
   } catch {
     return null;
