@@ -79,9 +79,9 @@ const fmt = (n: number | null, digits = 1) => (n === null || Number.isNaN(n) ? '
  * The V8 heap in use in a server, in MiB, from its /metrics (prom-client's default metrics): live
  * objects and garbage not yet collected, so a noisy figure, but one without the allocator's slack.
  */
-async function heapUsedMiB(origin: string): Promise<number | null> {
+async function heapUsedMiB(metricsOrigin: string): Promise<number | null> {
   try {
-    const response = await request(new URL(origin), 'GET', '/metrics', {});
+    const response = await request(new URL(metricsOrigin), 'GET', '/metrics', {});
     const match = /^portcullis_nodejs_heap_size_used_bytes ([0-9.e+]+)$/m.exec(response.body);
     return match ? Number(match[1]) / 1024 / 1024 : null;
   } catch {
@@ -316,6 +316,8 @@ async function createAccounts(env: NodeJS.ProcessEnv, count: number, prefix: str
 
 interface Node {
   origin: string;
+  /** Where its /metrics listener answers. */
+  metricsOrigin: string;
   pid: number;
   child: ChildProcess;
   log(): string;
@@ -326,9 +328,11 @@ interface Node {
  * serves and its /proc entry is the one to sample; resolves once /readyz answers.
  */
 async function startNode(env: NodeJS.ProcessEnv, port: number): Promise<Node> {
+  // /metrics has a listener of its own, and several nodes on one machine need one each.
+  const metricsPort = await freePort();
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/portcullis.js'), 'serve'], {
     cwd: ROOT,
-    env: { ...env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { ...env, PORT: String(port), HOST: '127.0.0.1', METRICS_PORT: String(metricsPort) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -342,7 +346,7 @@ async function startNode(env: NodeJS.ProcessEnv, port: number): Promise<Node> {
     ready = await fetch(`${origin}/readyz`).then((r) => r.ok, () => false);
     if (!ready) await sleep(100);
   }
-  return { origin, pid: child.pid!, child, log: () => log };
+  return { origin, metricsOrigin: `http://127.0.0.1:${metricsPort}`, pid: child.pid!, child, log: () => log };
 }
 
 async function stopNode(node: Node | undefined): Promise<void> {
@@ -485,7 +489,7 @@ async function capacity(node: Node, accounts: Account[]): Promise<CapacityResult
   const count = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
   await sleep(1000); // let earlier garbage be collected before the first reading
   const before = await rssMiB(node.pid);
-  const heapBefore = await heapUsedMiB(node.origin);
+  const heapBefore = await heapUsedMiB(node.metricsOrigin);
 
   process.stderr.write(`capacity: ${accounts.length} sign-ins to the push step at concurrency ${concurrency} …\n`);
   const flows: Array<{ account: Account; browser: Browser; number: string; stream?: WaitStream; approvedAt?: number }> = [];
@@ -503,7 +507,7 @@ async function capacity(node: Node, accounts: Account[]): Promise<CapacityResult
   const signInSeconds = (performance.now() - started) / 1000;
   await sleep(1000);
   const atPushStep = await rssMiB(node.pid);
-  const heapAtPushStep = await heapUsedMiB(node.origin);
+  const heapAtPushStep = await heapUsedMiB(node.metricsOrigin);
 
   process.stderr.write(`capacity: opening ${flows.length} wait-page event streams …\n`);
   const openErrors = new Map<string, number>();
@@ -522,7 +526,7 @@ async function capacity(node: Node, accounts: Account[]): Promise<CapacityResult
   const openSeconds = (performance.now() - started) / 1000;
   await sleep(2000); // held open a while; garbage collected before the reading
   const open = await rssMiB(node.pid);
-  const heapOpen = await heapUsedMiB(node.origin);
+  const heapOpen = await heapUsedMiB(node.metricsOrigin);
   const [serverFds, serverFdLimit, benchFds, benchFdLimit] = await Promise.all([openFds(node.pid), openFilesLimit(node.pid), openFds('self'), openFilesLimit('self')]);
   const waiting = flows.filter((f) => f.stream);
   const stillOpen = waiting.filter((f) => !f.stream!.ended).length;
@@ -568,7 +572,7 @@ async function capacity(node: Node, accounts: Account[]): Promise<CapacityResult
   for (const flow of waiting) flow.stream!.close();
   await sleep(2000);
   const after = await rssMiB(node.pid);
-  const heapAfter = await heapUsedMiB(node.origin);
+  const heapAfter = await heapUsedMiB(node.metricsOrigin);
   return {
     requested: accounts.length,
     atPushStep: flows.length,

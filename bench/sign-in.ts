@@ -433,6 +433,8 @@ const env: NodeJS.ProcessEnv = {
   PORT: String(port),
   PUBLIC_URL: origin,
   HOST: '127.0.0.1',
+  // The benchmark reads no metrics: no listener to collide with another server's on this machine.
+  METRICS_PORT: '0',
   LOG_LEVEL: 'warn',
   PORTCULLIS_SECRET: randomBytes(32).toString('base64url'),
   SIGN_IN_LOCKOUT_THRESHOLD: '100',

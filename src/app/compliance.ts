@@ -14,6 +14,7 @@ import { formatDay } from '../core/policy/dates.js';
 import { parseProfile, type Profile } from '../core/policy/profile.js';
 import type { CompiledPolicy } from '../core/policy/document.js';
 import { evaluatePolicy, type ComplianceState, type Evaluation, type PolicySubject } from '../core/policy/evaluate.js';
+import { activeProfileCounts } from '../store/repositories/policy-profile.js';
 import type { DatabaseSchema } from '../store/schema.js';
 import type { AppContext } from './context.js';
 import { currentPolicy } from './policy.js';
@@ -96,12 +97,7 @@ export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock())
   const db = ctx.store.database.db;
   const { evaluator, policy, version } = await evaluatorFor(ctx, at);
   const [profiles, exceptions] = await Promise.all([
-    db
-      .selectFrom('users')
-      .select((eb) => ['policy_profile as profile', eb.fn.countAll<number | string>().as('users')])
-      .where('status', '=', 'active')
-      .groupBy('policy_profile')
-      .execute(),
+    activeProfileCounts(db),
     db
       .selectFrom('policy_exceptions as e')
       .innerJoin('users as u', 'u.id', 'e.user_id')
@@ -113,7 +109,7 @@ export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock())
   ]);
   // Users with live exceptions move from their profile's count to their profile-with-exceptions' count.
   const counts = new Map<string, { profile: string; exceptions: string[]; users: number }>();
-  for (const row of profiles) counts.set(`${row.profile}#`, { profile: row.profile, exceptions: [], users: Number(row.users) });
+  for (const row of profiles) counts.set(`${row.profile}#`, { profile: row.profile, exceptions: [], users: row.users });
   const exempted = new Map<string, { profile: string; requirements: Set<string> }>();
   for (const row of exceptions) {
     const entry = exempted.get(row.user_id) ?? { profile: row.profile, requirements: new Set<string>() };

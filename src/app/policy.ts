@@ -9,7 +9,10 @@ import type { Actor } from '../core/audit.js';
 import { PortcullisError } from '../core/errors.js';
 import { compilePolicy, type CompiledPolicy, type PolicyProblem } from '../core/policy/document.js';
 import { evaluatePolicy, type Evaluation, type PolicySubject } from '../core/policy/evaluate.js';
+import { parseProfile } from '../core/policy/profile.js';
+import { countStranded, type StrandedCount } from '../core/policy/stranded.js';
 import { unsatisfiable, validatePolicy, type DirectoryShape } from '../core/policy/validate.js';
+import { activeProfileCounts } from '../store/repositories/policy-profile.js';
 import type { MethodRow, UserRow } from '../store/schema.js';
 import { methodDefinitions, type MethodSummary, type SecondFactorKind } from '../core/methods/registry.js';
 import { defaultRefusal, deletionRefusal, describeStanding, phraseFor, registrableKinds, type Registrable, type Standing } from '../core/policy/changes.js';
@@ -85,9 +88,24 @@ export interface PolicyCheck {
   ok: boolean;
   problems: PolicyProblem[];
   policy?: CompiledPolicy;
+  /**
+   * Active people whose registered methods the document would all turn off (issue #12): not a problem
+   * with the document, but applying it needs the operator's say-so (`--allow-stranded`).
+   */
+  stranded?: StrandedCount;
 }
 
-/** Parses, compiles and checks a policy against the directory as it is now. */
+/**
+ * Who a compiled document would strand, from the users counted per policy profile (one GROUP BY, then
+ * each distinct profile once in the core: ADR 0006), not user by user.
+ */
+export async function strandedBy(ctx: AppContext, policy: CompiledPolicy, shape: DirectoryShape): Promise<StrandedCount> {
+  const elevated = new Set(shape.roles.filter((r) => r.elevated).map((r) => r.name));
+  const profiles = await activeProfileCounts(ctx.store.database.db);
+  return countStranded(policy, profiles.map((p) => ({ profile: parseProfile(p.profile), users: p.users })), elevated);
+}
+
+/** Parses, compiles and checks a policy against the directory as it is now, and counts whom it would strand. */
 export async function checkPolicyText(ctx: AppContext, text: string): Promise<PolicyCheck> {
   let value: unknown;
   try {
@@ -97,13 +115,24 @@ export async function checkPolicyText(ctx: AppContext, text: string): Promise<Po
   }
   const compiled = compilePolicy(value);
   if (!compiled.ok) return { ok: false, problems: compiled.problems };
-  const problems = validatePolicy(compiled.policy, await directoryShape(ctx));
-  return { ok: problems.length === 0, problems, policy: compiled.policy };
+  const shape = await directoryShape(ctx);
+  const problems = validatePolicy(compiled.policy, shape);
+  return { ok: problems.length === 0, problems, policy: compiled.policy, stranded: await strandedBy(ctx, compiled.policy, shape) };
 }
 
-export async function applyPolicyText(ctx: AppContext, text: string, actor: Actor, comment = ''): Promise<{ version: number }> {
+/** "2 people (helpdesk 2, user 2)": a stranded count in a sentence. */
+export function describeStranded(stranded: StrandedCount): string {
+  return `${stranded.total} ${stranded.total === 1 ? 'person' : 'people'} (${stranded.byRole.map((r) => `${r.role} ${r.people}`).join(', ')})`;
+}
+
+/**
+ * Applies a document as the next version. One that would strand people (every method they registered
+ * turned off for them) is refused unless `allowStranded` says the operator knows (issue #12).
+ */
+export async function applyPolicyText(ctx: AppContext, text: string, actor: Actor, comment = '', options: { allowStranded?: boolean } = {}): Promise<{ version: number }> {
   const check = await checkPolicyText(ctx, text);
   if (!check.ok) throw new PortcullisError('policy-invalid', { problems: check.problems.map((p) => `${p.path ? `${p.path}: ` : ''}${p.message}`).join('; ') });
+  if (check.stranded && check.stranded.total > 0 && !options.allowStranded) throw new PortcullisError('policy-strands-people', { people: describeStranded(check.stranded) });
   const now = ctx.clock();
   const version = await ctx.store.transaction(async (repos) => {
     const v = await repos.policy.insertVersion({ document: text, appliedBy: actorName(actor), now, comment });
@@ -177,6 +206,7 @@ export async function signInPolicy(ctx: AppContext, user: UserRow, rows?: readon
       tap: evaluation.tapEnabled && evaluation.subject.hasActiveTap,
       tapFullSession: evaluation.tapFullSession,
       campaignDue: evaluation.interrupts.some((interrupt) => interrupt.kind === 'campaign'),
+      hasRegisteredMethod: evaluation.subject.registered.length > 0,
     },
     evaluation,
   };

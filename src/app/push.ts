@@ -7,8 +7,21 @@ import { createHash, randomUUID } from 'node:crypto';
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
 import { PortcullisError } from '../core/errors.js';
 import { describeDuration } from '../core/duration.js';
-import { methodDefinitions } from '../core/methods/registry.js';
-import { checkRequestTime, decidePush, decidePushStart, numberDigitsFor, numberFromRandom, type DecisionInput, type PushSettings } from '../core/methods/push.js';
+import { labelMethod, methodDefinitions } from '../core/methods/registry.js';
+import {
+  checkRequestTime,
+  decidePush,
+  decidePushStart,
+  deviceMay,
+  deviceRequestWindow,
+  isWellFormedId,
+  numberDigitsFor,
+  numberFromRandom,
+  readDecision,
+  readDeviceName,
+  type DeviceAction,
+  type PushSettings,
+} from '../core/methods/push.js';
 import { openText, sealText } from '../crypto/seal.js';
 import { randomToken, secureRandomBytes } from '../crypto/tokens.js';
 import { deriveVapidKeys, isPushSubscription, sendChallengePush, type PushSubscriptionJson, type VapidKeys } from '../channels/web-push.js';
@@ -17,6 +30,7 @@ import { isLocalHostname } from '../config/load.js';
 import type { AppContext } from './context.js';
 import { notifyUser } from './notifications.js';
 import { evaluateUser } from './policy.js';
+import { removeMethod } from './method-removal.js';
 import { recordSecondFactorFailure } from './sign-in.js';
 
 /** How long a pairing code shown on Security info stays usable (DESIGN.md: 10 minutes). */
@@ -26,6 +40,8 @@ export const DEVICE_JWS_TYPE = 'portcullis-device+jwt';
 /** How long a `jti` is remembered: longer than the ±60 s window in which its `iat` is accepted. */
 const JTI_MEMORY_SECONDS = 180;
 const ACTIVATION_CODE_BYTES = 16;
+/** How long starting a push may hold the user's lease: a read, an insert and handing it to the bus. */
+const PUSH_START_LEASE_SECONDS = 10;
 
 export const busTopics = {
   /** A decision on a challenge: the sign-in page waiting on it looks again. */
@@ -134,7 +150,19 @@ export interface VerifiedDevice {
 
 const AUTH_SCHEME = /^PortcullisDevice ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 
-async function verifyJws(ctx: AppContext, request: DeviceRequest, key: CryptoKey | Uint8Array, jws: string, kid: string): Promise<Record<string, unknown>> {
+/**
+ * Checks a device JWS: signature, time, method and path, one-time `jti`. `admit`, when given, runs
+ * once the signature and binding hold and before the `jti` is recorded or any work is done (the
+ * request allowance: only the key's holder can use it up).
+ */
+async function verifyJws(
+  ctx: AppContext,
+  request: DeviceRequest,
+  key: CryptoKey | Uint8Array,
+  jws: string,
+  kid: string,
+  admit?: () => Promise<void>,
+): Promise<Record<string, unknown>> {
   let payload: Record<string, unknown>;
   try {
     const verified = await compactVerify(jws, key, { algorithms: ['ES256'] });
@@ -150,6 +178,7 @@ async function verifyJws(ctx: AppContext, request: DeviceRequest, key: CryptoKey
   if (payload.htm !== request.method || payload.htu !== request.path) throw new PortcullisError('device-signature-invalid');
   const jti = payload.jti;
   if (typeof jti !== 'string' || !/^[A-Za-z0-9_-]{22,128}$/.test(jti)) throw new PortcullisError('device-signature-invalid');
+  await admit?.();
   const seen = await ctx.throttles.increment(`device-jti:${kid}:${jti}`, now, new Date(now.getTime() + JTI_MEMORY_SECONDS * 1000));
   if (seen > 1) throw new PortcullisError('device-replay');
   return payload;
@@ -169,26 +198,58 @@ function jwsOf(request: DeviceRequest): { jws: string; header: ReturnType<typeof
   return { jws, header };
 }
 
-/** Verifies a request from a paired device: its signature, time, one-time jti, method and path. */
-export async function verifyDeviceRequest(ctx: AppContext, request: DeviceRequest): Promise<VerifiedDevice> {
+/**
+ * Verifies a request from a paired device: its signature, time, one-time jti, method and path, its
+ * place within the request allowance, and that the device may do `action` (a device whose pairing is
+ * not confirmed may only answer its test request). The actions on one challenge depend on what the
+ * challenge is for, so `challengeForDevice` and `decideChallenge` decide those.
+ */
+export async function verifyDeviceRequest(ctx: AppContext, request: DeviceRequest, action: DeviceAction): Promise<VerifiedDevice> {
   const { jws, header } = jwsOf(request);
-  if (typeof header.kid !== 'string') throw new PortcullisError('device-signature-invalid');
+  if (!isWellFormedId(header.kid)) throw new PortcullisError('device-signature-invalid', { field: 'kid' });
   const device = await ctx.store.push.findDevice(header.kid);
   if (!device) throw new PortcullisError('device-unknown');
   const key = await importJWK(JSON.parse(device.public_jwk) as JWK, 'ES256');
-  const claims = await verifyJws(ctx, request, key, jws, device.id);
+  const claims = await verifyJws(ctx, request, key, jws, device.id, () => admitDeviceRequest(ctx, device.id));
   const [method, user] = await Promise.all([ctx.store.methods.find(device.id), ctx.store.users.findById(device.user_id)]);
   if (!method || !user || user.status !== 'active') throw new PortcullisError('device-unknown');
+  const verified = { device, method, user, claims };
+  if (action !== 'read-challenge' && action !== 'decide-challenge') assertDeviceMay(verified, action);
   await ctx.store.push.touchDevice(device.id, ctx.clock());
-  return { device, method, user, claims };
+  return verified;
 }
 
-function publicJwkOf(value: unknown): JWK {
-  const jwk = value as JWK | undefined;
-  if (!jwk || jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string' || 'd' in jwk) {
-    throw new PortcullisError('device-signature-invalid');
+function assertDeviceMay(verified: VerifiedDevice, action: DeviceAction, challenge?: PushChallengeRow): void {
+  if (!deviceMay(verified.method.status, action, challenge?.purpose)) throw new PortcullisError('device-pending');
+}
+
+/**
+ * The device API's request allowance (DEVICE_API_REQUESTS_PER_MINUTE, docs/device-api.md "Limits"):
+ * one counter per device and clock minute in the shared throttle store (the database, or Redis), so
+ * it holds across nodes. It is incremented first and compared after — one atomic step — so requests
+ * arriving together cannot all slip under it; over it, the request is refused before its work.
+ */
+async function admitDeviceRequest(ctx: AppContext, deviceId: string): Promise<void> {
+  const now = ctx.clock();
+  const window = deviceRequestWindow(now);
+  const count = await ctx.throttles.increment(`device-requests:${deviceId}:${window.key}`, now, window.endsAt);
+  if (count > ctx.config.push.deviceRequestsPerMinute) throw new PortcullisError('rate-limited', { retryAfterSeconds: window.retryAfterSeconds });
+}
+
+/** The pairing key from the JWS header: a P-256 public key as a JWK of `kty`, `crv`, `x` and `y` only. */
+async function pairingKeyOf(value: unknown): Promise<{ jwk: JWK; key: CryptoKey | Uint8Array }> {
+  const refused = () => new PortcullisError('device-signature-invalid', { field: 'jwk' });
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw refused();
+  const jwk = value as JWK;
+  if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string' || 'd' in jwk) throw refused();
+  const publicJwk: JWK = { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y };
+  try {
+    // WebCrypto's import validates the public key (SEC 1 §3.2.2: coordinates of the right size, a point
+    // on P-256), so a key that is not one is refused here rather than failing later as a 500.
+    return { jwk: publicJwk, key: await importJWK(publicJwk, 'ES256') };
+  } catch {
+    throw refused();
   }
-  return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y };
 }
 
 export interface PairingResult {
@@ -201,15 +262,14 @@ export interface PairingResult {
 /** POST /device/v1/pair: the pairing JWS carries the new key as `jwk` and is signed by it. */
 export async function pairDevice(ctx: AppContext, request: DeviceRequest): Promise<PairingResult> {
   const { jws, header } = jwsOf(request);
-  const jwk = publicJwkOf(header.jwk);
-  const key = await importJWK(jwk, 'ES256');
+  const { jwk, key } = await pairingKeyOf(header.jwk);
   const thumb = createHash('sha256').update(`${jwk.x}.${jwk.y}`).digest('base64url');
   const claims = await verifyJws(ctx, request, key, jws, `pairing:${thumb}`);
   const code = claims.activationCode;
-  const name = typeof claims.name === 'string' ? claims.name.trim() : '';
-  if (name.length < 1 || name.length > 60) throw new PortcullisError('device-name-invalid');
+  const name = readDeviceName(claims.name);
+  if (name === null) throw new PortcullisError('device-name-invalid', { field: 'name' });
   const subscription = claims.pushSubscription;
-  if (subscription !== undefined && subscription !== null && !acceptsSubscription(ctx, subscription)) throw new PortcullisError('push-subscription-invalid');
+  if (subscription !== undefined && subscription !== null && !acceptsSubscription(ctx, subscription)) throw new PortcullisError('push-subscription-invalid', { field: 'pushSubscription' });
   if (typeof code !== 'string' || !/^[A-Za-z0-9_-]{22,64}$/.test(code)) throw new PortcullisError('activation-code-invalid');
 
   const now = ctx.clock();
@@ -319,6 +379,25 @@ export async function startSignInChallenge(
 ): Promise<string> {
   const now = ctx.clock();
   const settings = pushSettings(ctx);
+  // The limits below are read and then a challenge is written: one start at a time per user (a lease in
+  // the shared throttle store, on every node), so requests arriving together cannot all pass (issue #12).
+  const held = await ctx.throttles.acquire(`push-start:user:${user.id}`, now, new Date(now.getTime() + PUSH_START_LEASE_SECONDS * 1000));
+  if (!held) throw new PortcullisError('push-pending', { wait: describeDuration(settings.challengeSeconds) });
+  try {
+    return await startWithinLimits(ctx, user, method, input, now);
+  } finally {
+    await ctx.throttles.release(held.lease);
+  }
+}
+
+async function startWithinLimits(
+  ctx: AppContext,
+  user: UserRow,
+  method: MethodRow,
+  input: { binding: string; ip: string; location: string | null; purpose: PushChallengeRow['purpose'] },
+  now: Date,
+): Promise<string> {
+  const settings = pushSettings(ctx);
   const [pending, sent] = await Promise.all([ctx.store.push.pendingForUser(user.id, now), ctx.store.push.sentSince(user.id, new Date(now.getTime() - 3_600_000))]);
   const decision = decidePushStart(
     {
@@ -370,25 +449,30 @@ export function viewChallenge(row: PushChallengeRow, user: UserRow, now: Date): 
 
 export async function pendingForDevice(ctx: AppContext, verified: VerifiedDevice): Promise<ChallengeView[]> {
   const now = ctx.clock();
-  return (await ctx.store.push.pendingForMethod(verified.method.id, now)).map((row) => viewChallenge(row, verified.user, now));
+  const rows = await ctx.store.push.pendingForMethod(verified.method.id, now);
+  // A device whose pairing is not confirmed lists its test request only.
+  return rows.filter((row) => deviceMay(verified.method.status, 'read-challenge', row.purpose)).map((row) => viewChallenge(row, verified.user, now));
+}
+
+/** The device's own challenge `id`, when it may `action` it; an id of another shape is no challenge at all. */
+async function ownChallenge(ctx: AppContext, verified: VerifiedDevice, id: string, action: 'read-challenge' | 'decide-challenge'): Promise<PushChallengeRow> {
+  const row = isWellFormedId(id) ? await ctx.store.push.findChallenge(id) : null;
+  if (!row || row.method_id !== verified.method.id) throw new PortcullisError('challenge-not-found');
+  assertDeviceMay(verified, action, row);
+  return row;
 }
 
 export async function challengeForDevice(ctx: AppContext, verified: VerifiedDevice, id: string): Promise<ChallengeView> {
-  const row = await ctx.store.push.findChallenge(id);
-  if (!row || row.method_id !== verified.method.id) throw new PortcullisError('challenge-not-found');
-  return viewChallenge(row, verified.user, ctx.clock());
+  return viewChallenge(await ownChallenge(ctx, verified, id, 'read-challenge'), verified.user, ctx.clock());
 }
 
 /** A decision from the device: the signature was checked; here the rules and what follows. */
 export async function decideChallenge(ctx: AppContext, verified: VerifiedDevice, id: string, ip: string): Promise<{ status: string }> {
-  const row = await ctx.store.push.findChallenge(id);
-  if (!row || row.method_id !== verified.method.id) throw new PortcullisError('challenge-not-found');
+  const row = await ownChallenge(ctx, verified, id, 'decide-challenge');
   const { claims, user, method } = verified;
-  const decision = claims.decision;
-  let input: DecisionInput;
-  if (decision === 'approve') input = { decision: 'approve', number: typeof claims.number === 'string' ? claims.number : String(claims.number ?? '') };
-  else if (decision === 'deny' || decision === 'report') input = { decision };
-  else throw new PortcullisError('request-invalid');
+  // A malformed field is refused before anything is decided: the challenge stays as it was.
+  const input = readDecision(claims);
+  if ('refused' in input) throw new PortcullisError(input.refused, { field: input.field });
 
   const now = ctx.clock();
   const outcome = decidePush({ status: row.status, expiresAt: new Date(row.expires_at), number: row.number }, input, now);
@@ -491,33 +575,28 @@ export async function devicesOf(ctx: AppContext, verified: VerifiedDevice) {
 }
 
 export async function renameDevice(ctx: AppContext, verified: VerifiedDevice): Promise<{ id: string; name: string }> {
-  const name = typeof verified.claims.name === 'string' ? verified.claims.name.trim() : '';
-  if (name.length < 1 || name.length > 60) throw new PortcullisError('device-name-invalid');
+  const name = readDeviceName(verified.claims.name);
+  if (name === null) throw new PortcullisError('device-name-invalid', { field: 'name' });
   await ctx.store.methods.rename(verified.method.id, name);
   return { id: verified.method.id, name };
 }
 
+/**
+ * The device removes itself, within the rule Security info applies to a deletion: not the person's
+ * last method meeting an enforced requirement of the policy (the same decision, in `removeMethod`;
+ * the policy says which authenticators meet the level, as NIST SP 800-63B-4 leaves to the verifier).
+ * Otherwise removing it here would leave them unable to sign in as their organisation requires.
+ * The person is emailed, as for every change of their authenticators (NIST SP 800-63B-4 asks that the
+ * subscriber be told when an authenticator is bound to or removed from their account).
+ */
 export async function removeDevice(ctx: AppContext, verified: VerifiedDevice, ip: string): Promise<void> {
   const { user, method } = verified;
-  const now = ctx.clock();
-  await ctx.store.transaction(async (repos) => {
-    await repos.methods.delete(user.id, method.id);
-    if (user.default_method_id === method.id) await repos.users.setDefaultMethod(user.id, null, now);
-    await repos.audit.append({
-      type: 'method.removed',
-      at: now,
-      actor: { kind: 'user', userId: user.id },
-      subjectUserId: user.id,
-      ip,
-      details: { methodId: method.id, kind: 'push', by: 'device' },
-    });
-  });
-  await notifyUser(ctx, user, { kind: 'method-removed', method: `${methodDefinitions.push.name} (${method.label})` });
+  await removeMethod(ctx, user, method, { label: labelMethod(methodDefinitions.push.name, method.label), ip, by: 'device' });
 }
 
 export async function setDeviceSubscription(ctx: AppContext, verified: VerifiedDevice): Promise<void> {
   const subscription = verified.claims.pushSubscription;
   if (subscription === null) return ctx.store.push.setSubscription(verified.device.id, null);
-  if (!acceptsSubscription(ctx, subscription)) throw new PortcullisError('push-subscription-invalid');
+  if (!acceptsSubscription(ctx, subscription)) throw new PortcullisError('push-subscription-invalid', { field: 'pushSubscription' });
   await ctx.store.push.setSubscription(verified.device.id, sealText(ctx.keys.keyEncryption, JSON.stringify(subscription), `push-subscription:${verified.device.id}`));
 }

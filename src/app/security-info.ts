@@ -3,6 +3,7 @@
  * default, delete one, change the password, sign out everywhere. Every change is audited and emailed;
  * every change needs a recent second factor (or, for a first method, the grant right after the password).
  */
+import { describeDuration } from '../core/duration.js';
 import { PortcullisError } from '../core/errors.js';
 import { labelMethod, methodDefinitions, orderMethods, type SecondFactorKind } from '../core/methods/registry.js';
 import { decideChangeAccess, type ChangeAccess } from '../core/security-info.js';
@@ -13,8 +14,10 @@ import { strategyFor, strategyOf } from './methods/index.js';
 import type { EnrolmentStart } from './methods/strategy.js';
 import { notifyUser } from './notifications.js';
 import { assertAcceptablePassword } from './passwords.js';
-import { assertMayBeDefault, assertMayRegister, deletionRefusalFor, signInPolicy } from './policy.js';
+import { assertMayBeDefault, assertMayRegister, signInPolicy } from './policy.js';
 import { lastSecondFactorAt, renewSession, type ActiveSession, type ClientInfo } from './sessions.js';
+import { beginPasswordAttempt } from './sign-in-attempts.js';
+import { removeMethod } from './method-removal.js';
 import type { MethodUse } from '../core/methods.js';
 
 export interface MethodListing {
@@ -153,22 +156,7 @@ export async function deleteMethod(ctx: AppContext, session: ActiveSession, meth
   await requireAccess(ctx, session, 'change');
   const method = await ctx.store.methods.findForUser(session.user.id, methodId);
   if (!method || method.status !== 'active') throw new PortcullisError('method-not-found');
-  const refusal = await deletionRefusalFor(ctx, session.user, method.id);
-  if (refusal) throw new PortcullisError('method-last-compliant', { method: describeMethod(method), reason: refusal });
-  const now = ctx.clock();
-  await ctx.store.transaction(async (repos) => {
-    await repos.methods.delete(session.user.id, method.id);
-    if (session.user.default_method_id === method.id) await repos.users.setDefaultMethod(session.user.id, null, now);
-    await repos.audit.append({
-      type: 'method.removed',
-      at: now,
-      actor: { kind: 'user', userId: session.user.id },
-      subjectUserId: session.user.id,
-      ip: client.ip,
-      details: { methodId: method.id, kind: method.kind },
-    });
-  });
-  await notifyUser(ctx, session.user, { kind: 'method-removed', method: describeMethod(method) });
+  await removeMethod(ctx, session.user, method, { label: describeMethod(method), ip: client.ip });
   return method;
 }
 
@@ -177,13 +165,39 @@ export async function changePassword(
   ctx: AppContext,
   session: ActiveSession,
   input: { current: string; next: string },
-  client: ClientInfo,
+  client: ClientInfo & { ip: string },
 ): Promise<void> {
   await requireAccess(ctx, session, 'change');
-  const hash = session.user.password_hash;
-  const correct = hash ? await ctx.hasher.verify(hash, input.current) : false;
-  ctx.metrics.passwordVerifications.inc();
-  if (!correct) throw new PortcullisError('current-password-incorrect');
+  // The current password is a password attempt like the sign-in's: the same reservation, the same
+  // lockout, and a wrong one is audited (issue #12: guessing here must not be free).
+  const started = await beginPasswordAttempt(ctx, { email: session.user.email_normalised, ip: client.ip });
+  if (!started.granted) {
+    const { reason, retryAfterSeconds } = started.throttle;
+    throw new PortcullisError(reason === 'attempt-in-progress' ? 'attempt-in-progress' : 'sign-in-throttled', { wait: describeDuration(retryAfterSeconds) });
+  }
+  const { attempt } = started;
+  try {
+    const hash = session.user.password_hash;
+    let correct = false;
+    if (hash) correct = await ctx.hasher.verify(hash, input.current);
+    else await ctx.hasher.verifyDummy(input.current);
+    ctx.metrics.passwordVerifications.inc();
+    if (!correct) {
+      await attempt.fail(session.user.id);
+      await ctx.store.audit.append({
+        type: 'user.password-change-refused',
+        at: ctx.clock(),
+        actor: { kind: 'user', userId: session.user.id },
+        subjectUserId: session.user.id,
+        ip: client.ip,
+        details: { reason: 'password-incorrect' },
+      });
+      throw new PortcullisError('current-password-incorrect');
+    }
+    await attempt.succeed();
+  } finally {
+    await attempt.end();
+  }
   assertAcceptablePassword(input.next, ctx.config, session.user.email);
   const nextHash = await ctx.hasher.hash(input.next);
   const now = ctx.clock();

@@ -6,10 +6,11 @@
  */
 import { isPortcullisError } from '../core/errors.js';
 import { reduceSignIn, UNRESTRICTED, type SignInEffect, type SignInError, type SignInEvent, type SignInResult, type SignInState } from '../core/sign-in/flow.js';
-import { accountCounterLifetimeSeconds, assessSignInThrottle, ipWindow, lockoutAfterFailure, type ThrottleAssessment } from '../core/throttle.js';
+import { accountCounterLifetimeSeconds, lockoutAfterFailure, type ThrottleAssessment } from '../core/throttle.js';
+import { methodDefinitions } from '../core/methods/registry.js';
 import { safeReturnTo } from '../core/return-to.js';
 import { openText, sealText } from '../crypto/seal.js';
-import { hashToken, hmac, randomToken } from '../crypto/tokens.js';
+import { hashToken, randomToken } from '../crypto/tokens.js';
 import type { MethodRow, UserRow } from '../store/schema.js';
 import type { AppContext } from './context.js';
 import { strategyOf, summarise } from './methods/index.js';
@@ -17,6 +18,7 @@ import { passMethodRow, TAP_METHOD_ID } from './methods/tap.js';
 import { signInPolicy } from './policy.js';
 import type { ChallengeContext } from './methods/strategy.js';
 import type { ClientInfo } from './sessions.js';
+import { beginPasswordAttempt, beginSecondFactorAttempt, reportLockout, secondFactorCounterKey, type Attempt } from './sign-in-attempts.js';
 
 /** How long a sign-in may take from the email step to the last step. */
 export const SIGN_IN_FLOW_SECONDS = 15 * 60;
@@ -24,18 +26,6 @@ export const SIGN_IN_FLOW_SECONDS = 15 * 60;
 export interface SignInOutcome {
   state: SignInState;
   error: SignInError | null;
-}
-
-function emailKey(ctx: AppContext, email: string): string {
-  return `sign-in:email:${hmac(ctx.keys.lookupHash, email)}`;
-}
-
-function ipKey(ctx: AppContext, ip: string, now: Date): string {
-  return `sign-in:ip:${ip}:${ipWindow(now, ctx.config.signIn).start.getTime()}`;
-}
-
-function secondFactorKey(userId: string): string {
-  return `second-factor:user:${userId}`;
 }
 
 /** Challenges started in a flow are bound to it: a code sent for one sign-in works only there. */
@@ -109,45 +99,19 @@ export async function finishSignInFlow(ctx: AppContext, token: string): Promise<
   await ctx.store.signInFlows.delete(hashToken(token));
 }
 
-/** The throttle for a password attempt, and whether the address has a failure count to clear on success. */
-export async function assessThrottle(ctx: AppContext, email: string, ip: string, now: Date): Promise<{ throttle: ThrottleAssessment; hasCounter: boolean }> {
-  const [account, address] = await ctx.throttles.getBoth(emailKey(ctx, email), ipKey(ctx, ip, now), now);
-  return { throttle: assessSignInThrottle(account, address, now, ctx.config.signIn), hasCounter: account !== null };
-}
-
-/** Whether a user's second factor is locked after too many wrong codes, and whether they have a count. */
-export async function assessSecondFactorThrottle(ctx: AppContext, userId: string, now: Date): Promise<{ throttle: ThrottleAssessment; hasCounter: boolean }> {
-  const counter = await ctx.throttles.get(secondFactorKey(userId), now);
-  const assessment = assessSignInThrottle(counter, null, now, ctx.config.signIn);
-  return { throttle: assessment.allowed ? assessment : { ...assessment, reason: 'throttled-account' }, hasCounter: counter !== null };
-}
-
-async function recordLockout(
-  ctx: AppContext,
-  input: { key: string; threshold: number; now: Date; ip: string; userId: string | null; what: 'password' | 'second-factor'; email?: string },
-): Promise<void> {
-  const failures = await ctx.throttles.increment(input.key, input.now, new Date(input.now.getTime() + accountCounterLifetimeSeconds(ctx.config.signIn) * 1000));
-  const lockout = lockoutAfterFailure(failures, input.now, { ...ctx.config.signIn, lockoutThreshold: input.threshold });
-  if (!lockout) return;
-  await ctx.throttles.lock(input.key, lockout.lockedUntil);
-  ctx.metrics.lockouts.inc();
-  ctx.logger.warn(
-    { event: 'sign-in.locked-out', userId: input.userId, ip: input.ip, factor: input.what, lockoutNumber: lockout.lockoutNumber, seconds: lockout.seconds },
-    'sign-in locked after repeated failures',
-  );
-  await ctx.store.audit.append({
-    type: 'sign-in.locked-out',
-    at: input.now,
-    actor: { kind: 'system' },
-    subjectUserId: input.userId,
-    ip: input.ip,
-    details: { ...(input.email ? { email: input.email } : {}), factor: input.what, failures, lockoutNumber: lockout.lockoutNumber, until: lockout.lockedUntil.toISOString() },
-  });
-}
-
-/** Counts a wrong second factor (a wrong code, a denied or wrongly numbered push) toward the user's lockout. */
+/**
+ * Counts a wrong second factor that arrives outside a sign-in attempt (a denied or wrongly numbered
+ * push, answered on the phone) toward the user's lockout.
+ */
 export async function recordSecondFactorFailure(ctx: AppContext, userId: string, ip: string): Promise<void> {
-  await recordLockout(ctx, { key: secondFactorKey(userId), threshold: ctx.config.secondFactors.lockoutThreshold, now: ctx.clock(), ip, userId, what: 'second-factor' });
+  const now = ctx.clock();
+  const key = secondFactorCounterKey(userId);
+  const threshold = ctx.config.secondFactors.lockoutThreshold;
+  const failures = await ctx.throttles.increment(key, now, new Date(now.getTime() + accountCounterLifetimeSeconds(ctx.config.signIn) * 1000));
+  const lockout = lockoutAfterFailure(failures, now, { ...ctx.config.signIn, lockoutThreshold: threshold });
+  if (!lockout) return;
+  await ctx.throttles.lock(key, lockout.lockedUntil);
+  await reportLockout(ctx, { what: 'second-factor', threshold, userId, ip }, failures, now);
 }
 
 export interface AdvanceInput {
@@ -166,10 +130,10 @@ export interface AdvanceInput {
    */
   stored?: boolean;
   /**
-   * Whether a failure counter existed when the caller assessed the throttle (from the same read); a
-   * counter that did not exist need not be cleared, which saves a write on every clean sign-in.
+   * The attempt a password or code event was reserved under (src/app/sign-in-attempts.ts): its failure
+   * or success is recorded through it. A password or code is never checked outside one.
    */
-  counters?: { password?: boolean; secondFactor?: boolean };
+  attempt?: Attempt;
 }
 
 /**
@@ -177,12 +141,17 @@ export interface AdvanceInput {
  * Effects that answer with an event (verify-password, begin-challenge, verify-code) feed it back in.
  */
 export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promise<SignInOutcome> {
-  const { token, client } = input;
+  const { token, client, attempt } = input;
   const now = ctx.clock();
+  const attemptFor = (effect: SignInEffect['type']): Attempt => {
+    if (!attempt) throw new Error(`${effect} outside an attempt: a password or code is checked only within one`);
+    return attempt;
+  };
   let result: SignInResult = reduceSignIn(input.state, input.event, now);
   let error = result.error;
   const pending: SignInEffect[] = [...result.effects];
   let verifiedHash: { userId: string; hash: string } | null = null;
+  let passwordUser: UserRow | undefined;
   // Rows read once in this call and reused by later effects (the password step reads the user and their
   // methods; starting the first challenge needs both again).
   const users = new Map<string, UserRow | undefined>();
@@ -215,7 +184,9 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
     const effect = pending.shift()!;
     switch (effect.type) {
       case 'verify-password': {
+        attemptFor(effect.type);
         const user = await ctx.store.users.findByEmail(effect.email);
+        passwordUser = user;
         if (user) users.set(user.id, user);
         let correct = false;
         if (user?.password_hash && input.secret !== undefined) {
@@ -246,19 +217,11 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
         break;
       }
       case 'record-password-failure':
-        await ctx.throttles.increment(ipKey(ctx, client.ip, now), now, ipWindow(now, ctx.config.signIn).end);
-        await recordLockout(ctx, {
-          key: emailKey(ctx, effect.email),
-          threshold: ctx.config.signIn.lockoutThreshold,
-          now,
-          ip: client.ip,
-          userId: (await ctx.store.users.findByEmail(effect.email))?.id ?? null,
-          what: 'password',
-          email: effect.email,
-        });
+        // The client address's budget was reserved when the attempt began; the address's count is here.
+        await attemptFor(effect.type).fail(passwordUser?.id ?? null);
         break;
       case 'clear-password-failures':
-        if (input.counters?.password !== false) await ctx.throttles.clear(emailKey(ctx, effect.email));
+        await attemptFor(effect.type).succeed();
         break;
       case 'rehash-password':
         if (input.secret !== undefined && verifiedHash?.userId === effect.userId) {
@@ -284,6 +247,7 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
         break;
       }
       case 'verify-code': {
+        attemptFor(effect.type);
         const user = await userById(effect.userId);
         const method = await methodOf(effect.userId, effect.methodId);
         if (!user || !method || method.status !== 'active') {
@@ -295,10 +259,10 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
         break;
       }
       case 'record-second-factor-failure':
-        await recordSecondFactorFailure(ctx, effect.userId, client.ip);
+        await attemptFor(effect.type).fail(effect.userId);
         break;
       case 'clear-second-factor-failures':
-        if (input.counters?.secondFactor !== false) await ctx.throttles.clear(secondFactorKey(effect.userId));
+        await attemptFor(effect.type).succeed();
         break;
       case 'audit':
         await ctx.store.audit.append({ ...effect.event, ip: client.ip });
@@ -315,6 +279,58 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
     else if (result.state.step !== 'password') await storeSignInFlow(ctx, token, result.state);
   }
   return { state: result.state, error };
+}
+
+/**
+ * The password form, posted: the attempt is reserved first (the address's lease, its lockout, the
+ * client address's budget), then the password is checked and the result recorded through it.
+ */
+export async function submitPassword(
+  ctx: AppContext,
+  input: { token: string; state: Extract<SignInState, { step: 'password' }>; password: string; client: ClientInfo & { ip: string }; stored: boolean },
+): Promise<SignInOutcome> {
+  const passwordGiven = input.password.length > 0;
+  const started = passwordGiven ? await beginPasswordAttempt(ctx, { email: input.state.email, ip: input.client.ip }) : null;
+  const throttle: ThrottleAssessment = started && !started.granted ? started.throttle : { allowed: true };
+  const attempt = started?.granted ? started.attempt : undefined;
+  try {
+    return await advanceSignIn(ctx, {
+      token: input.token,
+      state: input.state,
+      event: { type: 'password-submitted', passwordGiven, throttle },
+      client: input.client,
+      secret: input.password,
+      stored: input.stored,
+      ...(attempt ? { attempt } : {}),
+    });
+  } finally {
+    await attempt?.end();
+  }
+}
+
+/** The second-factor form, posted: the user's attempt is reserved first, then the code is checked. */
+export async function submitCode(
+  ctx: AppContext,
+  input: { token: string; state: Extract<SignInState, { step: 'second-factor' }>; code: string; client: ClientInfo & { ip: string } },
+): Promise<SignInOutcome> {
+  const codeGiven = input.code.trim().length > 0;
+  // An empty code field is refused before anything is reserved; a push ("has it been approved?") has
+  // no code to type and is checked under the attempt like a code.
+  const checked = codeGiven || methodDefinitions[input.state.current.kind].challengeStyle !== 'code';
+  const started = checked ? await beginSecondFactorAttempt(ctx, { userId: input.state.userId, ip: input.client.ip }) : null;
+  const attempt = started?.granted ? started.attempt : undefined;
+  try {
+    return await advanceSignIn(ctx, {
+      token: input.token,
+      state: input.state,
+      event: { type: 'code-submitted', codeGiven, throttle: started && !started.granted ? started.throttle : { allowed: true } },
+      client: input.client,
+      secret: input.code,
+      ...(attempt ? { attempt } : {}),
+    });
+  } finally {
+    await attempt?.end();
+  }
 }
 
 /** Resends the current challenge's code (text or call), within the resend and quota rules. */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FakeDeviceApi } from '../../test/helpers/fake-device-api.js';
-import { AuthenticatorClient, parsePairingUrl, serverTimeToMs, type FetchFunction } from './client.js';
+import { AuthenticatorClient, parsePairingUrl, retryAfterToMs, serverTimeToMs, type FetchFunction } from './client.js';
 import { MemoryKeyStore } from './device-key.js';
-import { AuthenticatorError } from './errors.js';
+import { AuthenticatorError, isRemovalRefused } from './errors.js';
 import { backoffDelay, isPermanentError, watchChallenges } from './watch.js';
 
 async function paired(api = new FakeDeviceApi(), options: { clock?: () => number } = {}) {
@@ -119,6 +119,57 @@ describe('AuthenticatorClient against the contract', () => {
     expect(await client.rename('Desk')).toEqual({ id: client.deviceId, name: 'Desk' });
     await client.remove();
     expect(await refusal(client.devices())).toMatchObject({ code: 'device-unknown', status: 401 });
+  });
+
+  it('surfaces a refused removal (the only method meeting the policy) as a typed error, and changes nothing (issue #12)', async () => {
+    const { api, client, keyStore } = await paired();
+    api.lastCompliant.add(client.deviceId);
+    const error = await refusal(client.remove());
+    expect(isRemovalRefused(error)).toBe(true);
+    expect(error).toMatchObject({
+      code: 'method-last-compliant',
+      status: 409,
+      reason: 'It is your only sign-in method that meets “Those with elevated rights must use push notifications” (from 30 November 2023). Add another one that does first.',
+    });
+    expect(isRemovalRefused(new AuthenticatorError('device-unknown', 'x', 401))).toBe(false);
+    // Still paired, key kept: the app decides what to offer (forgetting the account here only).
+    expect(api.devices.has(client.deviceId)).toBe(true);
+    expect(await keyStore.load()).not.toBeNull();
+    expect(await client.devices()).toHaveLength(1);
+  });
+
+  it('is refused all but its test request until that is approved (device-pending), then may do the rest (issue #12)', async () => {
+    const api = new FakeDeviceApi();
+    api.pendingUntilTested = true;
+    const { client, result } = await paired(api);
+    expect((await client.pendingChallenges()).map((c) => c.id)).toEqual([result.testChallengeId]);
+    const error = await refusal(client.devices());
+    expect(error).toMatchObject({ code: 'device-pending', status: 403 });
+    // Waiting cures it (the person approves the test request), so a watcher keeps trying.
+    expect(isPermanentError(error)).toBe(false);
+    await client.decide(result.testChallengeId, { decision: 'approve', number: '17' });
+    expect(await client.devices()).toHaveLength(1);
+  });
+
+  it('carries the field the server names, and how long it asks to wait (issue #12)', async () => {
+    const { keyStore } = await paired();
+    const answers = [
+      Response.json({ error: 'number-invalid', message: 'Enter the number shown on the sign-in page, using only the digits 0 to 9', field: 'number' }, { status: 400 }),
+      Response.json({ error: 'rate-limited', message: 'Too many requests. Wait a moment and try again.' }, { status: 429, headers: { 'retry-after': '17' } }),
+    ];
+    const client = new AuthenticatorClient({ origin: 'https://id.example.org', deviceId: 'd', keyStore, fetch: async () => answers.shift()! });
+    expect(await refusal(client.decide('c', { decision: 'approve', number: '12' }))).toMatchObject({ code: 'number-invalid', status: 400, field: 'number' });
+    expect(await refusal(client.devices())).toMatchObject({ code: 'rate-limited', status: 429, retryAfterMs: 17_000, field: undefined });
+  });
+
+  it('reads Retry-After as seconds or an HTTP date (RFC 9110 §10.2.3)', () => {
+    const now = Date.parse('2026-11-28T12:00:00Z');
+    expect(retryAfterToMs('17', now)).toBe(17_000);
+    expect(retryAfterToMs(' 0 ', now)).toBe(0);
+    expect(retryAfterToMs('Sat, 28 Nov 2026 12:00:30 GMT', now)).toBe(30_000);
+    expect(retryAfterToMs('Sat, 28 Nov 2026 11:59:00 GMT', now)).toBe(0);
+    expect(retryAfterToMs('soon', now)).toBeUndefined();
+    expect(retryAfterToMs(null, now)).toBeUndefined();
   });
 
   it('retries once with the server’s clock after device-clock-skew, and keeps the offset', async () => {
@@ -250,6 +301,47 @@ describe('watchChallenges', () => {
     expect(waits).toEqual([750, 1500, 750]);
   });
 
+  it('waits as long as the server asks (Retry-After) before trying again, and keeps trying while the device is pending', async () => {
+    const api = new FakeDeviceApi();
+    api.pendingUntilTested = true;
+    const { client, result, keyStore } = await paired(api);
+    const limited = Response.json({ error: 'rate-limited', message: 'Too many requests.' }, { status: 429, headers: { 'retry-after': '30' } });
+    let limitedOnce = false;
+    const watched = new AuthenticatorClient({
+      origin: client.origin,
+      deviceId: client.deviceId,
+      keyStore,
+      fetch: async (input, init) => {
+        if (!limitedOnce) {
+          limitedOnce = true;
+          return limited;
+        }
+        return api.fetch(input, init);
+      },
+    });
+    const controller = new AbortController();
+    const waits: number[] = [];
+    const retries: string[] = [];
+    const seen: string[] = [];
+    for await (const event of watchChallenges(watched, {
+      signal: controller.signal,
+      random: () => 0.5,
+      sleep: async (ms) => {
+        waits.push(ms);
+        // The person approves the test request while the app waits.
+        if (waits.length === 2) await client.decide(result.testChallengeId, { decision: 'approve', number: '17' });
+      },
+      onRetry: (error) => retries.push((error as AuthenticatorError).code),
+      onOpen: () => void api.startChallenge(client.deviceId),
+    })) {
+      seen.push(event.id);
+      controller.abort();
+    }
+    expect(retries).toEqual(['rate-limited', 'device-pending']);
+    expect(waits).toEqual([30_000, 1500]);
+    expect(seen).toEqual(['challenge-2']);
+  });
+
   it('stops at an error that waiting cannot cure', async () => {
     const { client } = await paired();
     await client.remove();
@@ -270,6 +362,8 @@ describe('watchChallenges', () => {
     [new AuthenticatorError('device-signature-invalid', 'x', 401), true],
     [new AuthenticatorError('device-replay', 'x', 401), false],
     [new AuthenticatorError('rate-limited', 'x', 429), false],
+    [new AuthenticatorError('device-pending', 'x', 403), false],
+    [new AuthenticatorError('method-last-compliant', 'x', 409), false],
     [new AuthenticatorError('response-invalid', 'x', 503), false],
     [new AuthenticatorError('response-invalid', 'x', 404), true],
     [AuthenticatorError.client('network-error'), false],

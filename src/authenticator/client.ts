@@ -204,6 +204,15 @@ export function serverTimeToMs(value: unknown): number | undefined {
   return undefined;
 }
 
+/** `Retry-After` (RFC 9110 §10.2.3): whole seconds, or an HTTP date; undefined when absent or unreadable. */
+export function retryAfterToMs(value: string | null, now: number): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isFinite(date) ? Math.max(0, date - now) : undefined;
+}
+
 // ── Transport ───────────────────────────────────────────────────────────────────────────────────────
 
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
@@ -281,7 +290,14 @@ async function errorFrom(response: Response): Promise<AuthenticatorError> {
   }
   if (isObject(body) && isString(body.error)) {
     const message = isString(body.message) ? body.message : body.error;
-    return new AuthenticatorError(body.error, message, response.status, serverTimeToMs(body.serverTime));
+    const serverTimeMs = serverTimeToMs(body.serverTime);
+    const retryAfterMs = retryAfterToMs(response.headers.get('retry-after'), Date.now());
+    return new AuthenticatorError(body.error, message, response.status, {
+      ...(serverTimeMs !== undefined ? { serverTimeMs } : {}),
+      ...(isString(body.field) ? { field: body.field } : {}),
+      ...(isString(body.reason) ? { reason: body.reason } : {}),
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    });
   }
   return new AuthenticatorError('response-invalid', `The server answered ${response.status} ${response.statusText}`.trim(), response.status);
 }
@@ -475,7 +491,11 @@ export class AuthenticatorClient {
     return { id: body.id, name: body.name };
   }
 
-  /** Removes this device from the account (the user is emailed). Forget the account afterwards. */
+  /**
+   * Removes this device from the account (the user is emailed). Forget the account afterwards. Refused
+   * with `method-last-compliant` (409; see `isRemovalRefused`) when this device is the person's only
+   * sign-in method meeting their organisation's policy: nothing changes, on the server or here.
+   */
   async remove(): Promise<void> {
     const body = await this.call('POST', '/device/remove');
     if (!isObject(body) || body.removed !== true) throw invalid('remove');

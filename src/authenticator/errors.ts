@@ -4,18 +4,39 @@
  * their messages, so the PWA and the CLI can show or translate them.
  */
 
-/** Error codes the server sends (docs/device-api.md, "Signed requests"); others may come later. */
+/** Error codes the server sends (docs/device-api.md, "Errors"); others may come later. */
 export type ServerErrorCode =
   | 'device-signature-invalid'
   | 'device-clock-skew'
   | 'device-replay'
   | 'device-unknown'
+  /** The device's pairing is not confirmed yet: only its test request may be read and answered. */
+  | 'device-pending'
+  /** `remove()` refused: this device is the person's only method meeting their organisation's policy. */
+  | 'method-last-compliant'
   | 'activation-code-invalid'
   | 'challenge-not-found'
   | 'challenge-expired'
   | 'challenge-decided'
   | 'wrong-number'
+  | 'number-missing'
+  | 'number-invalid'
+  | 'device-name-invalid'
+  | 'push-subscription-invalid'
+  | 'request-invalid'
   | 'rate-limited';
+
+/** What else a server's refusal may say. */
+export interface ErrorDetails {
+  /** With `device-clock-skew`: the server's time, milliseconds since the epoch. */
+  serverTimeMs?: number;
+  /** The request field at fault (`jwk`, `name`, `pushSubscription`, `decision`, `number`), when the server names one. */
+  field?: string;
+  /** With `rate-limited` (and any answer with `Retry-After`): how long to wait before asking again. */
+  retryAfterMs?: number;
+  /** With `method-last-compliant`: why, as a sentence naming the organisation's requirement. */
+  reason?: string;
+}
 
 /** The SDK's own codes, with a plain-English message each. */
 export const clientErrors = {
@@ -37,6 +58,14 @@ export type ClientErrorCode = keyof typeof clientErrors;
 
 export class AuthenticatorError extends Error {
   override readonly name = 'AuthenticatorError';
+  /** With `device-clock-skew`: the server's time, milliseconds since the epoch. */
+  readonly serverTimeMs?: number;
+  /** The request field the server named as at fault, if any. */
+  readonly field?: string;
+  /** How long the server asked the client to wait (`Retry-After`), if it did. */
+  readonly retryAfterMs?: number;
+  /** The server's reason on its own (with `method-last-compliant`), to put in the app's own words. */
+  readonly reason?: string;
 
   constructor(
     /** A server code (docs/device-api.md) or one of `clientErrors`. */
@@ -44,10 +73,13 @@ export class AuthenticatorError extends Error {
     message: string,
     /** The HTTP status for an error the server sent; null for the SDK's own. */
     readonly status: number | null = null,
-    /** With `device-clock-skew`: the server's time, milliseconds since the epoch. */
-    readonly serverTimeMs?: number,
+    details: ErrorDetails = {},
   ) {
     super(message);
+    if (details.serverTimeMs !== undefined) this.serverTimeMs = details.serverTimeMs;
+    if (details.field !== undefined) this.field = details.field;
+    if (details.retryAfterMs !== undefined) this.retryAfterMs = details.retryAfterMs;
+    if (details.reason !== undefined) this.reason = details.reason;
   }
 
   /** An error of the SDK's own, with its catalogue message (and a detail, if any). */
@@ -58,4 +90,13 @@ export class AuthenticatorError extends Error {
 
 export function isAuthenticatorError(error: unknown): error is AuthenticatorError {
   return error instanceof AuthenticatorError;
+}
+
+/**
+ * `remove()` was refused because this device is the person's only sign-in method that meets their
+ * organisation's policy (409 `method-last-compliant`): nothing changed on the server. The app says so,
+ * and may offer to forget the account on this device only.
+ */
+export function isRemovalRefused(error: unknown): error is AuthenticatorError & { code: 'method-last-compliant' } {
+  return error instanceof AuthenticatorError && error.code === 'method-last-compliant';
 }

@@ -11,6 +11,7 @@ export {
   checkDeviceName,
   pair,
   parsePairingUrl,
+  retryAfterToMs,
   serverTimeToMs,
   type Challenge,
   type ChallengeStatus,
@@ -41,7 +42,7 @@ export {
   type PrivateJwk,
   type PublicJwk,
 } from './device-key.js';
-export { AuthenticatorError, clientErrors, isAuthenticatorError, type ClientErrorCode, type ServerErrorCode } from './errors.js';
+export { AuthenticatorError, clientErrors, isAuthenticatorError, isRemovalRefused, type ClientErrorCode, type ErrorDetails, type ServerErrorCode } from './errors.js';
 export { AUTHORIZATION_SCHEME, DEVICE_JWS_TYPE, authorizationHeader, newJti, signDeviceRequest, type DeviceJwsHeader, type DeviceJwsPayload, type SignRequestInput } from './jws.js';
 export { EventStreamParser, type ServerSentEvent } from './sse.js';
 export {

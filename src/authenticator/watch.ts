@@ -25,10 +25,14 @@ export function backoffDelay(attempt: number, options: BackoffOptions = {}, rand
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
 
-/** Errors after which reconnecting cannot help; the caller must act (forget the account, pair again). */
+/**
+ * Errors after which reconnecting cannot help; the caller must act (forget the account, pair again).
+ * `device-pending` is not one: it lasts until the test request is approved, so waiting cures it.
+ */
 export function isPermanentError(error: unknown): boolean {
   if (!(error instanceof AuthenticatorError)) return false;
   if (error.code === 'device-unknown' || error.code === 'device-signature-invalid' || error.code === 'device-key-missing') return true;
+  if (error.code === 'device-pending') return false;
   return error.status === 400 || error.status === 403 || error.status === 404 || error.status === 410;
 }
 
@@ -87,7 +91,8 @@ export async function* watchChallenges(client: AuthenticatorClient, options: Wat
       failure = error;
     }
     if (signal?.aborted) return;
-    const delay = backoffDelay(attempt++, options, options.random);
+    // Never sooner than the server asked (Retry-After with rate-limited).
+    const delay = Math.max(backoffDelay(attempt++, options, options.random), failure instanceof AuthenticatorError ? (failure.retryAfterMs ?? 0) : 0);
     options.onRetry?.(failure, delay);
     await wait(delay, signal);
   }

@@ -39,7 +39,7 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
   verb(program, 'serve', 'server')
-    .description('Apply migrations and serve HTTP (PUBLIC_URL, PORT and the rest from the environment)')
+    .description('Apply migrations and serve HTTP (PUBLIC_URL, PORT and the rest from the environment), and /metrics on METRICS_HOST:METRICS_PORT (127.0.0.1:9464)')
     .option('--demo', 'also create the demo organisation and users if missing')
     .action(async (options: { demo?: boolean }) => (await import('./commands/serve.js')).serve(options));
 
@@ -315,15 +315,21 @@ export function buildProgram(): Command {
     );
 
   const policy = program.command('policy').description('The method policy: which roles may use which methods, from when');
+  const allowStranded = '--allow-stranded';
+  const allowStrandedHelp = 'accept that the policy turns off every method some people have registered (they are counted by role first)';
   verb(policy, 'check', 'server')
-    .description('Check a policy file (YAML or JSON; - for standard input) against the directory without applying it')
+    .description(
+      'Check a policy file (YAML or JSON; - for standard input) against the directory without applying it; counts, by role, the people it would strand (every method they registered turned off for them) and fails if there are any',
+    )
     .argument('<file>')
-    .action((file: string) => withContext(async (ctx) => (await policyCommands()).policyCheck(ctx, file)));
+    .option(allowStranded, allowStrandedHelp)
+    .action((file: string, options: { allowStranded?: boolean }) => withContext(async (ctx) => (await policyCommands()).policyCheck(ctx, file, options)));
   verb(policy, 'apply', 'server')
-    .description('Check and apply a policy file as the next version (recorded with who applied it, and when)')
+    .description('Check and apply a policy file as the next version (recorded with who applied it, and when); refused if it would strand people, unless --allow-stranded')
     .argument('<file>')
     .option('--comment <text>', 'why, for the history')
-    .action((file: string, options: { comment?: string }) => withContext(async (ctx) => (await policyCommands()).policyApply(ctx, file, options)));
+    .option(allowStranded, allowStrandedHelp)
+    .action((file: string, options: { comment?: string; allowStranded?: boolean }) => withContext(async (ctx) => (await policyCommands()).policyApply(ctx, file, options)));
   verb(policy, 'show', 'server')
     .description('Print the policy in force (or an earlier version) as it was applied')
     .option('--version <n>', 'an earlier version')
@@ -427,6 +433,9 @@ export function buildProgram(): Command {
   accountOption(verb(auth, 'remove', 'none'))
     .description('Remove this computer from your account (you are emailed) and forget it here')
     .action(async (options: { store?: string; account?: string }) => (await authenticator()).removeCommand(options));
+  accountOption(verb(auth, 'forget', 'none'))
+    .description('Forget an account on this computer only, deleting its key; your account is not changed (for when `remove` is refused)')
+    .action(async (options: { store?: string; account?: string }) => (await authenticator()).forgetCommand(options));
   const codes = auth.command('codes').description('The code vault: 6-digit codes for your other accounts');
   storeOption(verb(codes, 'list', 'none', { isDefault: true }))
     .description('Print each account’s current code and the seconds it has left (the default)')

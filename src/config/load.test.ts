@@ -56,10 +56,21 @@ describe('loadConfig', () => {
     [{ VAPID_SUBJECT: 'someone@example.org' }, 'VAPID_SUBJECT'],
     [{ PUSH_NUMBER_DIGITS: '1' }, 'PUSH_NUMBER_DIGITS'],
     [{ PASSWORD_HASH_CONCURRENCY: '-1' }, 'PASSWORD_HASH_CONCURRENCY'],
+    [{ METRICS_PORT: '8080' }, 'METRICS_PORT'],
+    [{ METRICS_PORT: '65536' }, 'METRICS_PORT'],
+    [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN'],
+    [{ METRICS_TOKEN: `${'x'.repeat(20)} ${'y'.repeat(20)}` }, 'METRICS_TOKEN'],
   ])('refuses %j, naming %s', (env, option) => {
     const error = errorOf(() => load(env));
     expect(error.option).toBe(option);
     expect(error.message).toContain(`Configuration option ${option}`);
+  });
+
+  it('serves /metrics on a listener of its own, on 127.0.0.1:9464 unless told otherwise; 0 turns it off (issue #12)', () => {
+    expect(load({}).metricsServer).toEqual({ host: '127.0.0.1', port: 9464, token: null });
+    expect(load({ METRICS_PORT: '0' }).metricsServer).toBeNull();
+    const token = 'a'.repeat(43);
+    expect(load({ METRICS_HOST: '10.0.0.5', METRICS_PORT: '9100', METRICS_TOKEN: ` ${token} ` }).metricsServer).toEqual({ host: '10.0.0.5', port: 9100, token });
   });
 
   it('accepts https anywhere and plain http only on localhost', () => {

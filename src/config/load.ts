@@ -58,6 +58,8 @@ export interface Config {
     challengeSeconds: number;
     minIntervalSeconds: number;
     perHour: number;
+    /** DEVICE_API_REQUESTS_PER_MINUTE: signed requests one paired device may make in a minute. */
+    deviceRequestsPerMinute: number;
     blockOnFraud: boolean;
     vapidSubject: string;
     serviceHosts: string[];
@@ -70,6 +72,8 @@ export interface Config {
   delivery: DeliveryConfig;
   /** DEVELOPMENT_PAGES: /dev/outbox and friends; only ever with a localhost PUBLIC_URL. */
   developmentPages: boolean;
+  /** The separate /metrics listener (METRICS_*); null when METRICS_PORT is 0. */
+  metricsServer: { host: string; port: number; token: string | null } | null;
 }
 
 export interface LoadConfigOptions {
@@ -187,6 +191,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (raw.DEVELOPMENT_PAGES && !isLocalHostname(publicUrl.hostname)) {
     throw new ConfigError('DEVELOPMENT_PAGES', 'must not be true unless PUBLIC_URL is localhost: the pages show one-time codes to anyone');
   }
+  // The public port must never answer /metrics (issue #12): the two listeners cannot share a port.
+  if (raw.METRICS_PORT !== 0 && raw.METRICS_PORT === raw.PORT) {
+    throw new ConfigError('METRICS_PORT', 'must differ from PORT: metrics have a listener of their own (0 turns them off)');
+  }
   const delivery = parseDeliveryConfig(raw);
 
   const dataDir = path.resolve(cwd, raw.PORTCULLIS_DATA_DIR);
@@ -240,6 +248,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       challengeSeconds: raw.PUSH_CHALLENGE_LIFETIME,
       minIntervalSeconds: raw.PUSH_MIN_INTERVAL,
       perHour: raw.PUSH_PER_HOUR,
+      deviceRequestsPerMinute: raw.DEVICE_API_REQUESTS_PER_MINUTE,
       blockOnFraud: raw.PUSH_BLOCK_ON_FRAUD,
       vapidSubject: raw.VAPID_SUBJECT ?? (publicUrl.protocol === 'https:' ? publicUrl.origin : 'mailto:webpush@localhost'),
       serviceHosts: raw.WEB_PUSH_SERVICES,
@@ -248,5 +257,6 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     tls: raw.TLS_CERT_FILE && raw.TLS_KEY_FILE ? { certFile: path.resolve(cwd, raw.TLS_CERT_FILE), keyFile: path.resolve(cwd, raw.TLS_KEY_FILE) } : null,
     delivery,
     developmentPages: raw.DEVELOPMENT_PAGES,
+    metricsServer: raw.METRICS_PORT === 0 ? null : { host: raw.METRICS_HOST, port: raw.METRICS_PORT, token: raw.METRICS_TOKEN ?? null },
   };
 }

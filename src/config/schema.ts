@@ -5,6 +5,7 @@
  * against this table by a test.
  */
 import { z } from 'zod';
+import { hasForbiddenNameCharacters } from '../core/directory.js';
 import { parseDuration } from '../core/duration.js';
 
 export interface OptionDoc {
@@ -47,7 +48,13 @@ export const optionsSchema = z.object({
   DATABASE_URL: optionalText,
   REDIS_URL: optionalText.pipe(z.url({ protocol: /^rediss?$/ }).optional()),
   PORTCULLIS_SECRET: optionalText,
-  ORGANISATION_NAME: z.string().min(1).max(80).default('Portcullis'),
+  // In page headers and email subjects: no line breaks or control characters (issue #12).
+  ORGANISATION_NAME: z
+    .string()
+    .min(1)
+    .max(80)
+    .refine((name) => !hasForbiddenNameCharacters(name), 'must not contain line breaks or control characters')
+    .default('Portcullis'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PASSWORD_ARGON2_MEMORY_KIB: integer(7168, 4_194_304).default(19_456),
   PASSWORD_ARGON2_ITERATIONS: integer(1, 100).default(2),
@@ -83,6 +90,7 @@ export const optionsSchema = z.object({
   PUSH_CHALLENGE_LIFETIME: duration(15, 300).default(60),
   PUSH_MIN_INTERVAL: duration(1, 600).default(10),
   PUSH_PER_HOUR: integer(1, 100).default(10),
+  DEVICE_API_REQUESTS_PER_MINUTE: integer(10, 100_000).default(120),
   PUSH_BLOCK_ON_FRAUD: z
     .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
     .default(true)
@@ -97,6 +105,12 @@ export const optionsSchema = z.object({
   TLS_CERT_FILE: optionalText,
   TLS_KEY_FILE: optionalText,
   SHUTDOWN_TIMEOUT: duration(1, 600).default(30),
+  // Metrics on a listener of their own (src/server/ops/metrics-server.ts), never on the public one.
+  METRICS_PORT: integer(0, 65_535).default(9464),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  METRICS_TOKEN: optionalText.pipe(
+    z.string().regex(/^[\x21-\x7e]{32,512}$/, 'must be 32 to 512 printable characters without spaces (`portcullis secret generate` prints one)').optional(),
+  ),
 
   // ── Delivery: text messages, calls and email (src/channels/, src/config/delivery.ts) ──────────────
   SMS_PROVIDER: z.enum(['outbox', 'notify', 'twilio']).default('outbox'),
@@ -221,6 +235,11 @@ export const optionDocs: Record<keyof RawOptions, OptionDoc> = {
   PUSH_CHALLENGE_LIFETIME: { description: 'How long a push sign-in request waits for an answer.', defaultText: '60s' },
   PUSH_MIN_INTERVAL: { description: 'The shortest gap between two push requests to one user (against push bombing).', defaultText: '10s' },
   PUSH_PER_HOUR: { description: 'The most push requests sent to one user in an hour.', defaultText: '10' },
+  DEVICE_API_REQUESTS_PER_MINUTE: {
+    description:
+      'Signed requests one paired device may make to the device API in a minute (by the server\'s clock) before it is answered 429 rate-limited with Retry-After. The apps make about 15 a minute while open (30 for the CLI\'s pending --wait).',
+    defaultText: '120',
+  },
   PUSH_BLOCK_ON_FRAUD: {
     description: '"No, it\'s not me" blocks push for the user until an administrator lifts it (true), or only refuses that sign-in (false).',
     defaultText: 'true',
@@ -247,6 +266,21 @@ export const optionDocs: Record<keyof RawOptions, OptionDoc> = {
   SHUTDOWN_TIMEOUT: {
     description: 'On SIGTERM, how long to wait for requests in flight before closing anyway.',
     defaultText: '30s',
+  },
+  METRICS_PORT: {
+    description:
+      'The TCP port of the separate listener that serves /metrics (Prometheus text), which the public port never serves. 9464 is in the range Prometheus exporters use; 0 turns metrics off. Each node on one machine needs its own.',
+    defaultText: '9464',
+  },
+  METRICS_HOST: {
+    description:
+      'The address the metrics listener binds to. The default keeps it on this machine; bind another address only on your monitoring network, and set METRICS_TOKEN.',
+    defaultText: '127.0.0.1',
+  },
+  METRICS_TOKEN: {
+    description:
+      'A bearer token that scrapers must send (Authorization: Bearer TOKEN) to read /metrics; 32 or more characters. Start-up warns when METRICS_HOST is not a loopback address and no token is set.',
+    defaultText: '(none: no token asked for)',
   },
 
   // ── Delivery ─────────────────────────────────────────────────────────────────────────────────────

@@ -19,6 +19,7 @@ export const auditEventTypes = [
   'method.removed',
   'method.default-changed',
   'user.password-changed',
+  'user.password-change-refused',
   'user.password-reset',
   'user.password-reset-requested',
   'sessions.ended-everywhere',

@@ -40,14 +40,31 @@ export function checkRoleGrant(role: RoleDefinition, organisationIds: readonly s
   return { ok: true, scopes: unique.length === 0 ? [GLOBAL_SCOPE] : unique };
 }
 
-export function isValidOrganisationName(name: string): boolean {
+/**
+ * What no name may hold (issue #12): control characters (C0, DEL, C1) — a newline lets a formula through
+ * the compliance report's CSV guard in a semicolon-separated spreadsheet, splits a log line or a mail
+ * header, and an escape recolours a terminal; line and paragraph separators, which are newlines too;
+ * the bidirectional embeddings, overrides and isolates, which make a name display as another; and
+ * unpaired surrogates, which have no UTF-8 form to store. Joiners (emoji, Persian) stay allowed.
+ */
+const NOT_IN_NAMES = /[\p{Cc}\p{Zl}\p{Zp}\p{Cs}\u202a-\u202e\u2066-\u2069]/u;
+
+/** Whether a name holds a character no name may hold (see NOT_IN_NAMES). */
+export function hasForbiddenNameCharacters(name: string): boolean {
+  return NOT_IN_NAMES.test(name);
+}
+
+function isValidName(name: string, max: number): boolean {
   const trimmed = name.trim();
-  return trimmed.length >= 1 && trimmed.length <= 120;
+  return trimmed.length >= 1 && trimmed.length <= max && !hasForbiddenNameCharacters(trimmed);
+}
+
+export function isValidOrganisationName(name: string): boolean {
+  return isValidName(name, 120);
 }
 
 export function isValidDisplayName(name: string): boolean {
-  const trimmed = name.trim();
-  return trimmed.length >= 1 && trimmed.length <= 200;
+  return isValidName(name, 200);
 }
 
 /** Group names go into policy targets (`group:NAME`) and profiles: no commas or bars. */

@@ -24,6 +24,8 @@ export const signInReasons = [
   'push-refused',
   // Method policy
   'policy-needs-tap',
+  // Another attempt for the same address or user was still being checked (issue #12)
+  'attempt-in-progress',
 ] as const;
 
 export type SignInReason = (typeof signInReasons)[number];
@@ -48,5 +50,29 @@ export const signInReasonText: Record<SignInReason, string> = {
   'push-wrong-number': 'MFA denied; wrong number',
   'push-refused': 'MFA denied; push not sent (limits)',
   'policy-needs-tap': 'Blocked by method policy; needs a Temporary Access Pass',
+  'attempt-in-progress': 'Throttled: another attempt was still being checked',
+};
+
+/**
+ * Why the method policy decided the session a sign-in may open (`Evaluation.reasons`, beside the
+ * per-requirement ones such as `in-grace:ID`). Each names one check of `src/core/policy/session.ts`.
+ */
+export const policyReasons = [
+  'no-method-registered',
+  'campaign-snoozes-used',
+  // Issue #12: every registered method is one the methods policy no longer enables for the person.
+  'registered-methods-not-enabled',
+  'bootstrap-with-disabled-method',
+  'bootstrap-needs-tap',
+] as const;
+
+export type PolicyReason = (typeof policyReasons)[number];
+
+export const policyReasonText: Record<PolicyReason, string> = {
+  'no-method-registered': 'No second method registered',
+  'campaign-snoozes-used': 'Every “Remind me later” used: registration required now',
+  'registered-methods-not-enabled': 'Every registered method is turned off for them by the methods policy',
+  'bootstrap-with-disabled-method': 'A method turned off for them opens only a session to set up an allowed one, until grace ends',
+  'bootstrap-needs-tap': 'Every registered method is turned off for them and grace has ended: only a Temporary Access Pass',
 };
 

@@ -28,6 +28,17 @@ describe('decideChangeAccess (NIST SP 800-63B §6.1.2.1: binding needs an existi
       { allowed: false, need: 'step-up' },
     ],
     [
+      // Issue #12: a method the policy no longer enables still counts; they must use it (step-up) instead.
+      'a grant does not cover someone whose only method the policy turned off',
+      { action: 'add-method', activeMethodCount: 1, lastSecondFactorAt: null, registrationGrantUntil: new Date(now.getTime() + 60_000) },
+      { allowed: false, need: 'step-up' },
+    ],
+    [
+      'having used that method just now, they may add an allowed one',
+      { action: 'add-method', activeMethodCount: 1, lastSecondFactorAt: minutesAgo(1), registrationGrantUntil: null },
+      { allowed: true, via: 'recent-second-factor' },
+    ],
+    [
       'a grant does not cover other changes',
       { action: 'change', activeMethodCount: 0, registrationGrantUntil: new Date(now.getTime() + 60_000) },
       { allowed: false, need: 'step-up' },

@@ -13,6 +13,7 @@ export type ChangeAccess =
 export interface ChangeAccessInput {
   action: 'add-method' | 'change';
   lastSecondFactorAt: Date | null;
+  /** Every active second method, enabled by the policy or not: only someone with none has the grant (issue #12). */
   activeMethodCount: number;
   registrationGrantUntil: Date | null;
   now: Date;

@@ -24,7 +24,7 @@ export interface CounterState {
 
 export type ThrottleAssessment =
   | { allowed: true }
-  | { allowed: false; reason: Extract<SignInReason, 'throttled-account' | 'throttled-ip'>; retryAfterSeconds: number };
+  | { allowed: false; reason: Extract<SignInReason, 'throttled-account' | 'throttled-ip' | 'attempt-in-progress'>; retryAfterSeconds: number };
 
 /** Fixed windows aligned to the epoch, so every node computes the same key for the same moment. */
 export function ipWindow(now: Date, settings: Pick<ThrottleSettings, 'ipWindowSeconds'>): { start: Date; end: Date } {

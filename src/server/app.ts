@@ -6,18 +6,19 @@
 import { readFileSync } from 'node:fs';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { redactPath, type AppContext } from '../app/context.js';
 import { formatErrorMessage, isPortcullisError, type ErrorCode } from '../core/errors.js';
-import { ASSET_BUILD_DIR, ensureAssets } from '../web/build-assets.js';
+import { ensureAssets } from '../web/build-assets.js';
 import { accountRoutes } from './account/routes.js';
 import { activationRoutes } from './activation/routes.js';
 import { authenticatorRoutes } from './authenticator/routes.js';
 import { deviceApiRoutes } from './device-api/routes.js';
 import { devRoutes } from './dev/routes.js';
 import { opsRoutes } from './ops/routes.js';
+import { assets } from './plugins/assets.js';
 import { csrfProtection } from './plugins/csrf.js';
+import { inputGuard } from './plugins/input-guard.js';
 import { securityHeaders } from './plugins/security-headers.js';
 import { sessions } from './plugins/session.js';
 import { views } from './plugins/views.js';
@@ -36,6 +37,13 @@ const ERROR_TITLES: Partial<Record<ErrorCode, string>> = {
 
 function isApi(request: FastifyRequest): boolean {
   return request.routeOptions.config?.surface === 'api';
+}
+
+/** The 4xx status an error from Fastify or a plugin carries (`statusCode`, or http-errors' `status`), if any. */
+function clientErrorStatus(error: unknown): number | null {
+  const { statusCode, status } = error as { statusCode?: unknown; status?: unknown };
+  const value = typeof statusCode === 'number' ? statusCode : status;
+  return typeof value === 'number' && Number.isInteger(value) && value >= 400 && value <= 499 ? value : null;
 }
 
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
@@ -59,19 +67,29 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     if (isPortcullisError(error)) {
       code = error.code;
       params = error.params;
-    } else if ((error as { validation?: unknown }).validation || (error as { statusCode?: number }).statusCode === 400) {
+    } else if ((error as { validation?: unknown }).validation) {
       code = 'request-invalid';
-    } else if ((error as { statusCode?: number }).statusCode === 413 || (error as { statusCode?: number }).statusCode === 415) {
-      code = 'request-invalid';
+    } else if (clientErrorStatus(error) !== null) {
+      // Bad input refused by Fastify or a plugin (a body too large, a content type we do not take, an
+      // unsatisfiable Range from @fastify/static …) keeps its 4xx and never becomes a 500 (issue #12).
+      const status = clientErrorStatus(error);
+      code = status === 404 ? 'not-found' : status === 429 ? 'rate-limited' : 'request-invalid';
+      // Such as Content-Range on a 416 (RFC 9110 §15.5.17), which http-errors carries on the error.
+      const headers = (error as { headers?: unknown }).headers;
+      if (typeof headers === 'object' && headers !== null) {
+        for (const [name, value] of Object.entries(headers)) if (typeof value === 'string' && /^(content-range|allow|retry-after)$/i.test(name)) reply.header(name, value);
+      }
     } else {
       request.log.error({ err: error, url: redactPath(request.url) }, 'unhandled error');
     }
-    const status = code === 'request-invalid' ? ((error as { statusCode?: number }).statusCode ?? 400) : isPortcullisError(error) ? error.status : 500;
+    const status = isPortcullisError(error) ? error.status : code === 'internal' ? 500 : (clientErrorStatus(error) ?? 400);
     const message = formatErrorMessage(code, params);
     if (isApi(request)) {
       // A device with a wrong clock learns the server's, to correct and retry (docs/device-api.md).
       const extra = code === 'device-clock-skew' ? { serverTime: Math.floor(ctx.clock().getTime() / 1000) } : {};
-      return reply.code(status).send({ error: code, message, ...extra });
+      // An error about one field names it, for the client to show beside that field.
+      const field = typeof (params as { field?: unknown }).field === 'string' ? { field: (params as { field: string }).field } : {};
+      return reply.code(status).send({ error: code, message, ...field, ...extra });
     }
     return reply.render('error.njk', { title: ERROR_TITLES[code] ?? 'There is a problem', message, linkHref: '/', linkText: 'Go to the start page' }, status);
   });
@@ -96,11 +114,12 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
   await app.register(cookie);
   await app.register(formbody);
+  await app.register(inputGuard);
   await app.register(securityHeaders, { https: ctx.config.https });
   await app.register(csrfProtection, { key: ctx.keys.csrf, publicOrigin: ctx.config.publicOrigin });
   await app.register(sessions, { ctx });
   await app.register(views, { organisationName: ctx.config.organisationName });
-  await app.register(fastifyStatic, { root: ASSET_BUILD_DIR, prefix: '/assets/', maxAge: '1h', index: false, dotfiles: 'deny' });
+  await app.register(assets);
 
   await app.register(opsRoutes, { ctx });
   await app.register(signInRoutes, { ctx });

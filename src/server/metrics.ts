@@ -1,13 +1,37 @@
 /**
- * Prometheus metrics. One registry per app (tests build many apps in one process).
+ * Prometheus metrics. One registry per app (tests build many apps in one process). They are served on a
+ * listener of their own (src/server/ops/metrics-server.ts), and still say nothing that tells whether an
+ * address has an account: anyone who reads them is not necessarily allowed to know (issue #12).
  */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { signInReasons } from '../core/reasons.js';
+import { signInReasons, type SignInReason } from '../core/reasons.js';
+
+/**
+ * The reasons whose difference would tell whether an account exists (or has a password yet). Pages say
+ * one message for all three and spend the same time on them; the counter's label does the same, and the
+ * audit log keeps the detail (OWASP ASVS 5 V6.3.8: valid users cannot be deduced from failed attempts).
+ */
+const CREDENTIAL_REASONS: ReadonlySet<SignInReason> = new Set<SignInReason>(['unknown-account', 'password-incorrect', 'no-password-set']);
+
+/** The `reason` label a sign-in is counted under. */
+export type PublicSignInReason = Exclude<SignInReason, 'unknown-account' | 'password-incorrect' | 'no-password-set'> | 'credentials-incorrect';
+
+export function publicSignInReason(reason: SignInReason): PublicSignInReason {
+  return CREDENTIAL_REASONS.has(reason) ? 'credentials-incorrect' : (reason as PublicSignInReason);
+}
+
+/** Every `reason` label the sign-in counter can carry. */
+export const publicSignInReasons: readonly PublicSignInReason[] = [...new Set(signInReasons.map(publicSignInReason))];
+
+/** Counts a sign-in under its public reason: the raw reason never reaches the registry. */
+export interface SignInCounter {
+  inc(labels: { outcome: 'success' | 'failure'; reason: SignInReason }): void;
+}
 
 export interface Metrics {
   registry: Registry;
   httpRequestDuration: Histogram<'method' | 'route' | 'status_code'>;
-  signIns: Counter<'outcome' | 'reason'>;
+  signIns: SignInCounter;
   passwordVerifications: Counter<never>;
   lockouts: Counter<never>;
   webPushes: Counter<'result'>;
@@ -23,7 +47,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     labelNames: ['outcome', 'reason'] as const,
     registers: [registry],
   });
-  for (const reason of signInReasons) signIns.inc({ outcome: reason === 'success' ? 'success' : 'failure', reason }, 0);
+  for (const reason of publicSignInReasons) signIns.inc({ outcome: reason === 'success' ? 'success' : 'failure', reason }, 0);
   return {
     registry,
     httpRequestDuration: new Histogram({
@@ -33,7 +57,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
-    signIns,
+    signIns: { inc: ({ outcome, reason }) => signIns.inc({ outcome, reason: publicSignInReason(reason) }) },
     passwordVerifications: new Counter({
       name: 'portcullis_password_verifications_total',
       help: 'argon2id password verifications performed, including those for unknown accounts',

@@ -93,6 +93,9 @@ export interface ThrottlesTable {
   count: number;
   locked_until: string | null;
   expires_at: string;
+  /** Who holds the counter's attempt lease (one attempt in flight), and until when. */
+  lease_owner: string | null;
+  lease_until: string | null;
 }
 
 export interface AuditEventsTable {

@@ -12,7 +12,8 @@
  * 4. a new phone: the old phone approves the sign-in to Security info, the new phone is paired there,
  *    the old one is deleted, and the old phone then says it was removed (DESIGN.md "Migration");
  * 5. Deny, a wrong number, and "No, it's not me" — each outcome on both screens — and removing the
- *    phone from the app itself;
+ *    phone from the app itself; a removal the policy refuses (the person's only phone that meets it),
+ *    said plainly, and forgetting the account on that phone only (issue #12);
  * 6. the code vault: add accounts (link and key), codes equal to RFC 6238's, an encrypted export,
  *    an import elsewhere (a wrong passphrase refused), and offline start from the service worker's cache;
  * 7. the CLI authenticator (the real `portcullis authenticator`, on the same SDK) approves a sign-in
@@ -27,6 +28,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
+import { applyPolicyText, DEFAULT_POLICY_DOCUMENT } from '../../src/app/policy.js';
 import { pairingStatus, startPairing } from '../../src/app/push.js';
 import { generateTotp } from '../../src/core/methods/totp.js';
 import type { TestContext } from '../helpers/context.js';
@@ -424,6 +426,58 @@ describe('the Portcullis Authenticator in Chromium', () => {
     await expectAccessible(phone);
     const user = (await ctx.store.users.findByEmail('sam@example.org'))!;
     expect(await ctx.store.methods.countActive(user.id, 'push')).toBe(0);
+  });
+
+  it('refuses removing the only phone that meets the policy, says why, and forgets the account on this phone only (issue #12)', async () => {
+    const email = 'lee@example.org';
+    const { user } = await addUser(ctx, { email, displayName: 'lee', organisation: 'Northfield Trust', roles: [{ role: 'helpdesk', organisations: [] }], password: PASSWORD }, { kind: 'system' });
+    const { page: phone } = await pairPhone(email, 'Lee’s phone');
+    // Push for those with elevated rights: this phone is the one method Lee has that meets it.
+    await applyPolicyText(
+      ctx,
+      [
+        'version: 1',
+        'timeZone: UTC',
+        'methods: { sms: { enabled: true }, voice: { enabled: true }, totp: { enabled: true }, push: { enabled: true }, tap: { enabled: true } }',
+        'requirements:',
+        '  - { id: elevated-push, name: Those with elevated rights must use push notifications, include: [elevated], strength: app-push, effective: 2023-11-30, graceDays: 0, mode: enforce, bootstrap: { duringGrace: any-registered, afterGrace: tap-only } }',
+      ].join('\n'),
+      { kind: 'system' },
+    );
+    try {
+      await phone.getByRole('link', { name: `Manage devices for ${email}` }).click();
+      await phone.getByRole('link', { name: `Remove this phone from ${email}` }).click();
+      await phone.getByRole('button', { name: 'Yes, remove this phone' }).click();
+      await phone.getByRole('heading', { level: 1, name: 'You cannot remove this phone' }).waitFor();
+      await expect(phone.title()).resolves.toBe('You cannot remove this phone – Portcullis Authenticator');
+      await phone.getByText('It is your only sign-in method that meets “Those with elevated rights must use push notifications” (from 30 November 2023).').waitFor();
+      await expectAccessible(phone);
+      expect(await ctx.store.methods.countActive(user.id, 'push')).toBe(1);
+
+      await phone.getByRole('button', { name: 'Forget this account on this phone' }).click();
+      await phone.getByText(`${email} has been forgotten on this phone, and its key deleted.`).waitFor();
+      await expect(phone.getByText('This phone is not set up to approve sign-ins yet.').isVisible()).resolves.toBe(true);
+      await expectAccessible(phone);
+      // Gone from the phone, key and all; the account on the server is as it was.
+      const stored = await phone.evaluate(
+        () =>
+          new Promise<{ accounts: number; keys: number }>((resolve, reject) => {
+            const request = indexedDB.open('portcullis-authenticator');
+            request.onsuccess = () => {
+              const transaction = request.result.transaction(['accounts', 'keys']);
+              const accounts = transaction.objectStore('accounts').count();
+              const keys = transaction.objectStore('keys').count();
+              transaction.oncomplete = () => resolve({ accounts: accounts.result, keys: keys.result });
+              transaction.onerror = () => reject(transaction.error);
+            };
+            request.onerror = () => reject(request.error);
+          }),
+      );
+      expect(stored).toEqual({ accounts: 0, keys: 0 });
+      expect(await ctx.store.methods.countActive(user.id, 'push')).toBe(1);
+    } finally {
+      await applyPolicyText(ctx, JSON.stringify(DEFAULT_POLICY_DOCUMENT), { kind: 'system' });
+    }
   });
 
   it('keeps codes for other accounts, exports them with a passphrase, imports them elsewhere, and works offline', async () => {

@@ -9,7 +9,11 @@
  * 2. enforcement 7 days ago, with 14 days' grace: an administrator still on SMS gets only a session
  *    restricted to registering push on Security info (NIST SP 800-63B §4.1.1/§6.1.2.3: a new
  *    authenticator bound under an existing one);
- * 3. under the same policy an ordinary user on SMS signs in as before.
+ * 3. under the same policy an ordinary user on SMS signs in as before;
+ * 4. issue #12: the example with texts and calls turned off for elevated roles, its date 14 days ahead:
+ *    an administrator whose only method is SMS must still use their SMS code (never the password
+ *    alone), gets a session restricted to setting up an allowed method, sets up an authenticator app's
+ *    codes, and the restriction lifts.
  *
  * axe-core checks the interrupt, Security info with its banner and the restricted pages (WCAG 2.2 AA);
  * no request leaves the machine.
@@ -18,6 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { demoPolicyText } from '../../src/app/demo.js';
+import { generateTotp } from '../../src/core/methods/totp.js';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
 import { applyPolicyText } from '../../src/app/policy.js';
 import type { TestContext } from '../helpers/context.js';
@@ -49,6 +54,7 @@ describe('the method policy in Chromium', () => {
           { name: 'alex', roles: [{ role: 'global-admin', organisations: [] }] },
           { name: 'robin', roles: [{ role: 'helpdesk', organisations: [] }] },
           { name: 'uma', roles: [] },
+          { name: 'sasha', roles: [{ role: 'helpdesk', organisations: [] }] },
         ];
         for (const [index, person] of people.entries()) {
           const email = `${person.name}@example.org`;
@@ -213,6 +219,56 @@ describe('the method policy in Chromium', () => {
     const user = (await ctx.store.users.findByEmail('robin@example.org'))!;
     const sessions = await ctx.store.database.db.selectFrom('sessions').select('restricted').where('user_id', '=', user.id).execute();
     expect(sessions.map((s) => s.restricted)).toEqual(['registration-only']);
+  });
+
+  it('issue #12: texts turned off for elevated roles, date ahead — the SMS code is still asked for, and opens only a session to set up an allowed method', async () => {
+    const { text, effective } = await demoPolicyText(new Date(), 14);
+    const phonesOff = text
+      .replace('sms: { enabled: true, include: [all] }', 'sms: { enabled: true, include: [all], exclude: [elevated] }')
+      .replace('voice: { enabled: true, include: [all] }', 'voice: { enabled: true, include: [all], exclude: [elevated] }');
+    expect(phonesOff.match(/exclude: \[elevated\]/g)).toHaveLength(2);
+    await applyPolicyText(ctx, phonesOff, actor, 'end-to-end: no texts or calls for elevated roles', { allowStranded: true });
+    const page = await open();
+    // The password alone no longer opens anything: the code by text follows it (it used to be a full session).
+    await signInBySms(page, 'sasha@example.org');
+
+    await page.getByRole('heading', { level: 1, name: 'Security info' }).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/security-info');
+    const banner = page.getByRole('region', { name: 'Important' });
+    await expect(banner.innerText()).resolves.toContain('to finish signing in');
+    await expect(banner.innerText()).resolves.toContain('Your organisation no longer lets you sign in with a phone.');
+    await expect(banner.innerText()).resolves.toContain(`Until ${longDay(effective)} you can sign in with it, but only to set up a new way to sign in.`);
+    await expectAccessible(page);
+    await page.goto(`${origin}/account`);
+    await page.getByRole('heading', { level: 1, name: 'Security info' }).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/security-info');
+
+    // Only what the policy allows them: the authenticator app, not a phone.
+    await page.getByRole('button', { name: 'Add sign-in method' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Add sign-in method' }).waitFor();
+    await expect(page.getByRole('radio').count()).resolves.toBe(1);
+    await expect(page.getByLabel(/Phone/).count()).resolves.toBe(0);
+    await expectAccessible(page);
+    await page.getByLabel(/Authenticator app/).check();
+    await page.getByRole('button', { name: 'Add' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Set up the Portcullis Authenticator' }).waitFor();
+    await page.getByRole('link', { name: 'I want to use a different authenticator app' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Set up your authenticator app' }).waitFor();
+    await page.getByText("Can't scan the QR code?").click();
+    const key = (await page.locator('#totp-key').innerText()).replace(/\s+/g, '');
+    expect(key).toMatch(/^[A-Z2-7]{32}$/);
+    await expectAccessible(page);
+    await page.getByLabel('Code', { exact: true }).fill(generateTotp(key, new Date()));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Security info' }).waitFor();
+
+    // An allowed method, proved in this session: the restriction lifts, and the account opens.
+    const user = (await ctx.store.users.findByEmail('sasha@example.org'))!;
+    const sessions = await ctx.store.database.db.selectFrom('sessions').select('restricted').where('user_id', '=', user.id).execute();
+    expect(sessions.map((s) => s.restricted)).toEqual([null]);
+    await page.goto(`${origin}/account`);
+    await page.getByRole('heading', { level: 1, name: 'My account' }).waitFor();
+    await expectAccessible(page);
   });
 
   it('under the same policy, an ordinary user on SMS signs in as before', async () => {

@@ -6,6 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { CompactSign, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 
+export interface SignOptions {
+  jti?: string;
+  pairing?: boolean;
+  iat?: number;
+  /** For pairing: a `jwk` header other than this device's public key (a malformed one, for tests of refusals). */
+  headerJwk?: unknown;
+}
+
 export class TestDevice {
   deviceId = '';
   private keys!: { privateKey: CryptoKey; publicKey: CryptoKey };
@@ -24,7 +32,7 @@ export class TestDevice {
     return device;
   }
 
-  async sign(method: string, path: string, fields: Record<string, unknown> = {}, options: { jti?: string; pairing?: boolean; iat?: number } = {}): Promise<string> {
+  async sign(method: string, path: string, fields: Record<string, unknown> = {}, options: SignOptions = {}): Promise<string> {
     const payload = {
       iat: options.iat ?? Math.floor(this.clock() / 1000),
       jti: options.jti ?? randomBytes(16).toString('base64url'),
@@ -33,12 +41,12 @@ export class TestDevice {
       ...fields,
     };
     const header = options.pairing
-      ? { alg: 'ES256', typ: 'portcullis-device+jwt', jwk: this.jwk }
+      ? { alg: 'ES256', typ: 'portcullis-device+jwt', jwk: (options.headerJwk === undefined ? this.jwk : options.headerJwk) as JWK }
       : { alg: 'ES256', typ: 'portcullis-device+jwt', kid: this.deviceId };
     return new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader(header).sign(this.keys.privateKey);
   }
 
-  async request(method: 'GET' | 'POST', path: string, fields: Record<string, unknown> = {}, options: { jti?: string; pairing?: boolean; iat?: number; jws?: string } = {}): Promise<LightMyRequestResponse> {
+  async request(method: 'GET' | 'POST', path: string, fields: Record<string, unknown> = {}, options: SignOptions & { jws?: string } = {}): Promise<LightMyRequestResponse> {
     const jws = options.jws ?? (await this.sign(method, path, fields, options));
     if (!this.app) throw new Error('this test device has no app to send to');
     return this.app.inject({ method, url: path, headers: { authorization: `PortcullisDevice ${jws}` }, remoteAddress: '198.51.100.20' });
@@ -50,9 +58,9 @@ export class TestDevice {
   }
 
   /** Pairs with the activation code in a pairing URL (`…/authenticator/#pair=CODE`). */
-  async pair(pairingUrl: string, name = 'Test phone', extra: Record<string, unknown> = {}): Promise<LightMyRequestResponse> {
+  async pair(pairingUrl: string, name = 'Test phone', extra: Record<string, unknown> = {}, options: Pick<SignOptions, 'headerJwk'> = {}): Promise<LightMyRequestResponse> {
     const code = new URL(pairingUrl).hash.replace(/^#pair=/, '');
-    const response = await this.request('POST', '/device/v1/pair', { activationCode: code, name, ...extra }, { pairing: true });
+    const response = await this.request('POST', '/device/v1/pair', { activationCode: code, name, ...extra }, { ...options, pairing: true });
     if (response.statusCode === 201) this.deviceId = (response.json() as { deviceId: string }).deviceId;
     return response;
   }
@@ -63,7 +71,8 @@ export class TestDevice {
     return (response.json() as { challenges: Array<{ id: string; status: string; purpose: string; app: string; ip: string | null; numberLength: number }> }).challenges;
   }
 
-  decide(challengeId: string, decision: 'approve' | 'deny' | 'report', number?: string): Promise<LightMyRequestResponse> {
+  /** `number` is normally the digits typed; anything else is for tests of refusals. */
+  decide(challengeId: string, decision: 'approve' | 'deny' | 'report', number?: unknown): Promise<LightMyRequestResponse> {
     return this.request('POST', `/device/v1/challenges/${challengeId}/decision`, { decision, ...(number === undefined ? {} : { number }) });
   }
 }

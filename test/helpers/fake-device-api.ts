@@ -21,6 +21,8 @@ export interface FakeChallenge {
 
 export interface FakeDevice {
   id: string;
+  /** `pending` until its test request is approved, when the fake is told to keep that rule (`pendingUntilTested`). */
+  status: 'pending' | 'active';
   jwk: JWK;
   name: string;
   email: string;
@@ -53,6 +55,14 @@ export class FakeDeviceApi {
   private nextChallenge = 1;
   /** How many event stream requests to refuse with a 503 before accepting (for reconnection tests). */
   refuseStreams = 0;
+  /**
+   * The server's rule for a device whose pairing is not confirmed: until its test request is approved it
+   * may only list, read and answer that request (403 device-pending otherwise). Off by default, so that
+   * tests of other things need not approve the test request first.
+   */
+  pendingUntilTested = false;
+  /** Devices that are their person's only method meeting the policy: removing one is refused (409). */
+  readonly lastCompliant = new Set<string>();
   streamsOpened = 0;
 
   constructor(origin = 'https://id.example.org') {
@@ -153,7 +163,7 @@ export class FakeDeviceApi {
     if (method === 'POST' && path === '/device/v1/pair') {
       const code = payload.activationCode;
       if (typeof code !== 'string' || !this.activationCodes.delete(code)) return fail(410, 'activation-code-invalid');
-      const device: FakeDevice = { id: `device-${this.nextDevice++}`, jwk: verified.jwk!, name: String(payload.name), email: 'alice@example.org', pushSubscription: payload.pushSubscription ?? null, createdAt: new Date(this.clock()).toISOString() };
+      const device: FakeDevice = { id: `device-${this.nextDevice++}`, status: this.pendingUntilTested ? 'pending' : 'active', jwk: verified.jwk!, name: String(payload.name), email: 'alice@example.org', pushSubscription: payload.pushSubscription ?? null, createdAt: new Date(this.clock()).toISOString() };
       this.devices.set(device.id, device);
       const test = this.startChallenge(device.id, { purpose: 'test', app: 'Set-up check', number: '17' });
       return { status: 201, body: { deviceId: device.id, account: { email: device.email, organisation: 'Test Trust' }, server: { origin: this.origin, name: 'Portcullis' }, testChallengeId: test.id } };
@@ -171,13 +181,16 @@ export class FakeDeviceApi {
       expiresAt: c.expiresAt,
       numberLength: c.number.length,
     });
+    const pending = device.status === 'pending';
     if (method === 'GET' && path === '/device/v1/challenges') {
-      return { status: 200, body: { challenges: this.challenges.filter((c) => c.deviceId === device.id && c.status === 'pending').reverse().map(view) } };
+      const listed = this.challenges.filter((c) => c.deviceId === device.id && c.status === 'pending' && (!pending || c.purpose === 'test'));
+      return { status: 200, body: { challenges: listed.reverse().map(view) } };
     }
     const one = /^\/device\/v1\/challenges\/([^/]+)(\/decision)?$/.exec(path);
     if (one) {
       const challenge = this.challenges.find((c) => c.id === decodeURIComponent(one[1]!) && c.deviceId === device.id);
       if (!challenge) return fail(404, 'challenge-not-found');
+      if (pending && challenge.purpose !== 'test') return fail(403, 'device-pending');
       if (method === 'GET' && !one[2]) return { status: 200, body: view(challenge) };
       if (method === 'POST' && one[2]) {
         if (challenge.status !== 'pending') return fail(409, 'challenge-decided');
@@ -187,12 +200,14 @@ export class FakeDeviceApi {
             return fail(400, 'wrong-number');
           }
           challenge.status = 'approved';
+          if (challenge.purpose === 'test') device.status = 'active';
         } else if (payload.decision === 'deny') challenge.status = 'denied';
         else if (payload.decision === 'report') challenge.status = 'reported';
         else return fail(400, 'request-invalid');
         return { status: 200, body: { status: challenge.status } };
       }
     }
+    if (pending) return fail(403, 'device-pending');
     if (method === 'GET' && path === '/device/v1/devices') {
       const devices = [...this.devices.values()].filter((d) => d.email === device.email);
       return { status: 200, body: { devices: devices.map((d) => ({ id: d.id, name: d.name, createdAt: d.createdAt, lastUsedAt: null, current: d.id === device.id })) } };
@@ -202,6 +217,10 @@ export class FakeDeviceApi {
       return { status: 200, body: { id: device.id, name: device.name } };
     }
     if (method === 'POST' && path === '/device/v1/device/remove') {
+      if (this.lastCompliant.has(device.id)) {
+        const reason = 'It is your only sign-in method that meets “Those with elevated rights must use push notifications” (from 30 November 2023). Add another one that does first.';
+        return { status: 409, body: { error: 'method-last-compliant', message: `You cannot delete App based authentication – notification – ${device.name}. ${reason}`, reason } };
+      }
       this.devices.delete(device.id);
       return { status: 200, body: { removed: true } };
     }

@@ -9,6 +9,7 @@ import { addOrganisation, addUser } from '../../src/app/directory.js';
 import { createPasswordHasher, readArgon2Parameters } from '../../src/crypto/password-hasher.js';
 import { createLogger } from '../../src/app/context.js';
 import { buildApp } from '../../src/server/app.js';
+import { buildMetricsApp } from '../../src/server/ops/metrics-server.js';
 import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
 import { TestBrowser } from '../helpers/http.js';
 
@@ -120,7 +121,7 @@ describe.each(dialects)('accounts and operations on %s', (dialect) => {
     expect(logs.text).not.toContain('guess-number-');
   });
 
-  it('answers /healthz, /readyz and /metrics', async () => {
+  it('answers /healthz and /readyz, and /metrics only on the metrics listener', async () => {
     const health = await app.inject({ method: 'GET', url: '/healthz' });
     expect(health.statusCode).toBe(200);
     expect(health.json()).toEqual({ status: 'ok' });
@@ -129,13 +130,45 @@ describe.each(dialects)('accounts and operations on %s', (dialect) => {
     expect(ready.json()).toEqual({ status: 'ready', database: true });
 
     await new TestBrowser(app).signIn('nobody-here@example.org', 'wrong-password-1');
-    const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+    // Issue #12: not on the public app at all.
+    expect((await app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
+    const metricsApp = await buildMetricsApp(ctx);
+    const metrics = await metricsApp.inject({ method: 'GET', url: '/metrics' });
+    await metricsApp.close();
     expect(metrics.statusCode).toBe(200);
     expect(metrics.headers['content-type']).toContain('text/plain');
     expect(metrics.body).toMatch(/portcullis_sign_ins_total\{outcome="success",reason="success"\} [1-9]/);
-    expect(metrics.body).toMatch(/portcullis_sign_ins_total\{outcome="failure",reason="unknown-account"\} [1-9]/);
+    expect(metrics.body).toMatch(/portcullis_sign_ins_total\{outcome="failure",reason="credentials-incorrect"\} [1-9]/);
     expect(metrics.body).toMatch(/portcullis_http_request_duration_seconds_count\{method="POST",route="\/sign-in\/password",status_code="303"\} [1-9]/);
     expect(metrics.body).toMatch(/portcullis_password_verifications_total [1-9]/);
+  });
+
+  it('counts an unknown address, a wrong password and an account with no password yet alike in /metrics, and tells them apart in the audit log (issue #12)', async () => {
+    await addUser(ctx, { email: 'known@example.org', displayName: 'Known', organisation: 'Test Trust', roles: [], password: 'lantern-harbour-correct' }, actor);
+    await addUser(ctx, { email: 'unset@example.org', displayName: 'Unset', organisation: 'Test Trust', roles: [] }, actor);
+    const metricsApp = await buildMetricsApp(ctx);
+    const signInLines = async () =>
+      (await metricsApp.inject({ method: 'GET', url: '/metrics' })).body.split('\n').filter((line) => line.startsWith('portcullis_sign_ins_total{'));
+    const changeAfter = async (email: string) => {
+      const before = await signInLines();
+      const response = await new TestBrowser(app, '198.51.100.77').signIn(email, 'not-the-password-1');
+      expect(response.statusCode).toBe(401);
+      const after = await signInLines();
+      return after.filter((line) => !before.includes(line)).map((line) => line.replace(/ \d+$/, ''));
+    };
+    const unknown = await changeAfter('stranger@example.org');
+    const wrong = await changeAfter('known@example.org');
+    const unset = await changeAfter('unset@example.org');
+    await metricsApp.close();
+    expect(unknown).toEqual(['portcullis_sign_ins_total{outcome="failure",reason="credentials-incorrect"}']);
+    expect(wrong).toEqual(unknown);
+    expect(unset).toEqual(unknown);
+
+    const failures = (await ctx.store.audit.list({ type: 'sign-in.failed', limit: 500 })).map((e) => JSON.parse(e.details) as { email: string; reason: string });
+    const reasonsFor = (email: string) => failures.filter((f) => f.email === email).map((f) => f.reason);
+    expect(reasonsFor('stranger@example.org')).toEqual(['unknown-account']);
+    expect(reasonsFor('known@example.org')).toEqual(['password-incorrect']);
+    expect(reasonsFor('unset@example.org')).toEqual(['no-password-set']);
   });
 
   it('reports not ready when the database is unreachable', async () => {

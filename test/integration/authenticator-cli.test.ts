@@ -13,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { addOrganisation, addUser } from '../../src/app/directory.js';
+import { addOrganisation, addUser, grantRole, revokeRole } from '../../src/app/directory.js';
+import { applyPolicyText, DEFAULT_POLICY_DOCUMENT } from '../../src/app/policy.js';
 import { generateTotp } from '../../src/core/methods/totp.js';
 import { buildApp } from '../../src/server/app.js';
 import { freePort, listen } from '../helpers/browser.js';
@@ -205,6 +206,41 @@ describe('portcullis authenticator against a live server', () => {
     await client.setPushSubscription({ endpoint: 'https://fcm.googleapis.com/fcm/send/abc', keys: { p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM', auth: 'tBHItJI5svbpez7KI4CCXg' } });
     await client.setPushSubscription(null);
     expect((await client.devices()).map((d) => [d.name, d.current])).toEqual([['Renamed runner', true]]);
+  });
+
+  it('is refused removal while it is the only method meeting the policy, says why, and keeps everything (issue #12)', async () => {
+    // Push for those with elevated rights, and Casey given such a role: this computer is the one method that meets it.
+    await applyPolicyText(
+      ctx,
+      [
+        'version: 1',
+        'timeZone: UTC',
+        'methods: { sms: { enabled: true }, voice: { enabled: true }, totp: { enabled: true }, push: { enabled: true }, tap: { enabled: true } }',
+        'requirements:',
+        '  - { id: elevated-push, name: Those with elevated rights must use push notifications, include: [elevated], strength: app-push, effective: 2023-11-30, graceDays: 0, mode: enforce, bootstrap: { duringGrace: any-registered, afterGrace: tap-only } }',
+      ].join('\n'),
+      actor,
+    );
+    await grantRole(ctx, EMAIL, 'helpdesk', [], actor);
+    try {
+      const refused = await cli('remove');
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toBe('');
+      expect(refused.stderr).toBe(
+        [
+          `You cannot remove this computer from ${EMAIL}. It is your only sign-in method that meets “Those with elevated rights must use push notifications” (from 30 November 2023). Add another one that does first.`,
+          `Nothing has been changed. To stop using this computer for ${EMAIL} but keep it on your account, run:`,
+          `  portcullis authenticator forget --account ${EMAIL}`,
+          '',
+        ].join('\n'),
+      );
+      const user = (await ctx.store.users.findByEmail(EMAIL))!;
+      expect(await ctx.store.methods.countActive(user.id, 'push')).toBe(1);
+      expect((await cli('devices', '--json')).code).toBe(0); // still paired here too
+    } finally {
+      await revokeRole(ctx, EMAIL, 'helpdesk', [], actor);
+      await applyPolicyText(ctx, JSON.stringify(DEFAULT_POLICY_DOCUMENT), actor);
+    }
   });
 
   it('removes itself from the account and forgets it', async () => {

@@ -1,11 +1,16 @@
 /**
  * Push with number matching through buildApp() and inject(), on SQLite and PostgreSQL: pairing from
  * Security info with a test request, sign-in by push (approve, deny, report, wrong number, time-out),
- * the limits against push bombing, and the device API's signature rules (clock, replay, binding).
+ * the limits against push bombing, and the device API's rules: signatures (clock, replay, binding), what
+ * a device whose pairing is not confirmed may do, removal within the method policy, fields named in
+ * refusals, and the per-device request allowance.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
+import { applyPolicyText, DEFAULT_POLICY_DOCUMENT, deletionRefusalFor } from '../../src/app/policy.js';
+import { pairingStatus, startPairing } from '../../src/app/push.js';
 import { generateTotp } from '../../src/core/methods/totp.js';
 import { buildApp } from '../../src/server/app.js';
 import { deviceApiRoutes } from '../../src/server/device-api/routes.js';
@@ -15,6 +20,26 @@ import { TestBrowser } from '../helpers/http.js';
 
 const PASSWORD = 'lantern-harbour-correct';
 const actor = { kind: 'system' } as const;
+
+/** Push for those with elevated rights, in force since 2023 (the shipped example's requirement, alone). */
+const ELEVATED_PUSH_POLICY = `version: 1
+timeZone: UTC
+methods:
+  sms: { enabled: true }
+  voice: { enabled: true }
+  totp: { enabled: true }
+  push: { enabled: true }
+  tap: { enabled: true }
+requirements:
+  - id: elevated-push
+    name: Those with elevated rights must use push notifications
+    include: [elevated]
+    strength: app-push
+    effective: 2023-11-30
+    graceDays: 0
+    mode: enforce
+    bootstrap: { duringGrace: any-registered, afterGrace: tap-only }
+`;
 
 describe.each(dialects)('push on %s', (dialect) => {
   let ctx: TestContext;
@@ -333,6 +358,136 @@ describe.each(dialects)('push on %s', (dialect) => {
     expect(sixth.body).toContain('You already have 5 sign-in methods of this type');
   });
 
+  it('lets a device whose pairing is not yet confirmed only read and answer its test request (issue #12)', async () => {
+    const { user } = await addUser(ctx, { email: 'pending@example.org', displayName: 'Pending', organisation: 'Test Trust', roles: [], password: PASSWORD }, actor);
+    const pairing = await startPairing(ctx, user);
+    const device = await newDevice();
+    expect((await device.pair(pairing.url, 'New phone')).statusCode).toBe(201);
+    const [test] = await device.pending();
+    expect(test).toMatchObject({ purpose: 'test', status: 'pending' });
+    expect((await device.request('GET', `/device/v1/challenges/${test!.id}`)).json()).toMatchObject({ id: test!.id, purpose: 'test' });
+
+    // A sign-in request for this device, as if one had been started: not its to see or answer yet.
+    const now = ctx.clock();
+    const signInId = randomUUID();
+    await ctx.store.push.insertChallenge({
+      id: signInId,
+      user_id: user.id,
+      method_id: device.deviceId,
+      number: '12',
+      purpose: 'sign-in',
+      binding: 'flow:elsewhere',
+      app: 'Portcullis sign-in',
+      ip: '203.0.113.10',
+      location: null,
+      status: 'pending',
+      created_at: now.toISOString(),
+      expires_at: new Date(now.getTime() + 60_000).toISOString(),
+    });
+    expect((await device.pending()).map((c) => c.id)).toEqual([test!.id]);
+
+    const refused: Array<['GET' | 'POST', string, Record<string, unknown>]> = [
+      ['GET', '/device/v1/devices', {}],
+      ['POST', '/device/v1/device/name', { name: 'Renamed phone' }],
+      ['POST', '/device/v1/device/remove', {}],
+      ['POST', '/device/v1/push-subscription', { pushSubscription: null }],
+      ['GET', '/device/v1/events', {}],
+      ['GET', `/device/v1/challenges/${signInId}`, {}],
+      ['POST', `/device/v1/challenges/${signInId}/decision`, { decision: 'deny' }],
+    ];
+    for (const [method, path, fields] of refused) {
+      const answer = await device.request(method, path, fields);
+      expect(answer.statusCode, path).toBe(403);
+      expect(answer.headers['content-type'], path).toMatch(/^application\/json/);
+      expect(answer.json(), path).toEqual({ error: 'device-pending', message: 'This device is not set up yet. Approve the test request with the number shown on Security info first.' });
+    }
+    // Nothing changed: still pending, its name kept, the other request unanswered, nothing removed.
+    const method = await ctx.store.methods.find(device.deviceId);
+    expect(method).toMatchObject({ status: 'pending', label: 'New phone' });
+    expect((await ctx.store.push.findChallenge(signInId))!.status).toBe('pending');
+    expect(await ctx.store.audit.list({ subjectUserId: user.id, type: 'method.removed' })).toEqual([]);
+
+    // Once the test request is approved with the number Security info shows, the device may do the rest.
+    const { number } = await pairingStatus(ctx, user, pairing.enrolmentId);
+    expect((await device.decide(test!.id, 'approve', number)).json()).toEqual({ status: 'approved' });
+    expect((await device.request('GET', '/device/v1/devices')).json()).toMatchObject({ devices: [{ id: device.deviceId, name: 'New phone', current: true }] });
+    expect((await device.request('POST', '/device/v1/device/name', { name: 'Renamed phone' })).statusCode).toBe(200);
+  });
+
+  it('refuses removing the phone from the app while it is the only method meeting the policy, as Security info does (issue #12)', async () => {
+    const { browser } = await userWithCodeApp('only@example.org', [{ role: 'helpdesk', organisations: [] }]);
+    const { device } = await pairPhone(browser, 'Only phone');
+    const user = (await ctx.store.users.findByEmail('only@example.org'))!;
+    const mailsBefore = (await ctx.delivery.listOutbox({ to: 'only@example.org', limit: 100 })).length;
+    await applyPolicyText(ctx, ELEVATED_PUSH_POLICY, actor);
+    try {
+      // The decision Security info makes (src/core/policy/changes.ts), not a second reading of the policy.
+      const reason = await deletionRefusalFor(ctx, user, device.deviceId);
+      expect(reason).toBe('It is your only sign-in method that meets “Those with elevated rights must use push notifications” (from 30 November 2023). Add another one that does first.');
+      const refused = await device.request('POST', '/device/v1/device/remove');
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json()).toEqual({ error: 'method-last-compliant', message: `You cannot delete App based authentication – notification – Only phone. ${reason}`, reason });
+      // Nothing changed: the phone is still a method, nothing audited or emailed as removed.
+      expect(await ctx.store.methods.countActive(user.id, 'push')).toBe(1);
+      expect(await ctx.store.audit.list({ subjectUserId: user.id, type: 'method.removed' })).toEqual([]);
+      expect((await ctx.delivery.listOutbox({ to: 'only@example.org', limit: 100 })).length).toBe(mailsBefore);
+      // Security info says the same of the same phone.
+      expect((await browser.get(`/security-info/methods/${device.deviceId}/delete`)).body).toContain(reason!);
+
+      // With a second phone, the first may go: the rule, not a blanket refusal.
+      await pairPhone(browser, 'Second phone');
+      expect((await device.request('POST', '/device/v1/device/remove')).json()).toEqual({ removed: true });
+      expect((await ctx.store.methods.activeForUser(user.id)).filter((m) => m.kind === 'push').map((m) => m.label)).toEqual(['Second phone']);
+    } finally {
+      await applyPolicyText(ctx, JSON.stringify(DEFAULT_POLICY_DOCUMENT), actor);
+    }
+  });
+
+  it('refuses a pairing key that is not a P-256 point, a number that is not a string of digits, and other malformed fields with a 4xx naming the field, changing nothing (issue #12)', async () => {
+    const { user } = await addUser(ctx, { email: 'fields@example.org', displayName: 'Fields', organisation: 'Test Trust', roles: [], password: PASSWORD }, actor);
+    const pairing = await startPairing(ctx, user);
+    const device = await newDevice();
+    const { x, y } = device.publicJwk as { x: string; y: string };
+    const offCurve = Buffer.from(y, 'base64url');
+    offCurve[31]! ^= 1;
+    const badKeys: unknown[] = [
+      { kty: 'EC', crv: 'P-256', x, y: offCurve.toString('base64url') }, // valid base64url, not a point on the curve
+      { kty: 'EC', crv: 'P-256', x: 'AAAA', y }, // too short for P-256
+      { kty: 'EC', crv: 'P-256', x: x.replace(/^./, '*'), y }, // not base64url
+      { kty: 'EC', crv: 'P-256', x, y, d: x }, // a private key
+      { kty: 'EC', crv: 'P-384', x, y },
+      'not a key',
+    ];
+    for (const jwk of badKeys) {
+      const answer = await device.pair(pairing.url, 'Phone', {}, { headerJwk: jwk });
+      expect(answer.statusCode, JSON.stringify(jwk)).toBe(401);
+      expect(answer.json(), JSON.stringify(jwk)).toMatchObject({ error: 'device-signature-invalid', field: 'jwk' });
+    }
+    // PostgreSQL text cannot hold a NUL: refused as a bad field, not a failed query.
+    expect((await device.pair(pairing.url, 'Pho\u0000ne')).json()).toMatchObject({ error: 'device-name-invalid', field: 'name' });
+    // The one-time code was not spent: the device's own key pairs with it.
+    expect((await device.pair(pairing.url, 'Phone')).statusCode).toBe(201);
+
+    const [test] = await device.pending();
+    const { number } = await pairingStatus(ctx, user, pairing.enrolmentId);
+    for (const typed of [Number(number), null, {}, { toString: 1 }, [number], true, `${number}a`]) {
+      const answer = await device.decide(test!.id, 'approve', typed);
+      expect(answer.statusCode, JSON.stringify(typed)).toBe(400);
+      expect(answer.json(), JSON.stringify(typed)).toEqual({ error: 'number-invalid', message: 'Enter the number shown on the sign-in page, using only the digits 0 to 9', field: 'number' });
+    }
+    expect((await device.decide(test!.id, 'approve')).json()).toMatchObject({ error: 'number-missing', field: 'number' });
+    expect((await device.request('POST', `/device/v1/challenges/${test!.id}/decision`, { decision: 'maybe' })).json()).toMatchObject({ error: 'request-invalid', field: 'decision' });
+    // Nothing changed: the request still waits, and the right number approves it.
+    expect((await ctx.store.push.findChallenge(test!.id))!.status).toBe('pending');
+    expect((await device.decide(test!.id, 'approve', number)).json()).toEqual({ status: 'approved' });
+    expect((await device.request('POST', '/device/v1/device/name', { name: 42 })).json()).toMatchObject({ error: 'device-name-invalid', field: 'name' });
+    expect((await device.request('POST', '/device/v1/device/name', { name: 'Old\u0000phone' })).json()).toMatchObject({ error: 'device-name-invalid', field: 'name' });
+    const stranger = await newDevice();
+    stranger.deviceId = 'no\u0000device';
+    expect((await stranger.request('GET', '/device/v1/challenges')).json()).toMatchObject({ error: 'device-signature-invalid', field: 'kid' });
+    expect((await device.request('POST', '/device/v1/push-subscription', { pushSubscription: { endpoint: 'http://10.0.0.1/' } })).json()).toMatchObject({ error: 'push-subscription-invalid', field: 'pushSubscription' });
+  });
+
   it('describes every device route in its OpenAPI document', async () => {
     const document = (await app.inject({ method: 'GET', url: '/device/v1/openapi.json' })).json() as { openapi: string; paths: Record<string, Record<string, unknown>>; 'x-vapid-public-key': string };
     expect(document.openapi).toBe('3.1.0');
@@ -348,5 +503,66 @@ describe.each(dialects)('push on %s', (dialect) => {
     await probe.close();
     expect(registered).toContain('/challenges/:id/decision');
     for (const route of registered.filter((r) => r !== '/openapi.json')) expect(Object.keys(document.paths)).toContain(route.replace(/:(\w+)/g, '{$1}'));
+    // The refusals of issue #12 are in the contract: a paired device's requests may be rate-limited
+    // (with Retry-After), all but the test request's are refused while pending, removal may be refused.
+    const responses = (path: string) => Object.values(document.paths[path]!)[0] as { responses: Record<string, { headers?: Record<string, unknown> }> };
+    for (const path of Object.keys(document.paths).filter((p) => p !== '/pair')) expect(responses(path).responses['429']?.headers ?? {}, path).toHaveProperty('Retry-After');
+    for (const path of ['/events', '/devices', '/device/name', '/device/remove', '/push-subscription', '/challenges/{id}', '/challenges/{id}/decision']) {
+      expect(responses(path).responses, path).toHaveProperty('403');
+    }
+    expect(responses('/device/remove').responses).toHaveProperty('409');
+  });
+});
+
+describe.each(dialects)('the device API request allowance on %s', (dialect) => {
+  let ctx: TestContext;
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    // A small allowance to reach; a long-lived test request, so that waiting out a window keeps it.
+    ctx = await createTestContext(dialect, { DEVICE_API_REQUESTS_PER_MINUTE: '10', PUSH_CHALLENGE_LIFETIME: '300s' }, { controlClock: true });
+    await addOrganisation(ctx, 'Test Trust', actor);
+    app = await buildApp(ctx);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await ctx?.destroy();
+  });
+
+  it('answers 429 rate-limited with Retry-After past DEVICE_API_REQUESTS_PER_MINUTE, however the requests arrive, before doing their work (issue #12)', async () => {
+    const { user } = await addUser(ctx, { email: 'busy@example.org', displayName: 'Busy', organisation: 'Test Trust', roles: [], password: PASSWORD }, actor);
+    // The start of a minute by the server's clock, so the window does not end part way through.
+    ctx.advance((60_000 - (ctx.clock().getTime() % 60_000)) / 1000 + 1);
+    const pairing = await startPairing(ctx, user);
+    const device = await TestDevice.create(app);
+    device.clock = () => ctx.clock().getTime();
+    const paired = await device.pair(pairing.url, 'Busy phone');
+    expect(paired.statusCode).toBe(201);
+    const { testChallengeId } = paired.json() as { testChallengeId: string };
+
+    // Requests not signed with the device's key do not use up its allowance.
+    const [head, payload, signature] = (await device.sign('GET', '/device/v1/challenges')).split('.');
+    for (let i = 0; i < 12; i += 1) {
+      expect((await device.request('GET', '/device/v1/challenges', {}, { jws: `${head}.${payload}.${signature!.slice(0, -4)}AAAA` })).statusCode).toBe(401);
+    }
+
+    // Twelve at once: exactly ten are answered (the count is taken atomically, before the work).
+    const answers = await Promise.all(Array.from({ length: 12 }, () => device.request('GET', '/device/v1/challenges')));
+    expect(answers.map((a) => a.statusCode).sort()).toEqual([...Array<number>(10).fill(200), 429, 429]);
+    const limited = answers.find((a) => a.statusCode === 429)!;
+    expect(limited.json()).toEqual({ error: 'rate-limited', message: 'Too many requests. Wait a moment and try again.' });
+    // RFC 9110 §10.2.3: Retry-After in whole seconds, here until the minute ends.
+    const retryAfter = Number(limited.headers['retry-after']);
+    expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60).toBe(true);
+
+    // A refused request does nothing: the test request is not approved.
+    const { number } = await pairingStatus(ctx, user, pairing.enrolmentId);
+    expect((await device.decide(testChallengeId, 'approve', number)).statusCode).toBe(429);
+    expect((await ctx.store.push.findChallenge(testChallengeId))!.status).toBe('pending');
+
+    // The next minute, the device is answered again.
+    ctx.advance(retryAfter);
+    expect((await device.decide(testChallengeId, 'approve', number)).json()).toEqual({ status: 'approved' });
   });
 });

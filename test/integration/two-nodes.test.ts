@@ -126,7 +126,8 @@ describe('two nodes, one PostgreSQL, one Redis', () => {
       [portB, 'b'],
     ] as const) {
       const child = spawn(process.execPath, [BIN, 'serve'], {
-        env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port), HOST: '127.0.0.1', PORTCULLIS_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), `pc-node-${dir}-`)) },
+        // Two nodes on one machine cannot share the default metrics port; these need none.
+        env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port), HOST: '127.0.0.1', METRICS_PORT: '0', PORTCULLIS_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), `pc-node-${dir}-`)) },
         stdio: 'ignore',
       });
       nodes.push(child);

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { PortcullisError } from '../../core/errors.js';
 import { describeDuration } from '../../core/duration.js';
-import { codeFromRandom, decideCodeEntry, decideResend, normaliseCode, type CodeSettings } from '../../core/methods/one-time-codes.js';
+import { codeFromRandom, decideCodeEntry, decideResend, isCodeShaped, normaliseCode, type CodeSettings } from '../../core/methods/one-time-codes.js';
 import type { CodeVerification } from '../../core/sign-in/flow.js';
 import { hmac, safeEqual, secureRandomBytes } from '../../crypto/tokens.js';
 import type { ChallengeRow } from '../../store/schema.js';
@@ -61,29 +61,38 @@ export async function renewCode(ctx: AppContext, challengeId: string, context: C
   if (!row || row.consumed_at) throw new PortcullisError('enrolment-expired');
   const now = ctx.clock();
   const decision = decideResend(stateOf(row), now, codeSettings(ctx));
-  if (!decision.allowed) throw new PortcullisError('code-resend-too-soon', { wait: decision.message });
+  if (!decision.allowed) throw new PortcullisError(decision.code, decision.code === 'code-resend-too-soon' ? { wait: decision.message } : {});
   const code = newCode();
   await ctx.store.challenges.replaceCode(challengeId, hashCode(ctx, challengeId, code), now, decision.expiresAt);
   return code;
 }
 
-/** Checks a code against its challenge and, if right, uses the challenge up (once, even under races). */
+/**
+ * Checks a code against its challenge and, if right, uses the challenge up (once, even under races).
+ * Each entry reserves one of the challenge's tries before it is compared, so entries sent together are
+ * counted as they would be one after another (issue #12).
+ */
 export async function verifyCodeChallenge(ctx: AppContext, challengeId: string | null, code: string, context: ChallengeContext): Promise<CodeVerification> {
   if (!challengeId) return { ok: false, reason: 'code-expired' };
-  const row = await ctx.store.challenges.findBound(challengeId, context.binding);
-  if (!row) return { ok: false, reason: 'code-expired' };
   const now = ctx.clock();
   const settings = codeSettings(ctx);
-  const candidate = hashCode(ctx, challengeId, code);
-  const matches = row.code_hash !== null && safeEqual(candidate, row.code_hash);
-  const decision = decideCodeEntry(stateOf(row), { code, matches }, now, settings);
-  if (decision.outcome === 'reject') {
-    if (decision.countsAsFailure) await ctx.store.challenges.recordFailure(challengeId);
-    return { ok: false, reason: decision.reason };
-  }
-  if (!(await ctx.store.challenges.consume(challengeId, row.code_hash, now, settings.maxAttempts))) {
-    return { ok: false, reason: 'code-expired' };
-  }
+  const refused = async (): Promise<CodeVerification> => {
+    // Nothing reserved: the core says why from the challenge as it stands (expired, used, no tries left,
+    // or a malformed entry, which never costs a try).
+    const row = await ctx.store.challenges.findBound(challengeId, context.binding);
+    if (!row) return { ok: false, reason: 'code-expired' };
+    const decision = decideCodeEntry(stateOf(row), { code, matches: false }, now, settings);
+    return decision.outcome === 'reject' ? { ok: false, reason: decision.reason } : { ok: false, reason: 'code-expired' };
+  };
+  if (!isCodeShaped(code)) return refused();
+  const reserved = await ctx.store.challenges.reserveAttempt(challengeId, context.binding, now, settings.maxAttempts);
+  if (!reserved) return refused();
+  const matches = reserved.codeHash !== null && safeEqual(hashCode(ctx, challengeId, code), reserved.codeHash);
+  // The decision as if the tries before this one were all there were: this try is the reserved one.
+  const before = { expiresAt: new Date(now.getTime() + 1), failedAttempts: reserved.failedAttempts - 1, lastSentAt: now, consumed: false };
+  const decision = decideCodeEntry(before, { code, matches }, now, settings);
+  if (decision.outcome === 'reject') return { ok: false, reason: decision.reason };
+  if (!(await ctx.store.challenges.consume(challengeId, reserved.codeHash, now))) return { ok: false, reason: 'code-expired' };
   return { ok: true };
 }
 

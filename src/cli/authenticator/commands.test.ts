@@ -18,6 +18,7 @@ import {
   codesRemoveCommand,
   denyCommand,
   devicesCommand,
+  forgetCommand,
   pairCommand,
   pendingCommand,
   removeCommand,
@@ -216,6 +217,46 @@ describe('authenticator devices and remove', () => {
     expect(t.take()).toBe('Removed this computer from alice@example.org at https://id.example.org; it can no longer approve sign-ins.');
     expect(t.api.devices.size).toBe(0);
     expect((await readStore(t.store)).accounts).toEqual([]);
+  });
+
+  it('says why the server will not remove this computer, keeps it, and offers to forget it here only (issue #12)', async () => {
+    const t = await pairedSetup();
+    t.take();
+    t.api.lastCompliant.add('device-1');
+    const exit = await exitOf(removeCommand(t.options, t.io));
+    expect(exit.exitCode).toBe(1);
+    expect(exit.message).toBe(
+      [
+        'You cannot remove this computer from alice@example.org. It is your only sign-in method that meets “Those with elevated rights must use push notifications” (from 30 November 2023). Add another one that does first.',
+        'Nothing has been changed. To stop using this computer for alice@example.org but keep it on your account, run:',
+        '  portcullis authenticator forget --account alice@example.org',
+      ].join('\n'),
+    );
+    expect(t.api.devices.has('device-1')).toBe(true);
+    expect((await readStore(t.store)).accounts).toHaveLength(1);
+  });
+
+  it('forgets an account on this computer only: its key leaves the store, the server is not asked (issue #12)', async () => {
+    const t = await pairedSetup();
+    t.take();
+    const asked = t.api.requests.length;
+    await forgetCommand(t.options, t.io);
+    expect(t.take()).toBe(
+      [
+        'Forgot alice@example.org at https://id.example.org on this computer, and deleted its key. Nothing was changed on your account.',
+        'This computer is still listed on Security info, but it can no longer approve sign-ins. Delete it there once you have another way to sign in.',
+      ].join('\n'),
+    );
+    expect((await readStore(t.store)).accounts).toEqual([]);
+    expect(t.api.requests).toHaveLength(asked);
+    expect(t.api.devices.has('device-1')).toBe(true);
+  });
+
+  it('asks which account to forget when there are several', async () => {
+    const t = await pairedSetup();
+    await pairCommand(t.api.pairingUrl(), { ...t.options, name: 'Second' }, t.io);
+    expect(await exitOf(forgetCommand(t.options, t.io))).toMatchObject({ exitCode: 2, message: expect.stringContaining('Say which account to forget with --account') });
+    expect((await readStore(t.store)).accounts).toHaveLength(2);
   });
 
   it('forgets an account the server no longer knows (device-unknown), as the contract asks', async () => {

@@ -15,6 +15,7 @@ import {
   exportVault,
   importPrivateJwk,
   importVault,
+  isRemovalRefused,
   mergeIntoVault,
   parseOtpauthUri,
   parsePairingUrl,
@@ -108,15 +109,20 @@ function clientFor(account: StoredAccount, io: CliIo): AuthenticatorClient {
   return new AuthenticatorClient({ origin: account.origin, deviceId: account.deviceId, keyStore: keyStoreFor(account), fetch: io.fetch, clock: io.now });
 }
 
+/** Deletes an account, and with it its private key, from the store file (the server is not asked). */
+function forgetHere(options: StoreOption, account: StoredAccount): Promise<void> {
+  return updateStore(storePath(options), (store) => {
+    store.accounts = store.accounts.filter((a) => !(a.deviceId === account.deviceId && a.origin === account.origin));
+  });
+}
+
 /**
  * docs/device-api.md: `device-unknown` means the device was removed (or its account disabled), and the
  * app should forget the account. Its key is no use any more, so it leaves the store.
  */
 async function forgetIfUnknown(error: unknown, account: StoredAccount, options: StoreOption, io: CliIo): Promise<void> {
   if (!(error instanceof AuthenticatorError) || error.code !== 'device-unknown') return;
-  await updateStore(storePath(options), (data) => {
-    data.accounts = data.accounts.filter((a) => !(a.deviceId === account.deviceId && a.origin === account.origin));
-  });
+  await forgetHere(options, account);
   io.err(`${describeAccount(account)}: the server no longer knows this computer (it was removed from Security info, or the account was turned off), so it has been forgotten here.`);
 }
 
@@ -346,16 +352,54 @@ export async function devicesCommand(options: AccountOption & { json?: boolean }
 
 // ── remove ──────────────────────────────────────────────────────────────────────────────────────────
 
+/**
+ * The server keeps a person's last method that meets the policy, as Security info does (409
+ * `method-last-compliant`): say why, and offer what is in this computer's power — forgetting the
+ * account here only.
+ */
+function removalRefused(account: StoredAccount, error: AuthenticatorError): CliExit {
+  const reason = error.reason ?? 'It is your only sign-in method that meets your organisation’s rules. Add another one on Security info first.';
+  return new CliExit(
+    1,
+    [
+      `You cannot remove this computer from ${account.email}. ${reason}`,
+      `Nothing has been changed. To stop using this computer for ${account.email} but keep it on your account, run:`,
+      `  portcullis authenticator forget --account ${account.email}`,
+    ].join('\n'),
+  );
+}
+
+function onlyAccount(data: StoreData, options: AccountOption, verb: string): StoredAccount {
+  const accounts = selectAccounts(data, options);
+  if (accounts.length > 1) throw new CliExit(2, `Say which account to ${verb} with --account: ${accounts.map((a) => a.email).join(', ')}`);
+  return accounts[0]!;
+}
+
 export async function removeCommand(options: AccountOption, io: CliIo = terminalIo): Promise<void> {
   const { data } = await load(options);
-  const accounts = selectAccounts(data, options);
-  if (accounts.length > 1) throw new CliExit(2, `Say which account to remove with --account: ${accounts.map((a) => a.email).join(', ')}`);
-  const [account] = accounts as [StoredAccount];
-  await withAccount(account, options, io, (client) => client.remove());
-  await updateStore(storePath(options), (store) => {
-    store.accounts = store.accounts.filter((a) => !(a.deviceId === account.deviceId && a.origin === account.origin));
+  const account = onlyAccount(data, options, 'remove');
+  await withAccount(account, options, io, async (client) => {
+    try {
+      await client.remove();
+    } catch (error) {
+      throw isRemovalRefused(error) ? removalRefused(account, error) : error;
+    }
   });
+  await forgetHere(options, account);
   io.out(`Removed this computer from ${describeAccount(account)}; it can no longer approve sign-ins.`);
+}
+
+/**
+ * Forgets an account on this computer only: its record and private key leave the store file, and the
+ * server is not asked, so the device stays on the account until it is deleted on Security info (for
+ * when the server will not let this computer remove itself).
+ */
+export async function forgetCommand(options: AccountOption, io: CliIo = terminalIo): Promise<void> {
+  const { data } = await load(options);
+  const account = onlyAccount(data, options, 'forget');
+  await forgetHere(options, account);
+  io.out(`Forgot ${describeAccount(account)} on this computer, and deleted its key. Nothing was changed on your account.`);
+  io.out('This computer is still listed on Security info, but it can no longer approve sign-ins. Delete it there once you have another way to sign in.');
 }
 
 // ── watch ───────────────────────────────────────────────────────────────────────────────────────────

@@ -22,7 +22,7 @@ describe('the CLI authenticator', () => {
   it('declares every verb as needing nothing', () => {
     const auth = buildProgram().commands.find((c) => c.name() === 'authenticator')!;
     const leaves = auth.commands.flatMap((c) => (c.commands.length ? c.commands.map((s) => [`${c.name()} ${s.name()}`, s] as const) : [[c.name(), c] as const]));
-    expect(leaves.map(([name]) => name).sort()).toEqual(['approve', 'codes add', 'codes export', 'codes import', 'codes list', 'codes remove', 'deny', 'devices', 'pair', 'pending', 'remove', 'watch']);
+    expect(leaves.map(([name]) => name).sort()).toEqual(['approve', 'codes add', 'codes export', 'codes import', 'codes list', 'codes remove', 'deny', 'devices', 'forget', 'pair', 'pending', 'remove', 'watch']);
     for (const [name, command] of leaves) expect((command as { needs?: string }).needs, name).toBe('none');
   });
 });

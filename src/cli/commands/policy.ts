@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import type { AppContext } from '../../app/context.js';
 import { compliancePages, complianceRows, complianceSummary, STATE_NAMES, type StateCounts } from '../../app/compliance.js';
 import { writeComplianceCsv } from '../../app/compliance-csv.js';
-import { addException, applyPolicyText, checkPolicyText, currentPolicy, revokeException } from '../../app/policy.js';
+import { addException, applyPolicyText, checkPolicyText, currentPolicy, revokeException, type PolicyCheck } from '../../app/policy.js';
 import { issuePass } from '../../app/tap.js';
 import { parseDuration } from '../../core/duration.js';
 import { formatDay, zonedToInstant } from '../../core/policy/dates.js';
@@ -33,24 +33,43 @@ async function readPolicyFile(file: string): Promise<string> {
   }
 }
 
-export async function policyCheck(ctx: AppContext, file: string): Promise<void> {
+/** Refuses a document with problems, naming each (exit 1, as every refusal of a bad file). */
+function refuseProblems(file: string, check: PolicyCheck): void {
+  if (check.ok) return;
+  for (const problem of check.problems) process.stderr.write(`${problem.path ? `${problem.path}: ` : ''}${problem.message}\n`);
+  throw new CliExit(1, `${file}: ${check.problems.length} problem${check.problems.length === 1 ? '' : 's'}; nothing was applied.`);
+}
+
+/**
+ * Issue #12: says how many people the document would strand — every method they registered turned off
+ * for them — by role, and refuses (exit 1) unless the operator said `--allow-stranded`.
+ */
+function reportStranded(file: string, check: PolicyCheck, allowStranded: boolean): void {
+  const stranded = check.stranded;
+  if (!stranded || stranded.total === 0) return;
+  const write = (text: string) => (allowStranded ? out(text) : process.stderr.write(`${text}\n`));
+  const people = `${stranded.total} ${stranded.total === 1 ? 'person' : 'people'}`;
+  write(`This policy turns off every sign-in method that ${people} have registered:`);
+  write(table([['ROLE', 'PEOPLE'], ...stranded.byRole.map((r) => [r.role, String(r.people)])]));
+  write('Until a requirement’s grace ends they can sign in with it only to set up an allowed method; after that, only with a Temporary Access Pass.');
+  if (!allowStranded) throw new CliExit(1, `${file}: would strand ${people}; nothing was applied. Give --allow-stranded to accept that.`);
+}
+
+export async function policyCheck(ctx: AppContext, file: string, options: { allowStranded?: boolean } = {}): Promise<void> {
   const check = await checkPolicyText(ctx, await readPolicyFile(file));
-  if (!check.ok) {
-    for (const problem of check.problems) process.stderr.write(`${problem.path ? `${problem.path}: ` : ''}${problem.message}\n`);
-    throw new CliExit(1, `${file}: ${check.problems.length} problem${check.problems.length === 1 ? '' : 's'}; nothing was applied.`);
-  }
+  refuseProblems(file, check);
+  reportStranded(file, check, Boolean(options.allowStranded));
   const policy = check.policy!;
   out(`${file} is a valid policy: ${policy.requirements.length} requirement${policy.requirements.length === 1 ? '' : 's'}, ${policy.registration.length} registration requirement${policy.registration.length === 1 ? '' : 's'}, ${policy.campaigns.length} campaign${policy.campaigns.length === 1 ? '' : 's'}; every combination of roles and groups can satisfy it.`);
 }
 
-export async function policyApply(ctx: AppContext, file: string, options: { comment?: string }): Promise<void> {
+export async function policyApply(ctx: AppContext, file: string, options: { comment?: string; allowStranded?: boolean }): Promise<void> {
   const text = await readPolicyFile(file);
   const check = await checkPolicyText(ctx, text);
-  if (!check.ok) {
-    for (const problem of check.problems) process.stderr.write(`${problem.path ? `${problem.path}: ` : ''}${problem.message}\n`);
-    throw new CliExit(1, `${file}: ${check.problems.length} problem${check.problems.length === 1 ? '' : 's'}; nothing was applied.`);
-  }
-  const { version } = await applyPolicyText(ctx, text, cliActor(), options.comment ?? '');
+  refuseProblems(file, check);
+  reportStranded(file, check, Boolean(options.allowStranded));
+  // Checked again as it is applied: someone may have registered a method meanwhile.
+  const { version } = await applyPolicyText(ctx, text, cliActor(), options.comment ?? '', { allowStranded: Boolean(options.allowStranded) });
   out(`Applied ${file} as policy version ${version}. Every node uses it within seconds.`);
 }
 

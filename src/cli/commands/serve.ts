@@ -1,11 +1,13 @@
 /**
- * `portcullis serve`: migrate, then serve HTTP until SIGTERM or SIGINT, when requests in flight are
- * finished (up to SHUTDOWN_TIMEOUT) and the database is closed.
+ * `portcullis serve`: migrate, then serve HTTP — the public listener, and /metrics on a listener of its
+ * own — until SIGTERM or SIGINT, when requests in flight are finished (up to SHUTDOWN_TIMEOUT) and the
+ * database is closed.
  */
 import { createAppContext, createLogger } from '../../app/context.js';
 import { describeDemo, ensureDemo } from '../../app/demo.js';
-import type { Config } from '../../config/load.js';
+import { ConfigError, type Config } from '../../config/load.js';
 import { buildApp } from '../../server/app.js';
+import { buildMetricsApp, isLoopbackHost } from '../../server/ops/metrics-server.js';
 import { loadServerConfig } from '../runtime.js';
 
 export function startupWarnings(config: Config): string[] {
@@ -32,6 +34,12 @@ export function startupWarnings(config: Config): string[] {
   if (config.developmentPages) {
     warnings.push('DEVELOPMENT_PAGES=true: /dev/outbox shows every development message, codes included, to anyone who can reach this server.');
   }
+  if (config.metricsServer && !isLoopbackHost(config.metricsServer.host) && !config.metricsServer.token) {
+    warnings.push(
+      `METRICS_HOST=${config.metricsServer.host} without METRICS_TOKEN: anyone who can reach port ${config.metricsServer.port} reads the metrics. ` +
+        'Set METRICS_TOKEN, or bind the listener to 127.0.0.1 (the default).',
+    );
+  }
   return warnings;
 }
 
@@ -48,9 +56,28 @@ export async function serve(options: { demo?: boolean }): Promise<void> {
     process.stderr.write(`\n${describeDemo(config.publicUrl)}\n\n`);
   }
   const app = await buildApp(ctx);
+  const metricsApp = config.metricsServer ? await buildMetricsApp(ctx) : null;
   await app.listen({ host: config.host, port: config.port });
+  if (metricsApp && config.metricsServer) {
+    try {
+      await metricsApp.listen({ host: config.metricsServer.host, port: config.metricsServer.port });
+    } catch (error) {
+      // A metrics port already taken (two nodes on one machine) stops start-up, naming the option.
+      await app.close();
+      await ctx.close();
+      throw new ConfigError('METRICS_PORT', `could not be listened on at ${config.metricsServer.host}:${config.metricsServer.port}: ${(error as Error).message}`);
+    }
+  }
   ctx.delivery.start();
-  logger.info({ publicUrl: config.publicUrl.toString(), database: config.database.kind, redis: Boolean(config.redisUrl) }, 'Portcullis is serving');
+  logger.info(
+    {
+      publicUrl: config.publicUrl.toString(),
+      metrics: config.metricsServer ? `http://${config.metricsServer.host}:${config.metricsServer.port}/metrics` : 'off',
+      database: config.database.kind,
+      redis: Boolean(config.redisUrl),
+    },
+    'Portcullis is serving',
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -63,7 +90,7 @@ export async function serve(options: { demo?: boolean }): Promise<void> {
     }, config.shutdownSeconds * 1000);
     timer.unref();
     try {
-      await app.close();
+      await Promise.all([app.close(), metricsApp?.close()]);
       await ctx.close();
       logger.info('shut down cleanly');
       process.exitCode = 0;

@@ -22,8 +22,17 @@ describe('decideCodeEntry', () => {
 
 describe('decideResend', () => {
   it('waits 30 seconds between codes', () => {
-    expect(decideResend(fresh, seconds(10), DEFAULT_CODE_SETTINGS)).toEqual({ allowed: false, retryAfterSeconds: 20, message: '20 seconds' });
+    expect(decideResend(fresh, seconds(10), DEFAULT_CODE_SETTINGS)).toEqual({ allowed: false, code: 'code-resend-too-soon', retryAfterSeconds: 20, message: '20 seconds' });
     expect(decideResend(fresh, seconds(30), DEFAULT_CODE_SETTINGS)).toEqual({ allowed: true, expiresAt: seconds(630) });
+  });
+  it.each([
+    [4, true],
+    [5, false],
+    [9, false],
+  ])('with %i wrong tries used, a new code is %s (issue #12: never send a code that can never work)', (failedAttempts, allowed) => {
+    const decision = decideResend({ ...fresh, failedAttempts }, seconds(60), DEFAULT_CODE_SETTINGS);
+    expect(decision.allowed).toBe(allowed);
+    if (!decision.allowed) expect(decision).toEqual({ allowed: false, code: 'code-resend-exhausted' });
   });
 });
 

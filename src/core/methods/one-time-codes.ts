@@ -37,6 +37,11 @@ export function normaliseCode(code: string): string {
   return code.replace(/[\s-]+/g, '');
 }
 
+/** Whether an entry has the shape of a code at all: one that does not is refused without costing a try. */
+export function isCodeShaped(code: string): boolean {
+  return /^\d{6}$/.test(normaliseCode(code));
+}
+
 export type CodeDecision =
   | { outcome: 'accept' }
   | { outcome: 'reject'; reason: 'code-format' | 'code-incorrect' | 'code-expired' | 'code-too-many-attempts'; countsAsFailure: boolean };
@@ -48,7 +53,7 @@ export type CodeDecision =
 export function decideCodeEntry(state: CodeChallengeState, input: { code: string; matches: boolean }, now: Date, settings: CodeSettings): CodeDecision {
   if (state.consumed || now.getTime() >= state.expiresAt.getTime()) return { outcome: 'reject', reason: 'code-expired', countsAsFailure: false };
   if (state.failedAttempts >= settings.maxAttempts) return { outcome: 'reject', reason: 'code-too-many-attempts', countsAsFailure: false };
-  if (!/^\d{6}$/.test(normaliseCode(input.code))) return { outcome: 'reject', reason: 'code-format', countsAsFailure: false };
+  if (!isCodeShaped(input.code)) return { outcome: 'reject', reason: 'code-format', countsAsFailure: false };
   if (!input.matches) {
     const exhausted = state.failedAttempts + 1 >= settings.maxAttempts;
     return { outcome: 'reject', reason: exhausted ? 'code-too-many-attempts' : 'code-incorrect', countsAsFailure: true };
@@ -56,17 +61,22 @@ export function decideCodeEntry(state: CodeChallengeState, input: { code: string
   return { outcome: 'accept' };
 }
 
-export type ResendDecision = { allowed: true; expiresAt: Date } | { allowed: false; retryAfterSeconds: number; message: string };
+export type ResendDecision =
+  | { allowed: true; expiresAt: Date }
+  | { allowed: false; code: 'code-resend-too-soon'; retryAfterSeconds: number; message: string }
+  | { allowed: false; code: 'code-resend-exhausted' };
 
 /**
  * A new code for the same challenge: not before `resendAfterSeconds`, and never once the wrong tries
  * are used up (a new code must not reset them). The new code gets a fresh lifetime.
  */
 export function decideResend(state: CodeChallengeState, now: Date, settings: CodeSettings): ResendDecision {
+  // A code that can never be accepted is not worth sending (issue #12): the tries are the challenge's.
+  if (state.failedAttempts >= settings.maxAttempts) return { allowed: false, code: 'code-resend-exhausted' };
   const wait = state.lastSentAt.getTime() + settings.resendAfterSeconds * 1000 - now.getTime();
   if (wait > 0) {
     const seconds = Math.ceil(wait / 1000);
-    return { allowed: false, retryAfterSeconds: seconds, message: describeDuration(seconds) };
+    return { allowed: false, code: 'code-resend-too-soon', retryAfterSeconds: seconds, message: describeDuration(seconds) };
   }
   return { allowed: true, expiresAt: new Date(now.getTime() + settings.lifetimeSeconds * 1000) };
 }

@@ -106,6 +106,84 @@ export function verifyPushStatus(status: PushStatus, expiresAt: Date, now: Date)
   }
 }
 
+// ── What a device may ask (docs/device-api.md) ──────────────────────────────────────────────────────
+
+/** The device API's endpoints, by what they do. */
+export type DeviceAction = 'list-challenges' | 'read-challenge' | 'decide-challenge' | 'events' | 'list-devices' | 'rename' | 'remove' | 'push-subscription';
+
+/** What a challenge is for (the test request follows pairing). */
+export type PushChallengePurpose = 'sign-in' | 'step-up' | 'reset' | 'test';
+
+/**
+ * Whether a device may do `action` (on a challenge of `purpose`). A device whose method is still
+ * `pending` — paired with the activation code, its test request not yet approved with the number on
+ * Security info — may only list, read and answer its test request: until then nothing shows that the
+ * person at Security info holds it (the QR code may have been seen over a shoulder), so it may not
+ * learn the account's other devices, rename or remove itself, give a push endpoint, or hold a stream.
+ * As NIST SP 800-63B-4 has it for binding an authenticator, the new one counts only once the subscriber
+ * has shown, in the session that asked for it, that they hold it: the approved test request.
+ */
+export function deviceMay(methodStatus: 'pending' | 'active', action: DeviceAction, purpose?: PushChallengePurpose): boolean {
+  if (methodStatus === 'active') return true;
+  switch (action) {
+    case 'list-challenges':
+      return true; // the list itself holds only what `read-challenge` allows
+    case 'read-challenge':
+    case 'decide-challenge':
+      return purpose === 'test';
+    default:
+      return false;
+  }
+}
+
+/** A decision's fields as the device sent them, read, or why not (naming the field). */
+export type DecisionRequest = DecisionInput | { refused: Extract<ErrorCode, 'request-invalid' | 'number-missing' | 'number-invalid'>; field: 'decision' | 'number' };
+
+/**
+ * Reads `decision` and `number` from a device's request. `number` is a string of digits (leading zeros
+ * matter, docs/device-api.md), spaces allowed as people type "4 7"; any other JSON value is refused
+ * rather than turned into text (a JSON number loses its leading zeros). It is read only to approve:
+ * a denial or a report is never refused for a field it does not need.
+ */
+export function readDecision(fields: { decision?: unknown; number?: unknown }): DecisionRequest {
+  const { decision, number } = fields;
+  if (decision === 'deny' || decision === 'report') return { decision };
+  if (decision !== 'approve') return { refused: 'request-invalid', field: 'decision' };
+  if (number === undefined) return { refused: 'number-missing', field: 'number' };
+  if (typeof number !== 'string') return { refused: 'number-invalid', field: 'number' };
+  const digits = number.replace(/\s+/g, '');
+  if (digits === '') return { refused: 'number-missing', field: 'number' };
+  if (!/^\d{1,64}$/.test(digits)) return { refused: 'number-invalid', field: 'number' };
+  return { decision: 'approve', number };
+}
+
+/**
+ * A device's name as Security info will show it: 1 to 60 characters once trimmed, with no control
+ * characters (a NUL cannot even be stored in PostgreSQL text); null when it is not one.
+ */
+export function readDeviceName(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
+  const name = value.trim();
+  return name.length >= 1 && name.length <= 60 && !/[\u0000-\u001f\u007f]/.test(name) ? name : null;
+}
+
+/** An id as the server makes them (UUIDs) or a client may send them: the shape checked before any lookup. */
+export function isWellFormedId(value: unknown): value is string {
+  return typeof value === 'string' && /^[A-Za-z0-9_-]{1,128}$/.test(value);
+}
+
+/**
+ * The fixed one-minute window a device's request counts in (the device API's request allowance):
+ * the counter's key suffix, when the window ends, and the whole seconds until then for Retry-After
+ * (RFC 9110 §10.2.3), never less than 1.
+ */
+export function deviceRequestWindow(now: Date, windowSeconds = 60): { key: string; endsAt: Date; retryAfterSeconds: number } {
+  const length = windowSeconds * 1000;
+  const start = Math.floor(now.getTime() / length) * length;
+  const endsAt = new Date(start + length);
+  return { key: String(start), endsAt, retryAfterSeconds: Math.max(1, Math.ceil((endsAt.getTime() - now.getTime()) / 1000)) };
+}
+
 /** RFC 7519-style time check for a device request: `iat` within ±`skewSeconds` of the server's clock. */
 export function checkRequestTime(iat: unknown, now: Date, skewSeconds = 60): 'ok' | 'missing' | 'skewed' {
   if (typeof iat !== 'number' || !Number.isFinite(iat)) return 'missing';

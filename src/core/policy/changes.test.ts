@@ -139,6 +139,42 @@ describe('a typical user', () => {
   });
 });
 
+// Issue #12: the methods policy turns off the only method they have; the requirement's date is ahead.
+describe('an administrator whose only method the policy no longer enables', () => {
+  const noPhones = () => {
+    const document = exampleDocument();
+    Object.assign(document.requirements[0]!, { graceDays: 14 });
+    const input = document as unknown as PolicyInput;
+    return compile({ ...input, methods: { ...input.methods, sms: { enabled: true, exclude: ['elevated'] }, voice: { enabled: true, exclude: ['elevated'] } } });
+  };
+
+  it.each([
+    ['before the date', beforeDate, 'Until 14 December 2023 you can sign in with it, but only to set up a new way to sign in.', ['push', 'totp']],
+    ['in grace', inGrace, 'Until 14 December 2023 you can sign in with it, but only to set up a new way to sign in.', ['push']],
+  ] as const)('%s: the restricted session says why, until when, and offers only what the policy allows', (_name, now, until, lifts) => {
+    const { evaluation, registrable, standing: s } = standing(admin({ registered: [m('sms')] }), noPhones(), now, true);
+    expect(evaluation.decision).toMatchObject({ session: 'registration-only', because: 'methods-not-enabled' });
+    // The phone they have is not offered again: it would not let them sign in.
+    expect(registrable.enabled).toEqual(['push', 'totp']);
+    expect(registrable.liftsRestriction).toEqual(lifts);
+    expect(s).toMatchObject({ tone: 'required', heading: `Set up ${phraseFor(lifts)} to finish signing in`, body: ['Your organisation no longer lets you sign in with a phone.', until] });
+  });
+
+  it('with no requirement to end it, says so without a date; two kinds of phone are still “a phone”', () => {
+    const policy = compile({ version: 1, methods: { sms: { enabled: true, exclude: ['elevated'] }, voice: { enabled: true, exclude: ['elevated'] }, push: { enabled: true } } });
+    const s = standing(admin({ registered: [m('sms'), m('voice')] }), policy, afterGrace, true).standing;
+    expect(s?.body).toEqual(['Your organisation no longer lets you sign in with a phone.', 'You can still sign in with it, but only to set up a new way to sign in.']);
+    const both = standing(admin({ registered: [m('sms'), m('totp')] }), compile({ version: 1, methods: { push: { enabled: true } } }), afterGrace, true).standing;
+    expect(both?.body).toEqual(['Your organisation no longer lets you sign in with a phone or codes from an authenticator app.', 'You can still sign in with them, but only to set up a new way to sign in.']);
+  });
+
+  it('after grace, signed in with a pass: the requirement is named as for anyone past its date', () => {
+    const { evaluation, standing: s } = standing(admin({ registered: [m('sms')] }), noPhones(), new Date('2023-12-20T12:00:00Z'), true);
+    expect(evaluation.decision).toEqual({ session: 'tap-only' });
+    expect(s?.body).toEqual([`${REQUIREMENT}, from 30 November 2023.`, 'Until you set it up, you can only use this page.']);
+  });
+});
+
 describe('defaultRefusal', () => {
   const refusal = (subject: PolicySubject, method: MethodSummary, now: Date, policy = example()) => defaultRefusal(evaluatePolicy(subject, policy, now), policy, method, now);
   const both = admin({ registered: [m('sms'), m('push')] });

@@ -148,7 +148,18 @@ export function describeStanding(input: {
 
   if (restricted) {
     const body: string[] = [];
-    if (compiled && requirement?.state.state === 'in-grace') {
+    const decision = evaluation.decision;
+    if (decision.session === 'registration-only' && decision.because === 'methods-not-enabled') {
+      // Issue #12: what they have is no longer allowed, whatever any requirement's date says.
+      const kinds = [...new Set(evaluation.usable.map((m) => m.kind))];
+      const it = new Set(kinds.map((k) => PHRASES[k])).size > 1 ? 'them' : 'it';
+      body.push(`Your organisation no longer lets you sign in with ${phraseFor(kinds)}.`);
+      body.push(
+        decision.until
+          ? `Until ${day(decision.until)} you can sign in with ${it}, but only to set up a new way to sign in.`
+          : `You can still sign in with ${it}, but only to set up a new way to sign in.`,
+      );
+    } else if (compiled && requirement?.state.state === 'in-grace') {
       body.push(`${compiled.name}, from ${day(compiled.effective)}.`);
       body.push(`Until ${day(requirement.state.until)} you can sign in with your current method, but only to set up a new one.`);
     } else if (compiled) {

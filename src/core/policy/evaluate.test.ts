@@ -244,10 +244,30 @@ describe('properties (fast-check)', () => {
         const subject = subjectOf(s, new Date(Date.UTC(2026, 11, 10)));
         const evaluation = evaluatePolicy(subject, reportOnly, now);
         expect([...evaluation.allowed].sort()).toEqual([...p.enabled].sort());
-        expect(evaluation.decision.session).toBe('full');
+        // It decides as if there were no requirement at all: a full session, except for someone whose
+        // every registered method the methods policy turns off (issue #12), which no mode changes.
+        expect(evaluation.decision).toEqual(evaluatePolicy(subject, build({ ...p, requirements: [] }), now).decision);
+        const stranded = s.registered.length > 0 && !s.registered.some((k) => p.enabled.includes(k));
+        expect(evaluation.decision.session).toBe(stranded ? 'registration-only' : 'full');
         expect(evaluation.state.state).toBe('compliant');
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('issue #12: someone with a registered method always faces a second factor — one of their own, or a pass', () => {
+    fc.assert(
+      fc.property(arbPolicy, arbSubject, arbNow, (p, s, now) => {
+        fc.pre(s.registered.length > 0);
+        const subject = subjectOf(s, new Date(Date.UTC(2026, 11, 10)));
+        const evaluation = evaluatePolicy(subject, build(p), now);
+        // Never "nothing to offer": that is what let the password alone open a session.
+        if (evaluation.decision.session !== 'tap-only') expect(evaluation.usable.length).toBeGreaterThan(0);
+        for (const method of evaluation.usable) expect(subject.registered).toContainEqual(method);
+        // A method the policy turns off is only ever a way into a session that sets up an allowed one.
+        if (evaluation.usable.some((m) => !p.enabled.includes(m.kind))) expect(evaluation.decision).toMatchObject({ session: 'registration-only', because: 'methods-not-enabled' });
+      }),
+      { numRuns: 500 },
     );
   });
 

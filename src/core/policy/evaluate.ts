@@ -7,10 +7,16 @@
  * All requirements that apply to a user hold at once (intersection). A requirement restricts sign-in
  * only in `enforce` mode and from its effective date; before it, the user is told and nudged. After the
  * date, a user whose registered methods are all too weak may use them, during grace, for a session that
- * can only register a compliant method; after grace only a Temporary Access Pass opens that door.
+ * can only register a compliant method; after grace only a Temporary Access Pass opens that door. The
+ * session itself is decided by the named checks of `session.ts`; someone with a registered method never
+ * gets one from the password alone, even when the policy enables none of their methods (issue #12).
  */
 import { methodDefinitions, orderMethods, type MethodSummary, type SecondFactorKind } from '../methods/registry.js';
+import type { PolicyReason } from '../reasons.js';
 import type { CompiledCampaign, CompiledPolicy, CompiledRequirement, TargetSet } from './document.js';
+import { decideSession, type SessionDecision } from './session.js';
+
+export type { SessionDecision } from './session.js';
 
 export interface PolicySubject {
   roles: readonly string[];
@@ -51,14 +57,6 @@ export type Interrupt =
   | { kind: 'campaign-required'; campaignId: string; method: SecondFactorKind; deadline: Date | null }
   /** No second method yet: nudged before the registration date. */
   | { kind: 'register-first'; deadline: Date | null };
-
-export type SessionDecision =
-  /** Sign in with one of `usable` for a full session. */
-  | { session: 'full' }
-  /** Only a session limited to Security info, to register a compliant method. */
-  | { session: 'registration-only'; because: 'in-grace' | 'registration-due' | 'campaign' }
-  /** No usable method and no bootstrap but a Temporary Access Pass. */
-  | { session: 'tap-only' };
 
 export interface Evaluation {
   /** Methods the methods policy enables for this user (TAP included). */
@@ -173,35 +171,19 @@ export function evaluatePolicy(subject: PolicySubject, policy: CompiledPolicy, n
   const deadlines = enforced.flatMap((r) => (r.state.state === 'action-needed' ? [r.state.by] : []));
   const deadline = deadlines.length ? new Date(Math.min(...deadlines.map((d) => d.getTime()))) : null;
 
-  // The session a sign-in may open.
-  const usableFull = registeredEnabled.filter((m) => allowed.has(m.kind));
-  let decision: SessionDecision;
-  let usable: MethodSummary[];
-  if (usableFull.length > 0) {
-    decision = { session: 'full' };
-    usable = usableFull;
-  } else if (registeredEnabled.length > 0) {
-    // Registered methods, all too weak for a requirement in force: its bootstrap rule decides.
-    const unmet = restricting.filter((r) => !registeredEnabled.some((m) => r.methods.has(m.kind)));
-    const tapOnly = unmet.some((r) => (t < r.graceUntil.getTime() ? r.bootstrap.duringGrace : r.bootstrap.afterGrace) === 'tap-only');
-    for (const r of unmet) reasons.push(`${t < r.graceUntil.getTime() ? 'in-grace' : 'non-compliant'}:${r.id}`);
-    if (tapOnly) {
-      decision = { session: 'tap-only' };
-      usable = [];
-    } else {
-      decision = { session: 'registration-only', because: 'in-grace' };
-      usable = registeredEnabled;
-    }
-  } else {
-    // No second method at all: the registration requirement decides, and any requirement past grace.
-    const due = registrations.some((r) => r.mode === 'enforce' && t >= r.by.getTime() && !exemptUntil(r.id));
-    const pastGrace = restricting.some((r) => t >= r.graceUntil.getTime() && r.bootstrap.afterGrace === 'tap-only');
-    reasons.push('no-method-registered');
-    if (pastGrace) decision = { session: 'tap-only' };
-    else if (due || restricting.length > 0) decision = { session: 'registration-only', because: 'registration-due' };
-    else decision = { session: 'full' };
-    usable = [];
-  }
+  // The session a sign-in may open: one named check decides (session.ts).
+  const outcome = decideSession({
+    now,
+    registered: subject.registered,
+    registeredEnabled,
+    allowed,
+    restricting,
+    enforced: applicable.filter((r) => r.mode === 'enforce').map((requirement) => ({ requirement, exemptUntil: exemptUntil(requirement.id) })),
+    registrationDue: registrations.some((r) => r.mode === 'enforce' && t >= r.by.getTime() && !exemptUntil(r.id)),
+  });
+  let decision: SessionDecision = outcome.decision;
+  const usable = outcome.usable;
+  reasons.push(...outcome.reasons);
 
   // Interrupts after a full sign-in: campaign nudges, and the nudge to register a first method.
   const interrupts: Interrupt[] = [];
@@ -217,7 +199,7 @@ export function evaluatePolicy(subject: PolicySubject, policy: CompiledPolicy, n
     // A campaign whose snoozes ran out requires registration now: the sign-in opens Security info only.
     if (interrupts.some((i) => i.kind === 'campaign-required')) {
       decision = { session: 'registration-only', because: 'campaign' };
-      reasons.push('campaign-snoozes-used');
+      reasons.push('campaign-snoozes-used' satisfies PolicyReason);
     }
   }
 

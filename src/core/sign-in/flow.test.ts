@@ -278,4 +278,18 @@ describe('reduceSignIn: the method policy decides what is offered and the sessio
     expect(signIn({ session: 'registration-only', tap: false, tapFullSession: false }, []).state).toMatchObject({ step: 'complete', restricted: 'registration-only', offerRegistration: true });
     expect(signIn(UNRESTRICTED, []).state).toMatchObject({ step: 'complete', restricted: null, offerRegistration: true });
   });
+
+  // Issue #12: the password alone, and the registration grant, are only for someone with no method at all.
+  it.each<[string, SignInPolicy]>([
+    ['a full session', { ...UNRESTRICTED, hasRegisteredMethod: true }],
+    ['a restricted session', { session: 'registration-only', tap: false, tapFullSession: false, hasRegisteredMethod: true }],
+  ])('a registered person offered nothing is refused at the password rather than given %s', (_name, policy) => {
+    const result = signIn(policy, []);
+    expect(result.state.step).toBe('password');
+    expect(result.error?.code).toBe('policy-needs-tap');
+    expect(result.effects).toContainEqual({ type: 'count-sign-in', reason: 'policy-needs-tap' });
+    expect(result.effects.some((e) => e.type === 'audit' && e.event.type === 'sign-in.succeeded')).toBe(false);
+    // With a method offered (their own, during grace) they go on to it as anyone would.
+    expect(signIn(policy, [sms]).state).toMatchObject({ step: 'second-factor', options: [sms] });
+  });
 });

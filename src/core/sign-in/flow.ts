@@ -103,6 +103,11 @@ export interface SignInPolicy {
    * the sign-in. Decided with the rest of the policy at the password, so finishing needs no second look.
    */
   campaignDue?: boolean;
+  /**
+   * The person has an active second method, whether or not the policy enables it: the password alone
+   * never opens a session for them (issue #12; NIST SP 800-63B-4 §6.1.2.1).
+   */
+  hasRegisteredMethod?: boolean;
 }
 
 /** No method policy in the way: every active method opens a full session. */
@@ -293,10 +298,9 @@ export function errorForVerification(reason: Exclude<CodeVerification, { ok: tru
   return reason === 'code-reused' ? 'code-incorrect' : reason;
 }
 
-type FailedReason = Exclude<Exclude<CodeVerification, { ok: true }>['reason'], 'pending'>;
+type FailedReason = Exclude<Exclude<CodeVerification, { ok: true }>['reason'], 'pending' | 'code-format'>;
 
 const CODE_REASONS: Record<FailedReason, SignInReason> = {
-  'code-format': 'code-incorrect',
   'code-incorrect': 'code-incorrect',
   'code-expired': 'code-expired',
   'code-too-many-attempts': 'too-many-attempts',
@@ -330,9 +334,10 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
         if (!event.passwordGiven) return unchanged(state, { code: 'password-missing', params: {}, field: 'password' });
         if (!event.throttle.allowed) {
           const { reason, retryAfterSeconds } = event.throttle;
+          const code = reason === 'attempt-in-progress' ? 'attempt-in-progress' : 'sign-in-throttled';
           return unchanged(
             state,
-            { code: 'sign-in-throttled', params: { wait: describeDuration(retryAfterSeconds) }, field: 'password', retryAfterSeconds },
+            { code, params: { wait: describeDuration(retryAfterSeconds) }, field: 'password', retryAfterSeconds },
             failureEffects({ email: state.email, userId: null, method: 'password' }, reason, now),
           );
         }
@@ -376,6 +381,15 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
       const restricted: SessionRestriction | null = policy.session === 'full' ? null : 'registration-only';
       const options = [...(policy.tap ? [TAP_OPTION] : []), ...(policy.session === 'tap-only' ? [] : orderMethods(account.secondFactors, account.defaultMethodId))];
       const first = options[0];
+      if (!first && policy.hasRegisteredMethod) {
+        // A registered method the policy offers nothing for (the evaluator gives them their method or a
+        // pass, so this guards a future change to it): refuse rather than let the password alone in.
+        return unchanged(
+          state,
+          { code: 'policy-needs-tap', params: {} },
+          failureEffects({ email: state.email, userId: account.id, method: 'password' }, 'policy-needs-tap', now, passwordEffects),
+        );
+      }
       if (!first) {
         // No second method: a session (restricted when registration is due) that may register a first one.
         return complete({ purpose: 'sign-in', userId: account.id, email: state.email, methods, returnTo: state.returnTo }, { restricted, offerRegistration: true, campaignDue: policy.campaignDue ?? false }, now, passwordEffects);
@@ -417,11 +431,12 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
           const typed = methodDefinitions[state.current.kind].challengeStyle === 'code';
           if (typed && !event.codeGiven) return unchanged(state, { code: 'code-missing', params: {}, field: 'code' });
           if (!event.throttle.allowed) {
-            const { retryAfterSeconds } = event.throttle;
+            const { reason, retryAfterSeconds } = event.throttle;
+            const busy = reason === 'attempt-in-progress';
             return unchanged(
               state,
-              { code: 'second-factor-throttled', params: { wait: describeDuration(retryAfterSeconds) }, field: 'code', retryAfterSeconds },
-              failureEffects({ email: state.email, userId: state.userId, method: state.current.kind }, 'throttled', now),
+              { code: busy ? 'attempt-in-progress' : 'second-factor-throttled', params: { wait: describeDuration(retryAfterSeconds) }, field: 'code', retryAfterSeconds },
+              failureEffects({ email: state.email, userId: state.userId, method: state.current.kind }, busy ? 'attempt-in-progress' : 'throttled', now),
             );
           }
           return unchanged(state, null, [
@@ -433,11 +448,14 @@ export function reduceSignIn(state: SignInState, event: SignInEvent, now: Date):
             const { reason } = event.result;
             // A push not answered yet is not a failure: the page keeps waiting.
             if (reason === 'pending') return unchanged(state, { code: 'push-not-approved-yet', params: {} });
+            // Something that is not a code at all was never checked: bad input, refused with nothing
+            // recorded (issue #12), like an empty field.
+            if (reason === 'code-format') return unchanged(state, { code: 'code-format', params: { digits: 6 }, field: 'code' });
             const counts = COUNTED.has(reason);
             const field = reason.startsWith('push-') ? undefined : 'code';
             return unchanged(
               state,
-              { code: errorForVerification(reason), params: reason === 'code-format' ? { digits: 6 } : {}, ...(field ? { field } : {}) },
+              { code: errorForVerification(reason), params: {}, ...(field ? { field } : {}) },
               failureEffects(
                 { email: state.email, userId: state.userId, method: state.current.kind },
                 CODE_REASONS[reason],

@@ -1,6 +1,6 @@
 /**
- * Operations: /healthz (the process is up), /readyz (the database, and Redis when configured, answer),
- * /metrics (Prometheus text format).
+ * Operations: /healthz (the process is up) and /readyz (the database, and Redis when configured,
+ * answer). /metrics is not here: it has a listener of its own (metrics-server.ts, issue #12).
  */
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../app/context.js';
@@ -22,10 +22,5 @@ export async function opsRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext
     }
     const ready = database && redis !== false;
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', database, ...(redis === undefined ? {} : { redis }) });
-  });
-
-  app.get('/metrics', { config }, async (_request, reply) => {
-    reply.header('content-type', ctx.metrics.registry.contentType);
-    return ctx.metrics.registry.metrics();
   });
 }

@@ -527,7 +527,9 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
       await changePassword(ctx, request.auth!, { current, next }, clientInfo(request));
     } catch (error) {
       if (!isPortcullisError(error)) throw error;
-      if (error.code === 'current-password-incorrect') return renderPassword(request, reply, { code: error.code, field: 'current' });
+      if (error.code === 'current-password-incorrect' || error.code === 'sign-in-throttled' || error.code === 'attempt-in-progress') {
+        return renderPassword(request, reply, { code: error.code, params: error.params, field: 'current' });
+      }
       if (error.code.startsWith('new-password-')) return renderPassword(request, reply, { code: error.code, params: error.params, field: 'password' });
       throw error;
     }

@@ -10,14 +10,14 @@ import type { AppContext } from '../../app/context.js';
 import { endSession, renewSession, startSession, type ClientInfo } from '../../app/sessions.js';
 import {
   advanceSignIn,
-  assessSecondFactorThrottle,
-  assessThrottle,
   createSignInFlow,
   finishSignInFlow,
   isSealedFlow,
   resendChallenge,
   startPasswordStep,
   SIGN_IN_FLOW_SECONDS,
+  submitCode,
+  submitPassword,
 } from '../../app/sign-in.js';
 import { errorCatalogue, isPortcullisError } from '../../core/errors.js';
 import { describeDuration } from '../../core/duration.js';
@@ -180,19 +180,10 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     if (!flow) return renderEmailStep(reply, { returnTo: '/account', error: { code: 'sign-in-expired', params: {}, field: 'email' } });
     const password = field(request.body, 'password');
     const client = clientInfo(request, ctx.config.locationHeader);
-    const { throttle, hasCounter } = await assessThrottle(ctx, flow.state.email, client.ip, ctx.clock());
     // A sealed password step is stored, under a new token, only once it moves on to a second factor.
     const sealed = isSealedFlow(flow.token);
     const token = sealed ? randomToken(32) : flow.token;
-    const outcome = await advanceSignIn(ctx, {
-      token,
-      state: flow.state,
-      event: { type: 'password-submitted', passwordGiven: password.length > 0, throttle },
-      client,
-      secret: password,
-      counters: { password: hasCounter },
-      stored: !sealed,
-    });
+    const outcome = await submitPassword(ctx, { token, state: flow.state, password, client, stored: !sealed });
     if (outcome.state.step === 'complete') return finish(request, reply, flow.token, outcome.state);
     if (outcome.state.step === 'second-factor') {
       if (sealed) reply.setCookie(SIGN_IN_COOKIE, token, cookieOptions(SIGN_IN_FLOW_SECONDS));
@@ -214,15 +205,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const flow = await flowAt(request, 'second-factor');
     if (!flow) return renderEmailStep(reply, { returnTo: '/account', error: { code: 'sign-in-expired', params: {}, field: 'email' } });
     const code = field(request.body, 'code');
-    const { throttle, hasCounter } = await assessSecondFactorThrottle(ctx, flow.state.userId, ctx.clock());
-    const outcome = await advanceSignIn(ctx, {
-      token: flow.token,
-      state: flow.state,
-      event: { type: 'code-submitted', codeGiven: code.trim().length > 0, throttle },
-      client: clientInfo(request),
-      secret: code,
-      counters: { secondFactor: hasCounter },
-    });
+    const outcome = await submitCode(ctx, { token: flow.token, state: flow.state, code, client: clientInfo(request) });
     if (outcome.state.step === 'complete') return finish(request, reply, flow.token, outcome.state);
     if (outcome.state.step === 'reset-new-password') return reply.redirect('/forgot-password/new-password', 303);
     if (outcome.state.step !== 'second-factor') return reply.redirect('/sign-in', 303);

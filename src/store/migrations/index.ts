@@ -11,6 +11,7 @@ import * as secondFactors from './0003-second-factors.js';
 import * as push from './0004-push.js';
 import * as policy from './0005-policy.js';
 import * as policyProfile from './0006-policy-profile.js';
+import * as attemptLeases from './0007-attempt-leases.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -27,6 +28,7 @@ const migrations: Record<string, MigrationModule> = {
   '0004-push': push,
   '0005-policy': policy,
   '0006-policy-profile': policyProfile,
+  '0007-attempt-leases': attemptLeases,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -39,28 +39,36 @@ export function createChallengeRepository(db: Kysely<DatabaseSchema>) {
     async findBound(id: string, binding: string): Promise<ChallengeRow | undefined> {
       return db.selectFrom('challenges').selectAll().where('id', '=', id).where('binding', '=', binding).executeTakeFirst();
     },
-    /** Counts a wrong code atomically; returns the new count. */
-    async recordFailure(id: string): Promise<number> {
+    /**
+     * Reserves one of the challenge's tries before the entry is compared (issue #12): adds one to its
+     * wrong tries, atomically, only while it is unused, in date, bound here and under the limit; returns
+     * the stored hash and the count with this try, or nothing. So of many entries sent together at
+     * most `maxAttempts` are ever compared. A right entry gives its try back as it uses the challenge up.
+     */
+    async reserveAttempt(id: string, binding: string, now: Date, maxAttempts: number): Promise<{ codeHash: string | null; failedAttempts: number } | undefined> {
       const row = await db
         .updateTable('challenges')
         .set((eb) => ({ failed_attempts: eb('failed_attempts', '+', 1) }))
         .where('id', '=', id)
-        .returning('failed_attempts')
-        .executeTakeFirst();
-      return Number(row?.failed_attempts ?? 0);
-    },
-    /**
-     * Uses the challenge up, atomically, if the code hash still matches, it is unused, in date and under
-     * the attempt limit: of two racing requests exactly one succeeds.
-     */
-    async consume(id: string, codeHash: string | null, now: Date, maxAttempts: number): Promise<boolean> {
-      let query = db
-        .updateTable('challenges')
-        .set({ consumed_at: now.toISOString() })
-        .where('id', '=', id)
+        .where('binding', '=', binding)
         .where('consumed_at', 'is', null)
         .where('expires_at', '>', now.toISOString())
-        .where('failed_attempts', '<', maxAttempts);
+        .where('failed_attempts', '<', maxAttempts)
+        .returning(['code_hash', 'failed_attempts'])
+        .executeTakeFirst();
+      return row ? { codeHash: row.code_hash, failedAttempts: Number(row.failed_attempts) } : undefined;
+    },
+    /**
+     * Uses the challenge up, atomically, if the code hash still matches, it is unused and in date, giving
+     * back the try its entry reserved: of two racing requests exactly one succeeds.
+     */
+    async consume(id: string, codeHash: string | null, now: Date): Promise<boolean> {
+      let query = db
+        .updateTable('challenges')
+        .set((eb) => ({ consumed_at: now.toISOString(), failed_attempts: eb('failed_attempts', '-', 1) }))
+        .where('id', '=', id)
+        .where('consumed_at', 'is', null)
+        .where('expires_at', '>', now.toISOString());
       query = codeHash === null ? query.where('code_hash', 'is', null) : query.where('code_hash', '=', codeHash);
       const result = await query.executeTakeFirst();
       return Number(result.numUpdatedRows) === 1;

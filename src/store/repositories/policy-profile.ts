@@ -19,6 +19,20 @@ export async function refreshPolicyProfile(db: Kysely<DatabaseSchema>, userId: s
 }
 
 /**
+ * Active users counted per profile: one GROUP BY over the `(status, policy_profile)` index (ADR 0006).
+ * The compliance summary and `policy check`'s count of people a document would strand both start here.
+ */
+export async function activeProfileCounts(db: Kysely<DatabaseSchema>): Promise<Array<{ profile: string; users: number }>> {
+  const rows = await db
+    .selectFrom('users')
+    .select((eb) => ['policy_profile as profile', eb.fn.countAll<number | string>().as('users')])
+    .where('status', '=', 'active')
+    .groupBy('policy_profile')
+    .execute();
+  return rows.map((r) => ({ profile: r.profile, users: Number(r.users) }));
+}
+
+/**
  * Every user's profile at once, in SQL (the migration that adds the column, and a check in the tests
  * that the two agree): the same key as `profileKey`, with binary ordering on both databases.
  */

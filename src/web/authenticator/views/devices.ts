@@ -1,13 +1,14 @@
 /**
  * "Your devices" for one account (`GET /device/v1/devices`, this phone marked), renaming this phone,
- * and removing it after a confirmation.
+ * and removing it after a confirmation — or, when the server will not remove it (it is the person's
+ * only method meeting the policy), saying why and offering to forget the account on this phone only.
  */
-import { isAuthenticatorError, type DeviceInfo } from '../../../authenticator/index.js';
+import { isAuthenticatorError, isRemovalRefused, type DeviceInfo } from '../../../authenticator/index.js';
 import type { ViewContext } from '../context.js';
 import { routeHash } from '../route.js';
 import { formatDate } from '../format.js';
 import type { StoredAccount } from '../storage.js';
-import { button, errorSummary, field, h, heading, link, paragraph, tag, visuallyHidden } from '../ui.js';
+import { button, errorSummary, field, h, heading, insetText, link, paragraph, tag, visuallyHidden } from '../ui.js';
 import { problemText } from './requests.js';
 
 function accountOf(ctx: ViewContext, deviceId: string): StoredAccount | null {
@@ -121,6 +122,7 @@ export function renderRemoveDevice(ctx: ViewContext, token: number, deviceId: st
       try {
         await client.remove();
       } catch (error) {
+        if (isRemovalRefused(error)) return renderRemovalRefused(ctx, token, account, error.reason);
         // Already removed on the server: the result the user wanted.
         if (!(isAuthenticatorError(error) && error.code === 'device-unknown')) {
           if (!ctx.isCurrent(token)) return;
@@ -143,5 +145,40 @@ export function renderRemoveDevice(ctx: ViewContext, token: number, deviceId: st
     paragraph('Make sure you have another way to sign in before you remove it.'),
     form,
     paragraph(link(routeHash({ view: 'devices', deviceId }), 'No, keep it')),
+  );
+}
+
+/**
+ * The server keeps a person's last sign-in method that meets their organisation's policy, as Security
+ * info does (409 `method-last-compliant`): say why, and offer what this phone can do on its own —
+ * forget the account here (its record and key), leaving the account on the server as it is.
+ */
+function renderRemovalRefused(ctx: ViewContext, token: number, account: StoredAccount, reason: string | undefined): void {
+  const devices = routeHash({ view: 'devices', deviceId: account.deviceId });
+  const forget = button('Forget this account on this phone', { style: 'warning' });
+  forget.id = 'forget-confirm';
+  const form = h('form', { novalidate: true }, forget);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    forget.disabled = true;
+    ctx.announce('Forgetting this account…');
+    void (async () => {
+      await ctx.store.forgetAccount(account.deviceId);
+      await ctx.reloadAccounts();
+      ctx.flash(`${account.email} has been forgotten on this phone, and its key deleted. It is still on your account: delete this phone on Security info once you have another way to sign in.`);
+      ctx.replace('#');
+    })();
+  });
+  ctx.page(
+    token,
+    { title: 'You cannot remove this phone', back: devices },
+    heading('You cannot remove this phone'),
+    paragraph(reason ?? 'It is your only sign-in method that meets your organisation’s rules.'),
+    paragraph('Nothing has been changed. You can add another way to sign in on Security info on a computer, then remove this phone.'),
+    heading('Forget this account on this phone only', 2),
+    paragraph(`This deletes ${account.email} and its key from this phone. Your account is not changed: this phone stays on your Security info page until you delete it there.`),
+    insetText(paragraph('This phone will no longer be able to approve sign-ins. If it is your only way to sign in, you may need your helpdesk to help you sign in.')),
+    form,
+    paragraph(link(devices, 'Keep this account on this phone')),
   );
 }

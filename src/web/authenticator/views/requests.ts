@@ -38,6 +38,8 @@ export function problemText(error: unknown): string {
       return 'Too many attempts. Wait a minute and try again.';
     case 'device-clock-skew':
       return "This phone's clock is wrong. Set it to the right time and try again.";
+    case 'device-pending':
+      return 'This phone is not set up yet. Approve the test request first, with the number shown on the Security info page.';
     default:
       return error.message;
   }
@@ -312,6 +314,8 @@ function renderDecisionForm(ctx: ViewContext, token: number, request: PendingReq
       if (!client) throw new Error('no client for this account');
       const result = await client.decide(challenge.id, { decision, number });
       ctx.sync.forget(challenge.id);
+      // Set up now: the server takes this phone's push subscription only from a device that is.
+      if (challenge.purpose === 'test' && result.status === 'approved') void ctx.refreshPush();
       if (ctx.isCurrent(token)) showOutcome(ctx, result.status, challenge);
     } catch (failure) {
       if (!ctx.isCurrent(token)) return;
