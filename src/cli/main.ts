@@ -383,6 +383,15 @@ export function buildProgram(): Command {
     .option('--multi-use', 'works more than once until it ends (for onboarding)')
     .action((email: string, options: { lifetime: string; multiUse?: boolean }) => withContext(async (ctx) => (await policyCommands()).tapIssue(ctx, email, options)));
 
+  const keys = program.command('keys').description('The OpenID Connect provider’s signing keys');
+  verb(keys, 'list', 'server')
+    .description('List the signing keys: kid, algorithm, state (current, previous, retired), when made, when a previous key retires')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) => withContext(async (ctx) => (await import('./commands/keys.js')).keysList(ctx, options)));
+  verb(keys, 'rotate', 'server')
+    .description('Make new current signing keys; the ones they replace keep verifying (and stay in the JWKS) until the tokens they signed have expired')
+    .action(() => withContext(async (ctx) => (await import('./commands/keys.js')).keysRotate(ctx)));
+
   // The CLI authenticator (docs/authenticator.md): runs on a user's own computer, with only its store file.
   const auth = program
     .command('authenticator')

@@ -4,7 +4,7 @@
  */
 import { hkdfSync } from 'node:crypto';
 
-export type KeyPurpose = 'key-encryption' | 'csrf' | 'lookup-hash' | 'code-hash' | 'vapid';
+export type KeyPurpose = 'key-encryption' | 'csrf' | 'lookup-hash' | 'code-hash' | 'vapid' | 'oidc-cookies';
 
 export interface DerivedKeys {
   /** AES-256-GCM key-encryption key for secrets at rest (TOTP seeds). */
@@ -17,6 +17,8 @@ export interface DerivedKeys {
   codeHash: Uint8Array;
   /** Seed of the VAPID key pair (RFC 8292) that signs Web Push requests; every node derives the same one. */
   vapidSeed: Uint8Array;
+  /** Signs the OpenID Connect provider's cookies (oidc-provider's `cookies.keys`, Keygrip HMAC); every node derives the same one. */
+  oidcCookies: Uint8Array;
 }
 
 function derive(secret: Uint8Array, purpose: KeyPurpose): Uint8Array {
@@ -30,5 +32,6 @@ export function deriveKeys(secret: Uint8Array): DerivedKeys {
     lookupHash: derive(secret, 'lookup-hash'),
     codeHash: derive(secret, 'code-hash'),
     vapidSeed: derive(secret, 'vapid'),
+    oidcCookies: derive(secret, 'oidc-cookies'),
   };
 }

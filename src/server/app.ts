@@ -13,6 +13,8 @@ import { ensureAssets } from '../web/build-assets.js';
 import { accountRoutes } from './account/routes.js';
 import { activationRoutes } from './activation/routes.js';
 import { authenticatorRoutes } from './authenticator/routes.js';
+import { oidcProvider } from './oidc/plugin.js';
+import { deleteExpiredOidcArtefacts } from '../store/oidc-adapter.js';
 import { deviceApiRoutes } from './device-api/routes.js';
 import { devRoutes } from './dev/routes.js';
 import { opsRoutes } from './ops/routes.js';
@@ -131,6 +133,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(passwordResetRoutes, { ctx });
   await app.register(deviceApiRoutes, { ctx });
   await app.register(authenticatorRoutes, { ctx });
+  await app.register(oidcProvider, { ctx });
 
   // Housekeeping: expired sessions, sign-in flows, throttle counters, challenges and abandoned set-ups
   // are deleted now and then.
@@ -142,6 +145,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       ctx.throttles.deleteExpired(now),
       ctx.store.challenges.deleteExpired(now),
       ctx.store.methods.deleteStalePending(now),
+      deleteExpiredOidcArtefacts(ctx.store.database.db, now),
     ]).catch(
       (error: unknown) => ctx.logger.warn({ err: (error as Error).message }, 'housekeeping failed'),
     );

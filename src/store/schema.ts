@@ -287,6 +287,34 @@ export interface DatabaseSchema {
   policy_exceptions: PolicyExceptionsTable;
   campaign_snoozes: CampaignSnoozesTable;
   temporary_access_passes: TemporaryAccessPassesTable;
+  oidc_artefacts: OidcArtefactsTable;
+  oidc_signing_keys: OidcSigningKeysTable;
+}
+
+/** Every oidc-provider model instance (src/store/oidc-adapter.ts): sessions, grants, codes, tokens. */
+export interface OidcArtefactsTable {
+  model: string;
+  id: string;
+  /** oidc-provider's payload, JSON. */
+  payload: string;
+  grant_id: string | null;
+  user_code: string | null;
+  uid: string | null;
+  /** null: kept until destroyed. */
+  expires_at: string | null;
+  consumed_at: string | null;
+}
+
+/** The provider's signing keys (src/app/oidc-keys.ts): the private JWK sealed, the public one in clear. */
+export interface OidcSigningKeysTable {
+  kid: string;
+  alg: string;
+  state: 'current' | 'previous' | 'retired';
+  private_jwk_sealed: string;
+  public_jwk: string;
+  created_at: string;
+  /** When a key that is no longer current leaves the JWKS; null while current. */
+  retire_after: string | null;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -12,6 +12,7 @@ import * as push from './0004-push.js';
 import * as policy from './0005-policy.js';
 import * as policyProfile from './0006-policy-profile.js';
 import * as attemptLeases from './0007-attempt-leases.js';
+import * as oidcProvider from './0008-oidc-provider.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -29,6 +30,7 @@ const migrations: Record<string, MigrationModule> = {
   '0005-policy': policy,
   '0006-policy-profile': policyProfile,
   '0007-attempt-leases': attemptLeases,
+  '0008-oidc-provider': oidcProvider,
 };
 
 class StaticProvider implements MigrationProvider {
