@@ -16,7 +16,11 @@ import { applyPolicyText } from './policy.js';
 export const EXAMPLE_POLICY = path.join(PROJECT_ROOT, 'examples', 'nhsmail-elevated-rights.yaml');
 export const DEMO_POLICY_DAYS = 14;
 
-/** Demo phones in Ofcom's range for drama (never a real subscriber): their codes go to the outbox. */
+/**
+ * Demo phones in Ofcom's range for drama (never a real subscriber): their codes go to the outbox.
+ * libphonenumber refuses the range, so typing one on Security info needs PHONE_ALLOW_DRAMA_RANGE=true,
+ * which `npm start` sets (issue #17).
+ */
 export const DEMO_PHONES: Readonly<Record<string, string>> = {
   'lina.local@example.org': '+447700900123',
   'omar.user@example.org': '+447700900456',

@@ -10,15 +10,24 @@ import { PROJECT_ROOT } from '../paths.js';
 
 export const BUNDLE_DIR = path.join(PROJECT_ROOT, 'dist', 'cli');
 
+/** A build folder untouched this long belongs to a build that died; a running one writes within seconds. */
+const ABANDONED_BUILD_MS = 10 * 60_000;
+
 /**
- * Built beside the live bundle, then swapped in by renaming: a command that is running from the old
- * bundle (it loads chunks lazily) keeps its files, and none ever sees a half-written one. Old bundles
- * are deleted once they are 10 minutes old.
+ * Built beside the live bundle, then swapped in by renaming, so no command ever starts from a
+ * half-written one. The bundle it replaces is deleted at once (issue #17: `dist/cli.old-*` piled up):
+ * nothing can still be using it. Node reads a module's file once, when it is first imported, and
+ * resolves every later import (the lazily loaded chunks) by path, under `dist/cli/` — which after the
+ * swap is the new bundle. So a command running from the old bundle never reads the renamed folder
+ * again, and deleting it (even with a file open: POSIX keeps an unlinked file readable) takes nothing
+ * from it. `cli.building-*` folders are another build's work in progress unless they are stale.
  */
-export async function buildCliBundle(): Promise<{ outdir: string }> {
+export async function buildCliBundle(options: { bundleDir?: string } = {}): Promise<{ outdir: string }> {
   const esbuild = await import('esbuild');
-  const dist = path.dirname(BUNDLE_DIR);
-  const building = path.join(dist, `cli.building-${process.pid}-${Date.now()}`);
+  const bundleDir = options.bundleDir ?? BUNDLE_DIR;
+  const dist = path.dirname(bundleDir);
+  const name = path.basename(bundleDir);
+  const building = path.join(dist, `${name}.building-${process.pid}-${Date.now()}`);
   mkdirSync(building, { recursive: true });
   try {
     await esbuild.build({
@@ -36,14 +45,17 @@ export async function buildCliBundle(): Promise<{ outdir: string }> {
     });
     // Written last: its time is what bin/portcullis.js compares with the sources.
     writeFileSync(path.join(building, 'built'), new Date().toISOString());
-    if (existsSync(BUNDLE_DIR)) renameSync(BUNDLE_DIR, path.join(dist, `cli.old-${process.pid}-${Date.now()}`));
-    renameSync(building, BUNDLE_DIR);
+    if (existsSync(bundleDir)) renameSync(bundleDir, path.join(dist, `${name}.old-${process.pid}-${Date.now()}`));
+    renameSync(building, bundleDir);
   } finally {
     rmSync(building, { recursive: true, force: true });
   }
+  const now = Date.now();
   for (const entry of readdirSync(dist)) {
     const full = path.join(dist, entry);
-    if (/^cli\.(old|building)-/.test(entry) && Date.now() - statSync(full).mtimeMs > 10 * 60_000) rmSync(full, { recursive: true, force: true });
+    const retired = entry.startsWith(`${name}.old-`);
+    const abandoned = entry.startsWith(`${name}.building-`) && now - statSync(full).mtimeMs > ABANDONED_BUILD_MS;
+    if (retired || abandoned) rmSync(full, { recursive: true, force: true });
   }
-  return { outdir: BUNDLE_DIR };
+  return { outdir: bundleDir };
 }

@@ -47,6 +47,8 @@ export interface Config {
     lockoutThreshold: number;
     codeLifetimeSeconds: number;
     allowedCountries: string[];
+    /** PHONE_ALLOW_DRAMA_RANGE: Ofcom's drama numbers are accepted too (development, the demo's phones). */
+    allowDramaRange: boolean;
     codesPerUserPerHour: number;
     codesPerAddressPerHour: number;
     codesPerCountryPerHour: number;
@@ -239,6 +241,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       allowedCountries: raw.PHONE_ALLOWED_COUNTRIES,
       codesPerUserPerHour: raw.PHONE_CODES_PER_USER,
       codesPerAddressPerHour: raw.PHONE_CODES_PER_ADDRESS,
+      allowDramaRange: raw.PHONE_ALLOW_DRAMA_RANGE,
       codesPerCountryPerHour: raw.PHONE_CODES_PER_COUNTRY,
     },
     passwordReset: { perEmailPerHour: raw.PASSWORD_RESETS_PER_EMAIL, perAddressPerHour: raw.PASSWORD_RESETS_PER_ADDRESS },

@@ -79,6 +79,10 @@ export const optionsSchema = z.object({
     .default('GB')
     .transform((text) => text.split(',').map((c) => c.trim().toUpperCase()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^[A-Z]{2}$/, 'must be ISO 3166 two-letter country codes, such as GB or GB,IE')).min(1)),
+  PHONE_ALLOW_DRAMA_RANGE: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
+    .default(false)
+    .transform((value) => value === true || value === 'true' || value === '1' || value === 'yes'),
   PHONE_CODES_PER_USER: integer(1, 1000).default(10),
   PHONE_CODES_PER_ADDRESS: integer(1, 1_000_000).default(100),
   PHONE_CODES_PER_COUNTRY: integer(1, 10_000_000).default(10_000),
@@ -221,6 +225,11 @@ export const optionDocs: Record<keyof RawOptions, OptionDoc> = {
   },
   PHONE_CODES_PER_USER: { description: 'Codes sent by text or call to one user per hour.', defaultText: '10' },
   PHONE_CODES_PER_ADDRESS: { description: 'Codes sent by text or call at the request of one client address per hour.', defaultText: '100' },
+  PHONE_ALLOW_DRAMA_RANGE: {
+    description:
+      "true also accepts Ofcom's drama numbers, +44 7700 900000 to 900999 (reserved for fiction, never anyone's phone; libphonenumber refuses them), so the demo's phones can be typed. For development: `npm start` sets it. No text or call can reach such a number.",
+    defaultText: 'false',
+  },
   PHONE_CODES_PER_COUNTRY: { description: 'Codes sent by text or call to numbers in one country per hour, across all users.', defaultText: '10000' },
   PASSWORD_RESETS_PER_EMAIL: { description: 'Password reset requests for one email address per hour (whether or not it has an account).', defaultText: '5' },
   PASSWORD_RESETS_PER_ADDRESS: { description: 'Password reset requests from one client address per hour.', defaultText: '50' },

@@ -42,7 +42,11 @@ export const errorCatalogue = {
   },
   'second-factor-throttled': { status: 429, message: 'You have entered too many wrong codes. Wait {wait} and try again.' },
   'phone-missing': { status: 400, message: 'Enter a mobile phone number' },
-  'phone-invalid': { status: 400, message: 'Enter a phone number in the correct format, like 07700 900 982 or +44 7700 900 982' },
+  // The example must pass checkPhoneNumber, or the message asks for a number it then refuses (issue #17).
+  // Ofcom's drama range (07700 900000–900999) is reserved for fiction, but libphonenumber-js marks it
+  // invalid; 07400 123456 is libphonenumber's own example of a UK mobile (examples.mobile.json), so its
+  // metadata accepts it. test/integration/look.test.ts posts both examples to the phone form.
+  'phone-invalid': { status: 400, message: 'Enter a phone number in the correct format, like 07400 123456 or +44 7400 123456' },
   'phone-country-not-allowed': { status: 400, message: 'Phone numbers from this country cannot be used. Use a number from {countries}.' },
   'phone-not-mobile': { status: 400, message: 'Enter a mobile phone number that can receive text messages' },
   'phone-delivery-missing': { status: 400, message: 'Select how you want to get your code' },

@@ -41,7 +41,11 @@ function makePhoneStrategy(kind: Extract<SecondFactorKind, 'sms' | 'voice'>): Me
     detail: (method) => maskPhoneNumber(phoneOf(method)),
 
     async beginEnrolment(ctx, user, form, context) {
-      const checked = checkPhoneNumber(form.phone ?? '', { allowedCountries: ctx.config.secondFactors.allowedCountries, requireMobile: kind === 'sms' });
+      const checked = checkPhoneNumber(form.phone ?? '', {
+        allowedCountries: ctx.config.secondFactors.allowedCountries,
+        requireMobile: kind === 'sms',
+        allowDramaRange: ctx.config.secondFactors.allowDramaRange,
+      });
       if (!checked.ok) throw new PortcullisError(checked.code, checked.params);
       const existing = await ctx.store.methods.activeForUser(user.id);
       if (existing.some((m) => m.kind === kind && m.phone_e164 === checked.e164)) throw new PortcullisError('method-duplicate');

@@ -34,6 +34,10 @@ export function startupWarnings(config: Config): string[] {
   if (config.developmentPages) {
     warnings.push('DEVELOPMENT_PAGES=true: /dev/outbox shows every development message, codes included, to anyone who can reach this server.');
   }
+  // Drama numbers reach no one: on a real service people could register a phone that never gets a code.
+  if (config.secondFactors.allowDramaRange) {
+    warnings.push("PHONE_ALLOW_DRAMA_RANGE=true: Ofcom's drama numbers (+44 7700 900xxx) are accepted as phones, and no text or call can reach them. For development only.");
+  }
   if (config.metricsServer && !isLoopbackHost(config.metricsServer.host) && !config.metricsServer.token) {
     warnings.push(
       `METRICS_HOST=${config.metricsServer.host} without METRICS_TOKEN: anyone who can reach port ${config.metricsServer.port} reads the metrics. ` +

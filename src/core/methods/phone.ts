@@ -15,22 +15,41 @@ export function countryNames(countries: readonly string[]): string {
   return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
 }
 
+export interface PhoneCheckOptions {
+  allowedCountries: readonly string[];
+  requireMobile: boolean;
+  /** PHONE_ALLOW_DRAMA_RANGE: also accept Ofcom's drama numbers (see isDramaNumber); for development. */
+  allowDramaRange?: boolean;
+}
+
+/**
+ * Ofcom's range for drama, +44 7700 900000–900999: UK mobile numbers reserved for fiction, never given
+ * to a subscriber, so the demo's phones can be typed without being anyone's. libphonenumber-js marks
+ * them invalid (its metadata leaves the range out), so they are recognised here by their digits.
+ */
+export function isDramaNumber(e164: string): boolean {
+  return /^\+447700900\d{3}$/.test(e164);
+}
+
 /**
  * `requireMobile`: text messages need a mobile number; calls may go to any line. Numbers without a
  * country code are read as the first allowed country's.
  */
-export function checkPhoneNumber(text: string, options: { allowedCountries: readonly string[]; requireMobile: boolean }): PhoneCheck {
+export function checkPhoneNumber(text: string, options: PhoneCheckOptions): PhoneCheck {
   const value = text.trim();
   if (value === '') return { ok: false, code: 'phone-missing', params: {} };
   if (!/^[+(\d][\d\s().-]{5,24}$/.test(value)) return { ok: false, code: 'phone-invalid', params: {} };
   const defaultCountry = (options.allowedCountries[0] ?? 'GB') as CountryCode;
   const parsed = parsePhoneNumberFromString(value, defaultCountry);
-  if (!parsed || !parsed.isValid()) return { ok: false, code: 'phone-invalid', params: {} };
-  const country = parsed.country ?? '';
+  if (!parsed) return { ok: false, code: 'phone-invalid', params: {} };
+  // A drama number is a UK mobile in all but libphonenumber's metadata; only accepted when asked for.
+  const drama = options.allowDramaRange === true && isDramaNumber(parsed.number);
+  if (!drama && !parsed.isValid()) return { ok: false, code: 'phone-invalid', params: {} };
+  const country = drama ? 'GB' : (parsed.country ?? '');
   if (!options.allowedCountries.includes(country)) {
     return { ok: false, code: 'phone-country-not-allowed', params: { countries: countryNames(options.allowedCountries) } };
   }
-  const type = parsed.getType();
+  const type = drama ? 'MOBILE' : parsed.getType();
   if (options.requireMobile && type !== 'MOBILE' && type !== 'FIXED_LINE_OR_MOBILE') return { ok: false, code: 'phone-not-mobile', params: {} };
   return { ok: true, e164: parsed.number, country };
 }
@@ -52,5 +71,7 @@ export function maskPhoneNumber(e164: string): string {
 
 /** The ISO 3166 country of an E.164 number ('ZZ' when unknown), for per-country quotas. */
 export function countryOfNumber(e164: string): string {
+  // libphonenumber gives no country for an invalid number, and drama numbers are invalid to it.
+  if (isDramaNumber(e164)) return 'GB';
   return parsePhoneNumberFromString(e164)?.country ?? 'ZZ';
 }
