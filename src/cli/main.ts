@@ -392,6 +392,43 @@ export function buildProgram(): Command {
     .description('Make new current signing keys; the ones they replace keep verifying (and stay in the JWKS) until the tokens they signed have expired')
     .action(() => withContext(async (ctx) => (await import('./commands/keys.js')).keysRotate(ctx)));
 
+  // OpenID Connect clients (docs/oidc.md#clients). A secret is printed by add and rotate-secret only.
+  const clientCommands = () => import('./commands/clients.js');
+  const client = program.command('client').description('Applications that sign users in with Portcullis (OpenID Connect clients)');
+  verb(client, 'add', 'server')
+    .description(
+      'Register a client and print its id (and its secret, once). Signs users in with the authorization code grant and PKCE (S256), ' +
+        'or, with --service, uses the client credentials grant only',
+    )
+    .requiredOption('--name <name>', 'the name users see, 1 to 120 characters')
+    .option('--redirect-uri <uri>', 'where users are sent back, matched exactly: https, or http only for localhost and 127.0.0.1 (repeatable)', collect, [])
+    .option('--confidential', 'the client keeps a secret (client_secret_basic); without it, it is public (no secret)')
+    .option('--first-party', 'a Portcullis-run application: users are not asked for consent')
+    .option('--post-logout-redirect-uri <uri>', 'where users may be sent after signing out (repeatable)', collect, [])
+    .option('--back-channel-logout-uri <uri>', 'where Portcullis posts logout tokens (https, or http on localhost)')
+    .option('--service', 'a service acting for itself: client credentials grant, a secret, no redirect URI')
+    .option('--scope <scope>', 'with --service: a scope it may ask for (repeatable, or space-separated)', collect, [])
+    .option('--json', 'print JSON (with clientSecret)')
+    .action((options: import('./commands/clients.js').ClientAddOptions) => withContext(async (ctx) => (await clientCommands()).clientAdd(ctx, options)));
+  verb(client, 'list', 'server')
+    .description('List the clients: id, name, kind, first party, grant types (never their secrets)')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) => withContext(async (ctx) => (await clientCommands()).clientList(ctx, options)));
+  verb(client, 'show', 'server')
+    .description('Show one client’s registration (never its secret)')
+    .argument('<client-id>')
+    .option('--json', 'print JSON')
+    .action((id: string, options: { json?: boolean }) => withContext(async (ctx) => (await clientCommands()).clientShow(ctx, id, options)));
+  verb(client, 'remove', 'server')
+    .description('Remove a client: it can get no more tokens (those it holds stay valid until they expire)')
+    .argument('<client-id>')
+    .action((id: string) => withContext(async (ctx) => (await clientCommands()).clientRemove(ctx, id)));
+  verb(client, 'rotate-secret', 'server')
+    .description('Give a confidential or service client a new secret, printed once; the old one stops working at once')
+    .argument('<client-id>')
+    .option('--json', 'print JSON (with clientSecret)')
+    .action((id: string, options: { json?: boolean }) => withContext(async (ctx) => (await clientCommands()).clientRotateSecret(ctx, id, options)));
+
   // The CLI authenticator (docs/authenticator.md): runs on a user's own computer, with only its store file.
   const auth = program
     .command('authenticator')

@@ -37,6 +37,14 @@ export const auditEventTypes = [
   'group.created',
   'group.member-added',
   'group.member-removed',
+  // OpenID Connect (docs/oidc.md#what-is-audited): registered clients, and what the token endpoint did.
+  'oidc.client-added',
+  'oidc.client-removed',
+  'oidc.client-secret-rotated',
+  'oidc.token-issued',
+  'oidc.grant-refused',
+  'oidc.token-revoked',
+  'oidc.grant-revoked',
 ] as const;
 
 export type AuditEventType = (typeof auditEventTypes)[number];
@@ -44,6 +52,8 @@ export type AuditEventType = (typeof auditEventTypes)[number];
 export type Actor =
   | { kind: 'user'; userId: string }
   | { kind: 'cli'; name: string }
+  /** An OpenID Connect client that authenticated at the token endpoint (its client_id). */
+  | { kind: 'client'; clientId: string }
   | { kind: 'anonymous' }
   | { kind: 'system' };
 

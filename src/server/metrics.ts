@@ -36,6 +36,8 @@ export interface Metrics {
   lockouts: Counter<never>;
   webPushes: Counter<'result'>;
   fraudReports: Counter<never>;
+  /** Token endpoint refusals by OAuth error code (RFC 6749 §5.2: a small fixed set, so a safe label). */
+  oidcTokenErrors: Counter<'error'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -72,6 +74,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     fraudReports: new Counter({
       name: 'portcullis_push_fraud_reports_total',
       help: 'Push sign-in requests answered "No, it\'s not me"',
+      registers: [registry],
+    }),
+    oidcTokenErrors: new Counter({
+      name: 'portcullis_oidc_token_errors_total',
+      help: 'OpenID Connect token endpoint refusals, by OAuth error code (invalid_client, invalid_grant, …)',
+      labelNames: ['error'] as const,
       registers: [registry],
     }),
     lockouts: new Counter({

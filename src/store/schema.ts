@@ -289,6 +289,27 @@ export interface DatabaseSchema {
   temporary_access_passes: TemporaryAccessPassesTable;
   oidc_artefacts: OidcArtefactsTable;
   oidc_signing_keys: OidcSigningKeysTable;
+  oidc_clients: OidcClientsTable;
+}
+
+/** Registered OpenID Connect clients (migration 0010, src/store/repositories/oidc-clients.ts). */
+export interface OidcClientsTable {
+  client_id: string;
+  name: string;
+  kind: 'confidential' | 'public' | 'service';
+  /** 1: consent is not asked (a Portcullis-run application); 0: it is. */
+  first_party: number;
+  /** JSON arrays of strings. */
+  redirect_uris: string;
+  post_logout_redirect_uris: string;
+  grant_types: string;
+  backchannel_logout_uri: string | null;
+  /** Service clients: the scopes they may ask for, space-separated (RFC 7591 §2). */
+  scope: string | null;
+  /** The client secret sealed under the key-encryption key, bound to `oidc-client-secret:<client_id>`; null for public clients. */
+  secret_sealed: string | null;
+  secret_created_at: string | null;
+  created_at: string;
 }
 
 /** Every oidc-provider model instance (src/store/oidc-adapter.ts): sessions, grants, codes, tokens. */

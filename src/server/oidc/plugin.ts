@@ -22,6 +22,7 @@ import type { AppContext } from '../../app/context.js';
 import { KEY_SET_REFRESH_SECONDS } from '../../app/oidc/lifetimes.js';
 import { ensureSigningKeys, loadPublishedKeys } from '../../app/oidc/signing-keys.js';
 import { PERMISSIONS_POLICY } from '../plugins/security-headers.js';
+import { recordProviderEvents } from './events.js';
 import { createProvider, OIDC_MOUNT } from './provider.js';
 
 /**
@@ -47,16 +48,22 @@ export const oidcProvider = fp<{ ctx: AppContext }>(
     const created = await ensureSigningKeys(ctx);
     if (created.length) ctx.logger.info({ algorithms: created }, 'OpenID Connect signing keys generated');
 
+    // Every provider built (one per key set) reports its grants, refusals and revocations (./events.ts).
+    const build = (keys: typeof published.keys) => {
+      const provider = createProvider(ctx, keys);
+      recordProviderEvents(provider, ctx);
+      // callback() composes Koa's middleware: once per provider, not per request.
+      return provider.callback();
+    };
     let published = await loadPublishedKeys(ctx);
-    // callback() composes Koa's middleware: once per provider, not per request.
-    let handler = createProvider(ctx, published.keys).callback();
+    let handler = build(published.keys);
     let checkedAt = ctx.clock().getTime();
     let refreshing: Promise<void> | null = null;
 
     const refresh = async (): Promise<void> => {
       const next = await loadPublishedKeys(ctx);
       if (next.fingerprint !== published.fingerprint) {
-        handler = createProvider(ctx, next.keys).callback();
+        handler = build(next.keys);
         published = next;
         ctx.logger.info({ keys: next.fingerprint }, 'OpenID Connect signing keys reloaded');
       }

@@ -14,6 +14,8 @@ function actorColumns(actor: AuditEvent['actor']): { actor_type: string; actor_i
       return { actor_type: 'user', actor_id: actor.userId };
     case 'cli':
       return { actor_type: 'cli', actor_id: actor.name };
+    case 'client':
+      return { actor_type: 'client', actor_id: actor.clientId };
     default:
       return { actor_type: actor.kind, actor_id: null };
   }
