@@ -353,6 +353,17 @@ export function buildProgram(): Command {
     .option('--date <YYYY-MM-DD>', 'as it will be on this day')
     .action((options: { format: string; date?: string }) => withContext(async (ctx) => (await policyCommands()).reportCompliance(ctx, options)));
 
+  const feedback = program.command('feedback').description('Answers to “Was this article helpful?” on the help pages');
+  verb(feedback, 'report', 'server')
+    .description('Per article: helpful and not helpful, the reasons and the comments, over a period (the last 30 days unless given)')
+    .option('--from <YYYY-MM-DD>', 'from the start of this day (UTC)')
+    .option('--to <YYYY-MM-DD>', 'to the end of this day (UTC); now unless given')
+    .option('--article <slug>', 'only this article')
+    .option('--format <format>', 'table, csv or json', 'table')
+    .action((options: { from?: string; to?: string; article?: string; format: string }) =>
+      withContext(async (ctx) => (await import('./commands/feedback.js')).reportFeedback(ctx, options)),
+    );
+
   const exception = program.command('exception').description('Exceptions: one user exempt from one requirement until a date, with the reason');
   verb(exception, 'add', 'server')
     .description('Exempt a user from a requirement (at most 180 days; for a lost phone, --for 24h)')

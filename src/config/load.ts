@@ -54,6 +54,8 @@ export interface Config {
     codesPerCountryPerHour: number;
   };
   passwordReset: { perEmailPerHour: number; perAddressPerHour: number };
+  /** HELP_FEEDBACK_PER_*: answers to "Was this article helpful?" per hour. */
+  helpFeedback: { perAddressPerHour: number; perArticlePerHour: number };
   push: {
     numberDigits: number;
     numberDigitsElevated: number;
@@ -239,12 +241,13 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       lockoutThreshold: raw.SECOND_FACTOR_LOCKOUT_THRESHOLD,
       codeLifetimeSeconds: raw.ONE_TIME_CODE_LIFETIME,
       allowedCountries: raw.PHONE_ALLOWED_COUNTRIES,
+      allowDramaRange: raw.PHONE_ALLOW_DRAMA_RANGE,
       codesPerUserPerHour: raw.PHONE_CODES_PER_USER,
       codesPerAddressPerHour: raw.PHONE_CODES_PER_ADDRESS,
-      allowDramaRange: raw.PHONE_ALLOW_DRAMA_RANGE,
       codesPerCountryPerHour: raw.PHONE_CODES_PER_COUNTRY,
     },
     passwordReset: { perEmailPerHour: raw.PASSWORD_RESETS_PER_EMAIL, perAddressPerHour: raw.PASSWORD_RESETS_PER_ADDRESS },
+    helpFeedback: { perAddressPerHour: raw.HELP_FEEDBACK_PER_ADDRESS, perArticlePerHour: raw.HELP_FEEDBACK_PER_ARTICLE },
     push: {
       numberDigits: raw.PUSH_NUMBER_DIGITS,
       numberDigitsElevated: raw.PUSH_NUMBER_DIGITS_ELEVATED,

@@ -88,6 +88,8 @@ export const optionsSchema = z.object({
   PHONE_CODES_PER_COUNTRY: integer(1, 10_000_000).default(10_000),
   PASSWORD_RESETS_PER_EMAIL: integer(1, 100).default(5),
   PASSWORD_RESETS_PER_ADDRESS: integer(1, 100_000).default(50),
+  HELP_FEEDBACK_PER_ADDRESS: integer(1, 100_000).default(20),
+  HELP_FEEDBACK_PER_ARTICLE: integer(1, 1_000_000).default(200),
   // Push with number matching
   PUSH_NUMBER_DIGITS: integer(2, 8).default(2),
   PUSH_NUMBER_DIGITS_ELEVATED: integer(2, 8).default(2),
@@ -223,16 +225,18 @@ export const optionDocs: Record<keyof RawOptions, OptionDoc> = {
     description: 'Countries whose phone numbers may be registered, as ISO 3166 codes separated by commas. Other countries are refused (SMS pumping fraud uses premium international routes).',
     defaultText: 'GB',
   },
-  PHONE_CODES_PER_USER: { description: 'Codes sent by text or call to one user per hour.', defaultText: '10' },
-  PHONE_CODES_PER_ADDRESS: { description: 'Codes sent by text or call at the request of one client address per hour.', defaultText: '100' },
   PHONE_ALLOW_DRAMA_RANGE: {
     description:
       "true also accepts Ofcom's drama numbers, +44 7700 900000 to 900999 (reserved for fiction, never anyone's phone; libphonenumber refuses them), so the demo's phones can be typed. For development: `npm start` sets it. No text or call can reach such a number.",
     defaultText: 'false',
   },
+  PHONE_CODES_PER_USER: { description: 'Codes sent by text or call to one user per hour.', defaultText: '10' },
+  PHONE_CODES_PER_ADDRESS: { description: 'Codes sent by text or call at the request of one client address per hour.', defaultText: '100' },
   PHONE_CODES_PER_COUNTRY: { description: 'Codes sent by text or call to numbers in one country per hour, across all users.', defaultText: '10000' },
   PASSWORD_RESETS_PER_EMAIL: { description: 'Password reset requests for one email address per hour (whether or not it has an account).', defaultText: '5' },
   PASSWORD_RESETS_PER_ADDRESS: { description: 'Password reset requests from one client address per hour.', defaultText: '50' },
+  HELP_FEEDBACK_PER_ADDRESS: { description: 'Answers to "Was this article helpful?" accepted from one client address per hour.', defaultText: '20' },
+  HELP_FEEDBACK_PER_ARTICLE: { description: 'Answers to "Was this article helpful?" accepted for one help article per hour, from everyone.', defaultText: '200' },
   PUSH_NUMBER_DIGITS: {
     description: 'Digits in the number shown at sign-in and typed into the authenticator app (2, as Microsoft does).',
     defaultText: '2',

@@ -122,6 +122,16 @@ export const errorCatalogue = {
     status: 410,
     message: 'This link has expired or has already been used. Ask your administrator for a new one.',
   },
+  // Help centre feedback (docs/help.md)
+  'feedback-answer-missing': { status: 400, message: 'Select yes if this article was helpful' },
+  'feedback-reason-missing': { status: 400, message: 'Select at least one of the reasons' },
+  'feedback-reason-invalid': { status: 400, message: 'Select reasons from the list' },
+  'feedback-comment-too-long': { status: 400, message: 'Your comment must be {max} characters or fewer' },
+  'captcha-required': { status: 400, message: 'Complete the check that you are not a robot' },
+  'captcha-invalid': { status: 400, message: 'The check that you are not a robot did not work. Try it again.' },
+  'captcha-expired': { status: 400, message: 'The check that you are not a robot has expired. Try it again.' },
+  'captcha-used': { status: 400, message: 'This check has already been used. Try it again.' },
+  'feedback-rate-limited': { status: 429, message: 'Too much feedback has been sent. Wait {wait} and try again.' },
   // Requests
   'csrf-failed': { status: 403, message: 'This page has expired. Go back, refresh the page and try again.' },
   'not-signed-in': { status: 401, message: 'Sign in to continue' },

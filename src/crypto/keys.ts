@@ -4,7 +4,7 @@
  */
 import { hkdfSync } from 'node:crypto';
 
-export type KeyPurpose = 'key-encryption' | 'csrf' | 'lookup-hash' | 'code-hash' | 'vapid' | 'oidc-cookies';
+export type KeyPurpose = 'key-encryption' | 'csrf' | 'lookup-hash' | 'code-hash' | 'vapid' | 'oidc-cookies' | 'captcha';
 
 export interface DerivedKeys {
   /** AES-256-GCM key-encryption key for secrets at rest (TOTP seeds). */
@@ -19,6 +19,8 @@ export interface DerivedKeys {
   vapidSeed: Uint8Array;
   /** Signs the OpenID Connect provider's cookies (oidc-provider's `cookies.keys`, Keygrip HMAC); every node derives the same one. */
   oidcCookies: Uint8Array;
+  /** Signs the help centre's ALTCHA proof-of-work challenges (src/app/help/captcha.ts); every node derives the same one. */
+  captcha: Uint8Array;
 }
 
 function derive(secret: Uint8Array, purpose: KeyPurpose): Uint8Array {
@@ -33,5 +35,6 @@ export function deriveKeys(secret: Uint8Array): DerivedKeys {
     codeHash: derive(secret, 'code-hash'),
     vapidSeed: derive(secret, 'vapid'),
     oidcCookies: derive(secret, 'oidc-cookies'),
+    captcha: derive(secret, 'captcha'),
   };
 }

@@ -17,6 +17,7 @@ import { oidcProvider } from './oidc/plugin.js';
 import { deleteExpiredOidcArtefacts } from '../store/oidc-adapter.js';
 import { deviceApiRoutes } from './device-api/routes.js';
 import { devRoutes } from './dev/routes.js';
+import { helpRoutes } from './help/routes.js';
 import { opsRoutes } from './ops/routes.js';
 import { assets } from './plugins/assets.js';
 import { csrfProtection } from './plugins/csrf.js';
@@ -133,6 +134,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(passwordResetRoutes, { ctx });
   await app.register(deviceApiRoutes, { ctx });
   await app.register(authenticatorRoutes, { ctx });
+  await app.register(helpRoutes, { ctx });
   await app.register(oidcProvider, { ctx });
 
   // Housekeeping: expired sessions, sign-in flows, throttle counters, challenges and abandoned set-ups

@@ -289,6 +289,7 @@ export interface DatabaseSchema {
   temporary_access_passes: TemporaryAccessPassesTable;
   oidc_artefacts: OidcArtefactsTable;
   oidc_signing_keys: OidcSigningKeysTable;
+  help_feedback: HelpFeedbackTable;
   oidc_clients: OidcClientsTable;
 }
 
@@ -311,6 +312,22 @@ export interface OidcClientsTable {
   secret_created_at: string | null;
   created_at: string;
 }
+
+/** Answers to "Was this article helpful?" (migration 0009, src/store/repositories/help-feedback.ts). */
+export interface HelpFeedbackTable {
+  id: string;
+  /** The article's slug. */
+  article: string;
+  /** 1 helpful, 0 not. */
+  helpful: number;
+  /** JSON array of reason ids from the catalogue (src/app/help/reasons.ts). */
+  reasons: string;
+  /** Plain text as typed; escaped whenever shown. */
+  comment: string;
+  created_at: string;
+}
+
+export type HelpFeedbackRow = Selectable<HelpFeedbackTable>;
 
 /** Every oidc-provider model instance (src/store/oidc-adapter.ts): sessions, grants, codes, tokens. */
 export interface OidcArtefactsTable {

@@ -20,7 +20,7 @@ function nhsukDist(): string {
 
 export function assetsBuilt(): boolean {
   // A build from before the authenticator app existed lacks its bundle.
-  return existsSync(STAMP) && existsSync(path.join(AUTHENTICATOR_BUILD_DIR, 'sw.js'));
+  return existsSync(STAMP) && existsSync(path.join(AUTHENTICATOR_BUILD_DIR, 'sw.js')) && existsSync(path.join(ASSET_BUILD_DIR, 'altcha', 'altcha.js'));
 }
 
 export async function buildAssets(): Promise<{ files: string[] }> {
@@ -41,6 +41,14 @@ export async function buildAssets(): Promise<{ files: string[] }> {
   for (const file of readdirSync(ASSET_SOURCE_DIR)) {
     if (file.endsWith('.js') || file.endsWith('.svg')) cpSync(path.join(ASSET_SOURCE_DIR, file), path.join(ASSET_BUILD_DIR, file));
   }
+  // The help pages' CAPTCHA widget (docs/help.md): ALTCHA's "external" build, whose styles are a file
+  // and whose workers are registered by help-feedback.js, so it runs under our CSP (no inline code or styles).
+  // Its package.json is not exported: from its CommonJS entry (dist/main/) up to the package.
+  const altcha = path.resolve(path.dirname(createRequire(import.meta.url).resolve('altcha')), '..', '..');
+  mkdirSync(path.join(ASSET_BUILD_DIR, 'altcha', 'workers'), { recursive: true });
+  cpSync(path.join(altcha, 'dist', 'external', 'altcha.js'), path.join(ASSET_BUILD_DIR, 'altcha', 'altcha.js'));
+  cpSync(path.join(altcha, 'dist', 'external', 'altcha.css'), path.join(ASSET_BUILD_DIR, 'altcha', 'altcha.css'));
+  cpSync(path.join(altcha, 'dist', 'workers', 'pbkdf2.js'), path.join(ASSET_BUILD_DIR, 'altcha', 'workers', 'pbkdf2.js'));
   // After the CSS: the authenticator's service worker caches it, and its build id covers it.
   await buildAuthenticator();
   writeFileSync(STAMP, new Date().toISOString());

@@ -13,6 +13,7 @@ import * as policy from './0005-policy.js';
 import * as policyProfile from './0006-policy-profile.js';
 import * as attemptLeases from './0007-attempt-leases.js';
 import * as oidcProvider from './0008-oidc-provider.js';
+import * as helpFeedback from './0009-help-feedback.js';
 import * as oidcClients from './0010-oidc-clients.js';
 
 export interface MigrationContext {
@@ -32,6 +33,7 @@ const migrations: Record<string, MigrationModule> = {
   '0006-policy-profile': policyProfile,
   '0007-attempt-leases': attemptLeases,
   '0008-oidc-provider': oidcProvider,
+  '0009-help-feedback': helpFeedback,
   '0010-oidc-clients': oidcClients,
 };
 

@@ -104,6 +104,9 @@ export async function renderDevices(ctx: ViewContext, token: number, deviceId: s
     heading('Remove this phone', 2),
     paragraph(`This phone will no longer get sign-in requests for ${account.email}.`),
     paragraph(link(routeHash({ view: 'remove-device', deviceId }), 'Remove this phone', visuallyHidden(` from ${account.email}`))),
+    // Help articles on this server (issue #16): changing or losing the phone is when people need them.
+    heading('Help', 2),
+    h('ul', { class: 'nhsuk-list' }, h('li', {}, link('/help/new-phone', 'Getting a new phone')), h('li', {}, link('/help/lost-phone', 'If you have lost your phone'))),
   );
 }
 

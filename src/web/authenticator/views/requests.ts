@@ -170,6 +170,7 @@ export async function renderHome(ctx: ViewContext, token: number): Promise<void>
     heading('Codes for other accounts', 2),
     paragraph('Get 6-digit codes for your other accounts, such as email or shopping sites. They work without a connection.'),
     paragraph(link('#codes', 'Show your codes')),
+    paragraph(link('/help/authenticator-for-other-accounts', 'How to use this app for your other accounts')),
   );
 }
 
