@@ -45,6 +45,8 @@ export const auditEventTypes = [
   'oidc.grant-refused',
   'oidc.token-revoked',
   'oidc.grant-revoked',
+  // The interaction pages (issue #13, third step): a consent given, silently for a first-party client.
+  'oidc.consent-given',
 ] as const;
 
 export type AuditEventType = (typeof auditEventTypes)[number];

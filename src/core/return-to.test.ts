@@ -13,6 +13,8 @@ describe('safeReturnTo: a path for the Location header, percent-encoded (issue #
     ['/Ωmega/path', '/%CE%A9mega/path'],
     ['/account?x=%C3%A9', '/account?x=%C3%A9'],
     ['/account?a=1&b=2#top', '/account?a=1&b=2#top'],
+    // An OpenID Connect interaction (issue #13): the sign-in comes back to it.
+    ['/oidc-interaction/gNdFD9V9AVkqLRHXyFLKN_79Zn5-a', '/oidc-interaction/gNdFD9V9AVkqLRHXyFLKN_79Zn5-a'],
   ])('%j → %j', (input, expected) => expect(safeReturnTo(input)).toBe(expected));
 
   it.each([

@@ -83,6 +83,7 @@ export class OidcAdapter implements Adapter {
     const grantId = typeof payload.grantId === 'string' ? payload.grantId : null;
     const userCode = typeof payload.userCode === 'string' ? payload.userCode : null;
     const uid = typeof payload.uid === 'string' ? payload.uid : null;
+    const accountId = typeof payload.accountId === 'string' ? payload.accountId : null;
     if (this.inRedis) return this.upsertRedis(this.options.redis!, id, payload, expiresIn, grantId, userCode, uid);
     await this.options.db
       .insertInto('oidc_artefacts')
@@ -93,6 +94,7 @@ export class OidcAdapter implements Adapter {
         grant_id: grantId,
         user_code: userCode,
         uid,
+        account_id: accountId,
         expires_at: expiresAt?.toISOString() ?? null,
         consumed_at: null,
       })
@@ -103,6 +105,7 @@ export class OidcAdapter implements Adapter {
           grant_id: eb.ref('excluded.grant_id'),
           user_code: eb.ref('excluded.user_code'),
           uid: eb.ref('excluded.uid'),
+          account_id: eb.ref('excluded.account_id'),
           expires_at: eb.ref('excluded.expires_at'),
         })),
       )

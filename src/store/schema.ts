@@ -338,6 +338,8 @@ export interface OidcArtefactsTable {
   grant_id: string | null;
   user_code: string | null;
   uid: string | null;
+  /** The payload's `accountId` (migration 0011): a person's grants, for "My account". */
+  account_id: string | null;
   /** null: kept until destroyed. */
   expires_at: string | null;
   consumed_at: string | null;

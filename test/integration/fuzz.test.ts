@@ -27,6 +27,7 @@ import fc from 'fast-check';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
+import { addClient } from '../../src/app/oidc/clients.js';
 import { buildApp } from '../../src/server/app.js';
 import { generateTotp } from '../../src/core/methods/totp.js';
 import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
@@ -323,6 +324,36 @@ describe.each(dialects)('fuzzing every form and device API endpoint on %s (issue
     return { browser, action, fields };
   };
 
+  /**
+   * An OpenID Connect interaction page for a signed-in browser (issue #13): a third-party client's request,
+   * followed through oidc-provider's redirects to /oidc-interaction/<uid>; `acr_values` app-push gives the
+   * page that says it cannot be met (the fuzz users have no push).
+   */
+  async function interactionPage(browser: TestBrowser, parameters: Record<string, string>): Promise<string> {
+    const { client } = await addClient(
+      ctx,
+      { name: 'Fuzzed app', redirectUris: ['http://127.0.0.1:8400/callback'], postLogoutRedirectUris: [], confidential: false, firstParty: false, service: false, scopes: [] },
+      { kind: 'cli', name: 'fuzz' },
+    );
+    const query = new URLSearchParams({
+      client_id: client.clientId,
+      response_type: 'code',
+      redirect_uri: 'http://127.0.0.1:8400/callback',
+      scope: 'openid email',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+      ...parameters,
+    });
+    let url = `/oidc/auth?${query}`;
+    for (let hops = 0; hops < 10; hops++) {
+      const response = await browser.get(url);
+      const location = response.headers.location;
+      if (response.statusCode !== 303 && response.statusCode !== 302) break;
+      url = String(location).replace(ORIGIN, '');
+    }
+    return url;
+  }
+
   /** For each POST route: how to reach the page that holds its form, in the state it is for. */
   const forms: Record<string, () => Promise<Opened>> = {
     '/sign-in': async () => opened(await atPage(browserOf(), '/sign-in?returnTo=%2Fsecurity-info'), '/sign-in'),
@@ -410,6 +441,24 @@ describe.each(dialects)('fuzzing every form and device API endpoint on %s (issue
     // never solves it and every "No" it sends is refused.
     '/help/:slug/feedback': async () => opened(await atPage(browserOf(), '/help/lost-phone'), '/help/lost-phone/feedback'),
     '/help/:slug/improve': async () => opened(await atPage(browserOf(), '/help/lost-phone/improve'), '/help/lost-phone/improve'),
+    '/oidc-interaction/:uid/consent': async () => {
+      const browser = await signedIn('fuzz-mfa@example.org');
+      const page = await interactionPage(browser, {});
+      return opened(await atPage(browser, page), `${page}/consent`);
+    },
+    '/oidc-interaction/:uid/unmet': async () => {
+      const browser = await signedIn('fuzz-mfa@example.org');
+      const page = await interactionPage(browser, { acr_values: 'urn:portcullis:acr:app-push' });
+      return opened(await atPage(browser, page), `${page}/unmet`);
+    },
+    '/account/applications/remove': async () => {
+      // An application allowed first, so that My account lists one to remove.
+      const browser = await signedIn('fuzz-mfa@example.org');
+      const page = await interactionPage(browser, {});
+      await atPage(browser, page);
+      await browser.post(`${page}/consent`, { decision: 'allow' });
+      return opened(await atPage(browser, '/account'), '/account/applications/remove');
+    },
     '/security-info/sign-out-everywhere': async () =>
       opened(await atPage(await signedIn('fuzz-mfa@example.org'), '/security-info/sign-out-everywhere'), '/security-info/sign-out-everywhere'),
   };

@@ -253,6 +253,9 @@ export function providerMetadata(row: OidcClientRow, secret: string | null): Ada
     ...(info.postLogoutRedirectUris.length ? { post_logout_redirect_uris: info.postLogoutRedirectUris } : {}),
     ...(info.backChannelLogoutUri ? { backchannel_logout_uri: info.backChannelLogoutUri } : {}),
     first_party: info.firstParty,
+    // auth_time in every ID token (OpenID Connect Core 1.0 §2), not only when max_age is asked: applications
+    // may judge the sign-in's age themselves.
+    ...(info.kind === 'service' ? {} : { require_auth_time: true }),
   };
 }
 

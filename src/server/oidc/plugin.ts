@@ -22,7 +22,9 @@ import type { AppContext } from '../../app/context.js';
 import { KEY_SET_REFRESH_SECONDS } from '../../app/oidc/lifetimes.js';
 import { ensureSigningKeys, loadPublishedKeys } from '../../app/oidc/signing-keys.js';
 import { PERMISSIONS_POLICY } from '../plugins/security-headers.js';
+import type Provider from 'oidc-provider';
 import { recordProviderEvents } from './events.js';
+import { interactionRoutes } from './interaction-routes.js';
 import { createProvider, OIDC_MOUNT } from './provider.js';
 
 /**
@@ -53,7 +55,7 @@ export const oidcProvider = fp<{ ctx: AppContext }>(
       const provider = createProvider(ctx, keys);
       recordProviderEvents(provider, ctx);
       // callback() composes Koa's middleware: once per provider, not per request.
-      return provider.callback();
+      return { provider, callback: provider.callback() };
     };
     let published = await loadPublishedKeys(ctx);
     let handler = build(published.keys);
@@ -91,10 +93,15 @@ export const oidcProvider = fp<{ ctx: AppContext }>(
       delete req.headers['x-forwarded-host'];
       setBaselineHeaders(res, ctx.config.https);
       currentHandler().then(
-        (current) => current(req, res),
+        (current) => current.callback(req, res),
         (error: unknown) => next(error),
       );
     });
+
+    // The interaction pages, outside the mount, with the provider of the current key set (any provider
+    // reads any interaction: their state is all in the adapter).
+    const currentProvider = async (): Promise<Provider> => (await currentHandler()).provider;
+    await app.register(interactionRoutes, { ctx, provider: currentProvider });
   },
   { name: 'oidc-provider' },
 );

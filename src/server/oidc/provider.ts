@@ -9,12 +9,15 @@
  * The second step: registered clients from `oidc_clients`, the client credentials grant (RFC 6749 §4.4) with
  * its resource and scopes, refresh token rotation with reuse detection, CORS denied to every client.
  * Interactions are sent to `/oidc-interaction/<uid>`, outside the mount (oidc-provider's catch-all 404
- * would answer anything under /oidc); that surface is the next step.
+ * would answer anything under /oidc). The third step: claims (`findAccount`, `claims`), acr/amr from the
+ * interaction's login result, `acrValues`, a login check for `acr_values`, and grants remembered by account.
  */
 import type { JWK } from 'jose';
-import Provider, { errors, type Configuration, type FindAccount } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AppContext } from '../../app/context.js';
 import { createClientAdapter } from '../../app/oidc/clients.js';
+import { rememberedGrantId } from '../../app/oidc/grants.js';
+import { ACR_VALUES_SUPPORTED, askedAcrValues } from '../../core/oidc/acr.js';
 import { OIDC_LIFETIMES } from '../../app/oidc/lifetimes.js';
 import { createOidcAdapterFactory } from '../../store/oidc-adapter.js';
 
@@ -27,12 +30,74 @@ export function issuerFor(publicUrl: URL): string {
   return `${publicUrl.origin}${publicUrl.pathname.replace(/\/$/, '')}${OIDC_MOUNT}`;
 }
 
-/** Accounts are Portcullis users; a disabled user is no account. Claims beyond `sub` come with the next step. */
+/**
+ * Accounts are Portcullis users; a disabled user is no account. `sub` is the user's id, which never changes
+ * (OpenID Connect Core 1.0 §2: "never reassigned"), never the email address, which can. `email_verified` is
+ * true only once the person proved the address is theirs by activating their account from the emailed link
+ * (`user.activated`); a user given a first password by an administrator (`user add --password`, an import)
+ * never did, so it is false for them (§5.1: true only if the OP "took affirmative steps").
+ */
 function findAccountIn(ctx: AppContext): FindAccount {
   return async (_oidcCtx, sub) => {
     const user = await ctx.store.users.findById(sub);
     if (!user || user.status !== 'active') return undefined;
-    return { accountId: user.id, claims: () => ({ sub: user.id }) };
+    return {
+      accountId: user.id,
+      claims: async () => {
+        const activated = await ctx.store.audit.list({ subjectUserId: user.id, type: 'user.activated', limit: 1 });
+        return { sub: user.id, email: user.email, email_verified: activated.length > 0, name: user.display_name };
+      },
+    };
+  };
+}
+
+/** The acr values asked by an essential `acr` claims request (OpenID Connect Core 1.0 §5.5.1.1). */
+function claimsAcr(oidcCtx: KoaContextWithOIDC): string[] {
+  const acr = (oidcCtx.oidc.claims as { id_token?: { acr?: { value?: unknown; values?: unknown } } } | undefined)?.id_token?.acr;
+  if (!acr) return [];
+  const values = Array.isArray(acr.values) ? acr.values : [acr.value];
+  return values.filter((value): value is string => typeof value === 'string');
+}
+
+/**
+ * oidc-provider's prompts with one more login check: `acr_values` are voluntary to oidc-provider (it never
+ * prompts for them), so a provider session that signed in with less would be used as it is, a silent
+ * downgrade. Here a session whose acr is not one of those asked is sent to the login prompt, where the
+ * interaction (src/app/oidc/interactions.ts) steps it up, or says it cannot be met (RFC 9470 §3).
+ */
+function interactionPolicyWithAcr(): interactionPolicy.DefaultPolicy {
+  const policy = interactionPolicy.base();
+  policy.get('login')!.checks.add(
+    new interactionPolicy.Check('acr_values', 'the requested authentication context class was not reached', (oidcCtx) => {
+      const params = oidcCtx.oidc.params as { acr_values?: unknown } | undefined;
+      const asked = askedAcrValues(typeof params?.acr_values === 'string' ? params.acr_values : undefined, claimsAcr(oidcCtx));
+      if (asked.length === 0) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      return asked.includes(oidcCtx.oidc.acr) ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+    }),
+  );
+  return policy;
+}
+
+/**
+ * The grant a request may reuse: the one just consented to, the provider session's, or — in another browser —
+ * the one this person gave this client before (src/app/oidc/grants.ts), so that consent is asked once. A grant
+ * revoked on "My account" is found by none of these (Grant.find gives nothing), and consent is asked again.
+ */
+function loadExistingGrantIn(ctx: AppContext): NonNullable<Configuration['loadExistingGrant']> {
+  return async (oidcCtx) => {
+    const { oidc } = oidcCtx;
+    const clientId = oidc.client?.clientId;
+    const accountId = oidc.session?.accountId;
+    if (!clientId) return undefined;
+    const result = oidc.result as { consent?: { grantId?: string } } | undefined;
+    const candidates = [result?.consent?.grantId, oidc.session?.grantIdFor(clientId)];
+    for (const grantId of candidates) {
+      if (!grantId) continue;
+      const grant = await oidc.provider.Grant.find(grantId);
+      if (grant && grant.accountId === accountId) return grant;
+    }
+    const remembered = accountId ? await rememberedGrantId(ctx, accountId, clientId) : undefined;
+    return remembered ? oidc.provider.Grant.find(remembered) : undefined;
   };
 }
 
@@ -98,7 +163,15 @@ export function createProvider(ctx: AppContext, signingKeys: JWK[]): Provider {
     // (RFC 9700) asks of refresh token rotation.
     rotateRefreshToken: true,
     findAccount: findAccountIn(ctx),
-    interactions: { url: (_oidcCtx, interaction) => interactionPath(interaction.uid) },
+    // OpenID Connect Core 1.0 §5.4: which claims each scope gives. acr and amr come from the provider session
+    // (the interaction's login result), not from findAccount; oidc-provider puts them in an ID token only when
+    // asked (acr_values, the claims parameter) or when a granted scope names them, so `openid` does: every ID
+    // token says how the person signed in (issue #13).
+    claims: { acr: null, amr: null, auth_time: null, sid: null, openid: ['sub', 'acr', 'amr'], email: ['email', 'email_verified'], profile: ['name'] },
+    // Discovery's acr_values_supported (src/core/oidc/acr.ts): the classes the enabled methods can reach.
+    acrValues: [...ACR_VALUES_SUPPORTED],
+    loadExistingGrant: loadExistingGrantIn(ctx),
+    interactions: { url: (_oidcCtx, interaction) => interactionPath(interaction.uid), policy: interactionPolicyWithAcr() },
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: false },

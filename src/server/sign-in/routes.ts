@@ -147,7 +147,9 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
   app.get('/sign-in', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const returnTo = safeReturnTo(query.returnTo);
-    if (request.auth && request.auth.restricted === null) return reply.redirect(returnTo, 303);
+    // `prompt=login`: an application asked for a fresh sign-in (OpenID Connect Core 1.0 §3.1.2.1 prompt=login,
+    // max_age): a signed-in person signs in again, which ends their old session (finish, above).
+    if (request.auth && request.auth.restricted === null && query.prompt !== 'login') return reply.redirect(returnTo, 303);
     const notice =
       query.activated === '1'
         ? 'Your password has been saved. Sign in with it now.'

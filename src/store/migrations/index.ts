@@ -15,6 +15,7 @@ import * as attemptLeases from './0007-attempt-leases.js';
 import * as oidcProvider from './0008-oidc-provider.js';
 import * as helpFeedback from './0009-help-feedback.js';
 import * as oidcClients from './0010-oidc-clients.js';
+import * as oidcGrantAccounts from './0011-oidc-grant-accounts.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -35,6 +36,7 @@ const migrations: Record<string, MigrationModule> = {
   '0008-oidc-provider': oidcProvider,
   '0009-help-feedback': helpFeedback,
   '0010-oidc-clients': oidcClients,
+  '0011-oidc-grant-accounts': oidcGrantAccounts,
 };
 
 class StaticProvider implements MigrationProvider {

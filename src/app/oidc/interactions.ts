@@ -1,0 +1,166 @@
+/**
+ * The OpenID Connect interactions (docs/oidc.md#the-interaction): what Portcullis does when oidc-provider
+ * sends the browser to `/oidc-interaction/<uid>` to sign in (the login prompt) or to agree (consent).
+ *
+ * The provider is reached through an `InteractionPort` the server builds from oidc-provider and the raw
+ * request (src/server/oidc/interaction-routes.ts), so that this file never touches oidc-provider's types.
+ * The decision for the login prompt is pure (src/core/oidc/login.ts); this file loads what it needs and
+ * performs what it decides.
+ */
+import { ACR } from '../../core/oidc/acr.js';
+import { decideLogin } from '../../core/oidc/login.js';
+import { methodDefinitions } from '../../core/methods/registry.js';
+import { registrableFor, signInPolicy } from '../policy.js';
+import type { ActiveSession, ClientInfo as RequestInfo } from '../sessions.js';
+import type { AppContext } from '../context.js';
+import { showClient, type ClientInfo } from './clients.js';
+
+/** What the server reads from oidc-provider's interaction. */
+export interface InteractionDetails {
+  uid: string;
+  /** The prompt to answer: `login` or `consent`. */
+  prompt: string;
+  clientId: string;
+  /** The provider session's account, once the login prompt was answered. */
+  accountId: string | undefined;
+  startedAt: Date;
+  promptLogin: boolean;
+  maxAge: number | undefined;
+  /** acr_values and an `acr` claims request, in order of preference. */
+  askedAcr: string[];
+  /** The OpenID scopes consent would add (oidc-provider's `missingOIDCScope`). */
+  missingScopes: string[];
+}
+
+export type InteractionResult =
+  | { login: { accountId: string; acr: string; amr: string[]; ts: number } }
+  | { consent: { grantId: string } }
+  | { error: string; error_description: string };
+
+export interface InteractionPort {
+  details: InteractionDetails;
+  /** Saves the result on the interaction and says where the browser goes next (the provider's resume URL). */
+  finish(result: InteractionResult): Promise<string>;
+  /** Adds what consent is missing (scopes, claims, resource scopes) to the interaction's grant or a new one. */
+  grant(accountId: string): Promise<string>;
+}
+
+export interface ApplicationView {
+  name: string;
+  clientId: string;
+}
+
+export type InteractionStep =
+  | { kind: 'redirect'; location: string }
+  /** The session must step up: a page with a button, so that the step-up starts from our own page. */
+  | { kind: 'confirm'; application: ApplicationView; location: string }
+  | { kind: 'consent'; application: ApplicationView; scopes: string[] }
+  | { kind: 'unmet'; application: ApplicationView; asked: string; addMethod: string | null };
+
+/** The scopes in plain English, for "Allow <application> to …". */
+export const SCOPE_DESCRIPTIONS: Record<string, string> = {
+  openid: 'know who you are when you sign in',
+  email: 'see your email address',
+  profile: 'see your name',
+  offline_access: 'stay connected to your account when you are not using it',
+};
+
+/** What each class asks of a person, in words, for the page that says it cannot be met. */
+const ACR_NAMES: Record<string, string> = {
+  [ACR.password]: 'your password',
+  [ACR.mfa]: 'a second way to sign in, such as an authenticator app or your phone',
+  [ACR.appPush]: `a notification on the Portcullis Authenticator app (${methodDefinitions.push.name})`,
+  [ACR.phishingResistant]: 'a passkey',
+};
+
+const interactionPath = (uid: string): string => `/oidc-interaction/${uid}`;
+const signInFor = (uid: string, fresh: boolean): string =>
+  `/sign-in?returnTo=${encodeURIComponent(interactionPath(uid))}${fresh ? '&prompt=login' : ''}`;
+
+function view(client: ClientInfo): ApplicationView {
+  return { name: client.name, clientId: client.clientId };
+}
+
+async function loginDecision(ctx: AppContext, details: InteractionDetails, session: ActiveSession | null) {
+  const usable = session ? (await signInPolicy(ctx, session.user)).usable.map((method) => method.kind) : [];
+  return decideLogin(
+    { promptLogin: details.promptLogin, maxAge: details.maxAge, askedAcr: details.askedAcr, startedAt: details.startedAt },
+    session ? { userId: session.user.id, signedInAt: session.createdAt, methods: session.methods, restricted: session.restricted !== null } : null,
+    usable,
+    ctx.clock(),
+  );
+}
+
+/** The person who answers consent must be the one the provider signed in. */
+function sameAccount(details: InteractionDetails, session: ActiveSession | null): boolean {
+  return session !== null && session.restricted === null && session.user.id === details.accountId;
+}
+
+async function grantConsent(ctx: AppContext, port: InteractionPort, session: ActiveSession, client: ClientInfo, request: RequestInfo): Promise<string> {
+  const grantId = await port.grant(session.user.id);
+  await ctx.store.audit.append({
+    type: 'oidc.consent-given',
+    at: ctx.clock(),
+    actor: { kind: 'user', userId: session.user.id },
+    subjectUserId: session.user.id,
+    ip: request.ip,
+    details: { client_id: client.clientId, grant_id: grantId, scope: port.details.missingScopes.join(' '), first_party: client.firstParty },
+  });
+  return port.finish({ consent: { grantId } });
+}
+
+/** GET /oidc-interaction/<uid>: answer the prompt at once if we can, or say what the person must do. */
+export async function continueInteraction(ctx: AppContext, port: InteractionPort, session: ActiveSession | null, request: RequestInfo): Promise<InteractionStep> {
+  const { details } = port;
+  const client = await showClient(ctx, details.clientId);
+  if (details.prompt === 'login') {
+    const decision = await loginDecision(ctx, details, session);
+    switch (decision.action) {
+      case 'finish':
+        return { kind: 'redirect', location: await port.finish({ login: { accountId: decision.accountId, acr: decision.acr, amr: decision.amr, ts: decision.authTime } }) };
+      case 'sign-in':
+        // A fresh sign-in is a new sign-in flow even for a signed-in person (`prompt=login` on /sign-in);
+        // it ends their old session and starts a new one, whose time is the new auth_time.
+        return { kind: 'redirect', location: signInFor(details.uid, decision.reason === 'fresh-sign-in') };
+      case 'step-up':
+        return { kind: 'confirm', application: view(client), location: `/sign-in/step-up?returnTo=${encodeURIComponent(interactionPath(details.uid))}` };
+      case 'unreachable': {
+        const registrable = await registrableFor(ctx, session!.user);
+        const reaching = details.askedAcr.find((acr) => acr === ACR.appPush && registrable.enabled.includes('push')) ??
+          details.askedAcr.find((acr) => acr === ACR.mfa && registrable.enabled.length > 0);
+        return { kind: 'unmet', application: view(client), asked: ACR_NAMES[details.askedAcr[0] ?? ''] ?? 'a way of signing in Portcullis does not offer', addMethod: reaching ? '/security-info/add' : null };
+      }
+    }
+  }
+  if (!session || session.restricted !== null) return { kind: 'redirect', location: signInFor(details.uid, false) };
+  if (!sameAccount(details, session)) {
+    // Someone else signed in to Portcullis in this browser since the provider signed this person in.
+    return { kind: 'redirect', location: await port.finish({ error: 'login_required', error_description: 'the signed-in account changed' }) };
+  }
+  // OpenID Connect Core 1.0 §3.1.2.4: consent may be established by other means; for our own applications
+  // it is (docs/oidc.md#consent), so no page is shown.
+  if (client.firstParty) return { kind: 'redirect', location: await grantConsent(ctx, port, session, client, request) };
+  return { kind: 'consent', application: view(client), scopes: details.missingScopes.map((scope) => SCOPE_DESCRIPTIONS[scope] ?? scope) };
+}
+
+/** POST …/consent: Allow grants what was asked; Cancel ends with access_denied (OpenID Connect Core 1.0 §3.1.2.6). */
+export async function answerConsent(ctx: AppContext, port: InteractionPort, session: ActiveSession | null, allow: boolean, request: RequestInfo): Promise<InteractionStep> {
+  if (port.details.prompt !== 'consent' || !sameAccount(port.details, session)) return continueInteraction(ctx, port, session, request);
+  if (!allow) return { kind: 'redirect', location: await port.finish({ error: 'access_denied', error_description: 'the person did not allow the application' }) };
+  const client = await showClient(ctx, port.details.clientId);
+  return { kind: 'redirect', location: await grantConsent(ctx, port, session!, client, request) };
+}
+
+/**
+ * POST …/unmet: "Return to <application>", ending the request with `unmet_authentication_requirements`
+ * (OpenID Connect Core 1.0 Errata 2 §3.1.2.6; RFC 9470 §3), only while it truly cannot be met.
+ */
+export async function abandonUnmetInteraction(ctx: AppContext, port: InteractionPort, session: ActiveSession | null, request: RequestInfo): Promise<InteractionStep> {
+  if (port.details.prompt === 'login' && (await loginDecision(ctx, port.details, session)).action === 'unreachable') {
+    return {
+      kind: 'redirect',
+      location: await port.finish({ error: 'unmet_authentication_requirements', error_description: 'the requested authentication context cannot be met with the methods this person has' }),
+    };
+  }
+  return continueInteraction(ctx, port, session, request);
+}

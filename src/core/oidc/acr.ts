@@ -1,0 +1,90 @@
+/**
+ * Authentication context classes (`acr`) and method references (`amr`) for ID tokens (issue #13; docs/oidc.md).
+ *
+ * The classes are ordered: each one is met by every stronger one. A session reaches the class of the
+ * strongest method it used: the password alone `password`; any second factor `mfa`; an approved push
+ * `app-push`; a passkey `phishing-resistant` (listed once passkeys are enabled). What a request asks
+ * (`acr_values`, OpenID Connect Core 1.0 §3.1.2.1, in order of preference) is met by the first asked class the
+ * session reaches; a class no method reaches (an unknown one included) is never claimed — that ends in
+ * `unmet_authentication_requirements` (RFC 9470 §3), never a weaker acr than asked.
+ */
+import type { MethodKind, MethodUse } from '../methods.js';
+import { amrValues } from '../methods.js';
+
+export const ACR = {
+  password: 'urn:portcullis:acr:password',
+  mfa: 'urn:portcullis:acr:mfa',
+  appPush: 'urn:portcullis:acr:app-push',
+  phishingResistant: 'urn:portcullis:acr:phishing-resistant',
+} as const;
+
+export type Acr = (typeof ACR)[keyof typeof ACR];
+
+/** Weakest first: a class is met by itself and every class after it. */
+const ORDER: readonly Acr[] = [ACR.password, ACR.mfa, ACR.appPush, ACR.phishingResistant];
+
+/** What discovery advertises (`acr_values_supported`): the classes an enabled method can reach (no passkeys yet). */
+export const ACR_VALUES_SUPPORTED: readonly Acr[] = [ACR.password, ACR.mfa, ACR.appPush];
+
+/** The class each method reaches on its own (with the password before it, for second factors). */
+const METHOD_ACR: Record<MethodKind, Acr | null> = {
+  password: ACR.password,
+  totp: ACR.mfa,
+  sms: ACR.mfa,
+  voice: ACR.mfa,
+  // A Temporary Access Pass stands in for a second factor at sign-in (docs/policy.md).
+  tap: ACR.mfa,
+  push: ACR.appPush,
+  passkey: ACR.phishingResistant,
+  // An emailed code only starts a password reset, which ends without a session.
+  email: null,
+};
+
+const rank = (acr: string): number => ORDER.indexOf(acr as Acr);
+
+export function isKnownAcr(value: string): value is Acr {
+  return rank(value) !== -1;
+}
+
+/** The strongest class these methods reach, or null when none (no method at all). */
+export function acrReachedBy(methods: readonly MethodKind[]): Acr | null {
+  let best: Acr | null = null;
+  for (const method of methods) {
+    const acr = METHOD_ACR[method];
+    if (acr !== null && (best === null || rank(acr) > rank(best))) best = acr;
+  }
+  return best;
+}
+
+export type AcrDecision = { met: true; acr: Acr } | { met: false };
+
+/**
+ * Whether `reached` meets what was asked (`asked` in order of preference, empty when nothing was), and the
+ * acr to put in the ID token: the first asked class that is met (so the token says what was asked), or,
+ * when nothing was asked, the class reached.
+ */
+export function decideAcr(asked: readonly string[], reached: Acr | null): AcrDecision {
+  if (reached === null) return { met: false };
+  if (asked.length === 0) return { met: true, acr: reached };
+  for (const value of asked) {
+    if (isKnownAcr(value) && rank(value) <= rank(reached)) return { met: true, acr: value };
+  }
+  return { met: false };
+}
+
+/**
+ * RFC 8176 values of the methods used in a session, each once, in the order first used, and `mfa` (RFC 8176
+ * §2: "multiple-factor authentication") when more than one kind of method was used. The values are the
+ * method registry's (`amrValues`).
+ */
+export function amrFor(uses: readonly MethodUse[]): string[] {
+  const kinds = [...new Set(uses.map((use) => use.method).filter((kind) => kind !== 'email'))];
+  const values = [...new Set(kinds.map((kind) => amrValues[kind]))];
+  return kinds.length > 1 ? [...values, 'mfa'] : values;
+}
+
+/** `acr_values` as sent (space-separated, OpenID Connect Core 1.0 §3.1.2.1), plus an essential `acr` claim's. */
+export function askedAcrValues(acrValues: string | undefined, claimsAcr: readonly string[] = []): string[] {
+  const fromParam = (acrValues ?? '').split(' ').filter((value) => value.length > 0);
+  return [...new Set([...fromParam, ...claimsAcr])];
+}
