@@ -11,6 +11,7 @@ import type { GroupRow } from '../store/repositories/groups.js';
 import type { UserRow } from '../store/schema.js';
 import type { AppContext } from './context.js';
 import { notifyUser } from './notifications.js';
+import { signOutOfApplications } from './oidc/sign-out.js';
 import { assertDirectoryChangeKeepsPolicy } from './policy.js';
 
 async function requireUser(ctx: AppContext, email: string): Promise<UserRow> {
@@ -53,6 +54,8 @@ export async function resetMethods(ctx: AppContext, email: string, actor: Actor)
     await repos.audit.append({ type: 'user.methods-reset', at: now, actor, subjectUserId: user.id, ip: null, details: { methods, sessions } });
     return { methods, sessions };
   });
+  // Applications too; the CLI waits for the back-channel logouts so that it does not exit before them.
+  await (await signOutOfApplications(ctx, user.id, 'methods-reset')).deliveries;
   await notifyUser(ctx, user, { kind: 'methods-reset', count: result.methods });
   return { user, ...result };
 }
@@ -66,6 +69,8 @@ export async function revokeSessions(ctx: AppContext, email: string, actor: Acto
     await repos.audit.append({ type: 'session.revoked', at: now, actor, subjectUserId: user.id, ip: null, details: { sessions: count } });
     return count;
   });
+  // Applications too; the CLI waits for the back-channel logouts so that it does not exit before them.
+  await (await signOutOfApplications(ctx, user.id, 'sessions-revoked')).deliveries;
   if (sessions > 0) await notifyUser(ctx, user, { kind: 'sessions-revoked', count: sessions });
   return { user, sessions };
 }

@@ -14,6 +14,7 @@ import type { OrganisationRow, UserRow } from '../store/schema.js';
 import { EMPTY_PROFILE } from '../core/policy/profile.js';
 import { assertDirectoryChangeKeepsPolicy } from './policy.js';
 import type { AppContext } from './context.js';
+import { signOutOfApplications } from './oidc/sign-out.js';
 import { assertAcceptablePassword } from './passwords.js';
 
 /** A role to grant, optionally scoped to organisations (by name). */
@@ -166,7 +167,7 @@ export async function addUser(ctx: AppContext, input: NewUserInput, actor: Actor
 export { insertUser };
 
 export async function disableUser(ctx: AppContext, email: string, actor: Actor): Promise<{ user: UserRow; sessionsEnded: number }> {
-  return ctx.store.transaction(async (repos) => {
+  const disabled = await ctx.store.transaction(async (repos): Promise<{ user: UserRow; sessionsEnded: number }> => {
     const user = await requireUser(repos, email);
     const now = ctx.clock();
     await repos.users.setStatus(user.id, 'disabled', now);
@@ -182,6 +183,10 @@ export async function disableUser(ctx: AppContext, email: string, actor: Actor):
     });
     return { user: { ...user, status: 'disabled' }, sessionsEnded };
   });
+  // After the commit: a disabled person keeps no grant, refresh token or application session either. The CLI
+  // waits for the back-channel logouts (at most two short attempts) so that it does not exit before them.
+  await (await signOutOfApplications(ctx, disabled.user.id, 'user-disabled')).deliveries;
+  return disabled;
 }
 
 export async function grantRole(

@@ -31,6 +31,7 @@ import type { AppContext } from './context.js';
 import { notifyUser } from './notifications.js';
 import { evaluateUser } from './policy.js';
 import { removeMethod } from './method-removal.js';
+import { signOutOfApplications } from './oidc/sign-out.js';
 import { recordSecondFactorFailure } from './sign-in.js';
 
 /** How long a pairing code shown on Security info stays usable (DESIGN.md: 10 minutes). */
@@ -523,6 +524,10 @@ async function activatePairedDevice(ctx: AppContext, user: UserRow, method: Meth
 async function handleFraudReport(ctx: AppContext, user: UserRow, challenge: PushChallengeRow, ip: string): Promise<void> {
   const now = ctx.clock();
   if (ctx.config.push.blockOnFraud) await ctx.store.push.setUserBlocked(user.id, now);
+  // Someone else may hold the password: end the person's Portcullis sessions and what applications hold
+  // (docs/oidc.md#signing-out-of-applications). The device's request does not wait for the back-channel logouts.
+  await ctx.store.sessions.deleteAllForUser(user.id);
+  void (await signOutOfApplications(ctx, user.id, 'push-fraud-reported')).deliveries;
   ctx.metrics.fraudReports.inc();
   ctx.logger.error({ event: 'push.fraud-reported', userId: user.id, signInIp: challenge.ip, deviceIp: ip }, 'a push sign-in request was reported as fraud');
   await ctx.store.audit.append({

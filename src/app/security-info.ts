@@ -18,6 +18,7 @@ import { assertMayBeDefault, assertMayRegister, signInPolicy } from './policy.js
 import { lastSecondFactorAt, renewSession, type ActiveSession, type ClientInfo } from './sessions.js';
 import { beginPasswordAttempt } from './sign-in-attempts.js';
 import { removeMethod } from './method-removal.js';
+import { signOutOfApplications } from './oidc/sign-out.js';
 import type { MethodUse } from '../core/methods.js';
 
 export interface MethodListing {
@@ -225,6 +226,8 @@ export async function changePassword(
 export async function signOutEverywhere(ctx: AppContext, session: ActiveSession, client: ClientInfo): Promise<number> {
   const now = ctx.clock();
   const ended = await ctx.store.sessions.deleteAllForUser(session.user.id);
+  // Applications too (docs/oidc.md#signing-out-of-applications); the back-channel logouts finish after the response.
+  void (await signOutOfApplications(ctx, session.user.id, 'signed-out-everywhere')).deliveries;
   await ctx.store.audit.append({
     type: 'sessions.ended-everywhere',
     at: now,

@@ -45,6 +45,9 @@ export const auditEventTypes = [
   'oidc.grant-refused',
   'oidc.token-revoked',
   'oidc.grant-revoked',
+  // Back-channel logouts sent when a person is signed out of every application (src/app/oidc/sign-out.ts).
+  'oidc.backchannel-logout-sent',
+  'oidc.backchannel-logout-failed',
   // The interaction pages (issue #13, third step): a consent given, silently for a first-party client.
   'oidc.consent-given',
 ] as const;

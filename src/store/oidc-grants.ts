@@ -45,3 +45,47 @@ export async function listGrantsForAccount(db: Kysely<DatabaseSchema>, accountId
   }
   return grants.sort((a, b) => b.issuedAt - a.issuedAt);
 }
+
+/** One client an oidc-provider Session signed in to: its per-client `sid` and the grant it used. */
+export interface SessionAuthorization {
+  clientId: string;
+  sid: string | null;
+  grantId: string | null;
+}
+
+export interface StoredProviderSession {
+  /** The Session's id (oidc-provider's `jti`), the key of its row. */
+  sessionId: string;
+  authorizations: SessionAuthorization[];
+}
+
+interface SessionPayload {
+  accountId?: unknown;
+  authorizations?: Record<string, { sid?: unknown; grantId?: unknown } | undefined>;
+}
+
+/**
+ * The live oidc-provider sessions of an account, with the clients each signed in to. The adapter copies a
+ * payload's `accountId` into `account_id` for every model (migration 0011), so a Session row has it too.
+ */
+export async function listProviderSessionsForAccount(db: Kysely<DatabaseSchema>, accountId: string, now: Date): Promise<StoredProviderSession[]> {
+  const rows = await db
+    .selectFrom('oidc_artefacts')
+    .select(['id', 'payload'])
+    .where('model', '=', 'Session')
+    .where('account_id', '=', accountId)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now.toISOString())]))
+    .execute();
+  const sessions: StoredProviderSession[] = [];
+  for (const row of rows) {
+    const payload = JSON.parse(row.payload) as SessionPayload;
+    if (payload.accountId !== accountId) continue;
+    const authorizations = Object.entries(payload.authorizations ?? {}).map(([clientId, authorization]) => ({
+      clientId,
+      sid: typeof authorization?.sid === 'string' ? authorization.sid : null,
+      grantId: typeof authorization?.grantId === 'string' ? authorization.grantId : null,
+    }));
+    sessions.push({ sessionId: row.id, authorizations });
+  }
+  return sessions;
+}

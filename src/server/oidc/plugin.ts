@@ -25,14 +25,16 @@ import { PERMISSIONS_POLICY } from '../plugins/security-headers.js';
 import type Provider from 'oidc-provider';
 import { recordProviderEvents } from './events.js';
 import { interactionRoutes } from './interaction-routes.js';
+import { endPortcullisSessionOnLogout } from './logout.js';
 import { createProvider, OIDC_MOUNT } from './provider.js';
 
 /**
- * For the provider's JSON and its few HTML pages: nothing loads but what it adds (the hash of its
- * form_post script joins script-src); no framing. form-action is left open: form_post posts to the
- * client's redirect URI, on the client's origin.
+ * For the provider's JSON and its few HTML pages: nothing loads but our stylesheet, images and scripts from
+ * /assets (its error, logout and signed-out pages are our views, ./pages.ts) and what it adds itself (the
+ * hash of its form_post script joins script-src); no inline style, no framing. form-action is left open:
+ * form_post posts to the client's redirect URI, on the client's origin.
  */
-export const OIDC_CSP = "default-src 'none'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+export const OIDC_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 function setBaselineHeaders(res: ServerResponse, https: boolean): void {
   res.setHeader('content-security-policy', OIDC_CSP);
@@ -54,6 +56,7 @@ export const oidcProvider = fp<{ ctx: AppContext }>(
     const build = (keys: typeof published.keys) => {
       const provider = createProvider(ctx, keys);
       recordProviderEvents(provider, ctx);
+      endPortcullisSessionOnLogout(provider, ctx);
       // callback() composes Koa's middleware: once per provider, not per request.
       return { provider, callback: provider.callback() };
     };

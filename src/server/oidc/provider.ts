@@ -12,6 +12,7 @@
  * would answer anything under /oidc). The third step: claims (`findAccount`, `claims`), acr/amr from the
  * interaction's login result, `acrValues`, a login check for `acr_values`, and grants remembered by account.
  */
+import { issuerFor, OIDC_MOUNT } from '../../app/oidc/issuer.js';
 import type { JWK } from 'jose';
 import Provider, { errors, interactionPolicy, type Configuration, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AppContext } from '../../app/context.js';
@@ -20,15 +21,14 @@ import { rememberedGrantId } from '../../app/oidc/grants.js';
 import { ACR_VALUES_SUPPORTED, askedAcrValues } from '../../core/oidc/acr.js';
 import { OIDC_LIFETIMES } from '../../app/oidc/lifetimes.js';
 import { createOidcAdapterFactory } from '../../store/oidc-adapter.js';
-
-export const OIDC_MOUNT = '/oidc';
+import { createPageRenderer } from '../plugins/views.js';
+import { providerPages } from './pages.js';
 
 /** Where oidc-provider sends the browser to sign in or consent: a Portcullis page outside the mount. */
+export { issuerFor, OIDC_MOUNT };
+
 export const interactionPath = (uid: string): string => `/oidc-interaction/${uid}`;
 
-export function issuerFor(publicUrl: URL): string {
-  return `${publicUrl.origin}${publicUrl.pathname.replace(/\/$/, '')}${OIDC_MOUNT}`;
-}
 
 /**
  * Accounts are Portcullis users; a disabled user is no account. `sub` is the user's id, which never changes
@@ -139,6 +139,8 @@ export function createProvider(ctx: AppContext, signingKeys: JWK[]): Provider {
   // Registered clients come from `oidc_clients` (src/app/oidc/clients.ts), their secrets opened there.
   const clients = createClientAdapter(ctx);
   const issuer = issuerFor(ctx.config.publicUrl);
+  // Its error, logout and signed-out pages are ours (./pages.ts).
+  const pages = providerPages(createPageRenderer(ctx.config.organisationName));
   const configuration: Configuration = {
     adapter: (model: string) => (model === 'Client' ? clients : artefacts(model)),
     // oidc-provider's JWK type is its own copy of RFC 7517's; jose's describes the same objects.
@@ -173,11 +175,12 @@ export function createProvider(ctx: AppContext, signingKeys: JWK[]): Provider {
     loadExistingGrant: loadExistingGrantIn(ctx),
     interactions: { url: (_oidcCtx, interaction) => interactionPath(interaction.uid), policy: interactionPolicyWithAcr() },
     pkce: { required: () => true },
+    renderError: pages.renderError,
     features: {
       devInteractions: { enabled: false },
       revocation: { enabled: true, allowedPolicy: ownTokensOnly },
       introspection: { enabled: true, allowedPolicy: ownTokensOnly },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource: pages.logoutSource, postLogoutSuccessSource: pages.postLogoutSuccessSource },
       // OpenID Connect Back-Channel Logout 1.0, so that `backchannel_logout_uri` is client metadata it knows.
       backchannelLogout: { enabled: true },
       clientCredentials: { enabled: true },

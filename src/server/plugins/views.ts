@@ -41,6 +41,17 @@ export function createViewEnvironment(): nunjucks.Environment {
  */
 const RENDER_CACHE_SIZE = 200;
 
+/** Renders a view to a string, with what every page gets (the organisation name, no errors yet). */
+export type PageRenderer = (template: string, context: Record<string, unknown>) => string;
+
+/**
+ * A renderer for pages written outside Fastify's reply: oidc-provider's own pages (src/server/oidc/pages.ts),
+ * which answer from its Koa context and have neither this response's nonce nor our CSRF token.
+ */
+export function createPageRenderer(organisationName: string, env: nunjucks.Environment = createViewEnvironment()): PageRenderer {
+  return (template, context) => env.render(template, { organisationName, fieldErrors: {}, errors: [], ...context });
+}
+
 export const views = fp<{ organisationName: string }>(
   async (app, options) => {
     const env = createViewEnvironment();
@@ -48,8 +59,7 @@ export const views = fp<{ organisationName: string }>(
     const csrfMark = `csrf${randomToken(12).replace(/[^A-Za-z0-9]/g, '')}`;
     const cache = new Map<string, string>();
 
-    const renderPage = (template: string, context: Record<string, unknown>) =>
-      env.render(template, { organisationName: options.organisationName, fieldErrors: {}, errors: [], ...context });
+    const renderPage = createPageRenderer(options.organisationName, env);
 
     app.decorateReply('render', function (this: FastifyReply, template: string, data: Record<string, unknown> = {}, status = 200) {
       const request = this.request;

@@ -1,0 +1,303 @@
+/**
+ * Signing a person out of every application (issue #13 point 5; docs/oidc.md#signing-out-of-applications), end to
+ * end over HTTP against a listening server, on SQLite and PostgreSQL. A relying party (a node:http server here)
+ * registered with a back-channel logout URI signs the person in with the authorization code flow (openid-client 6,
+ * PKCE, offline_access); then each trigger — Sign out everywhere, disabling the user, `session revoke`,
+ * `user reset-methods`, a push fraud report — must deliver it an OpenID Connect Back-Channel Logout 1.0 logout
+ * token, and leave its refresh token refused and its access token inactive.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import * as oauth from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resetMethods, revokeSessions } from '../../src/app/admin.js';
+import { addOrganisation, addUser, disableUser } from '../../src/app/directory.js';
+import { addClient } from '../../src/app/oidc/clients.js';
+import { BACKCHANNEL_LOGOUT_EVENT } from '../../src/app/oidc/sign-out.js';
+import { generateTotp } from '../../src/core/methods/totp.js';
+import { buildApp } from '../../src/server/app.js';
+import { listProviderSessionsForAccount } from '../../src/store/oidc-grants.js';
+import { freePort, listen } from '../helpers/browser.js';
+import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
+import { TestDevice } from '../helpers/device.js';
+
+const PASSWORD = 'lantern-harbour-correct';
+const actor = { kind: 'system' } as const;
+const cli = { kind: 'cli' as const, name: 'test' };
+const REDIRECT = 'http://127.0.0.1:8400/callback';
+
+interface Answer {
+  status: number;
+  location: string | null;
+  body: string;
+  contentType: string;
+}
+
+/** A browser: keeps cookies (deleting expired ones), sends forms from this site with the page's CSRF token. */
+class Browser {
+  readonly cookies = new Map<string, string>();
+  csrf = '';
+  constructor(readonly base: string) {}
+  async send(method: 'GET' | 'POST', target: string, form?: Record<string, string>): Promise<Answer> {
+    const headers: Record<string, string> = { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
+    let body: string | undefined;
+    if (form) {
+      body = new URLSearchParams({ _csrf: this.csrf, ...form }).toString();
+      Object.assign(headers, { 'content-type': 'application/x-www-form-urlencoded', origin: this.base, 'sec-fetch-site': 'same-origin' });
+    }
+    const response = await fetch(new URL(target, this.base), { method, headers, body, redirect: 'manual' });
+    for (const line of response.headers.getSetCookie()) {
+      const [pair = '', ...attributes] = line.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      if (value === '' || attributes.some((a) => /max-age=0|expires=thu, 01 jan 1970/i.test(a.trim()))) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    const text = await response.text();
+    this.csrf = /name="_csrf" value="([^"]+)"/.exec(text)?.[1] ?? this.csrf;
+    return { status: response.status, location: response.headers.get('location'), body: text, contentType: response.headers.get('content-type') ?? '' };
+  }
+  /** GETs, following redirects within Portcullis, until a page or a redirect to the application. */
+  async follow(target: string): Promise<Answer & { url: string }> {
+    let url = target;
+    for (let hops = 0; hops < 20; hops++) {
+      const answer = await this.send('GET', url);
+      if (answer.status < 300 || answer.status >= 400 || !answer.location) return { ...answer, url };
+      const next = new URL(answer.location, new URL(url, this.base));
+      if (next.origin !== new URL(this.base).origin) return { ...answer, url };
+      url = next.href;
+    }
+    throw new Error('too many redirects');
+  }
+}
+
+/** The relying party's back-channel logout endpoint: keeps every logout_token posted to it; answers `status`. */
+class RelyingParty {
+  readonly tokens: string[] = [];
+  status = 200;
+  private server: Server | null = null;
+  url = '';
+  async start(): Promise<void> {
+    this.server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      request.on('end', () => {
+        // §2.5: a form-encoded POST; anything else is not a logout request.
+        if (request.method === 'POST' && request.headers['content-type'] === 'application/x-www-form-urlencoded') {
+          const token = new URLSearchParams(body).get('logout_token');
+          if (token) this.tokens.push(token);
+        }
+        response.writeHead(this.status).end();
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/backchannel`;
+  }
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+
+/** Waits (briefly) until `probe` returns something; delivery happens after the response, not within it. */
+async function eventually<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 5_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe.each(dialects)('signing out of applications on %s', (dialect) => {
+  let ctx: TestContext;
+  let app: FastifyInstance;
+  let origin: string;
+  let issuer: URL;
+  let config: oauth.Configuration;
+  let clientId: string;
+  const rp = new RelyingParty();
+  let n = 0;
+
+  /** A person with a password and TOTP, signed in to the relying party through the code flow with offline_access. */
+  async function signedInToApplication() {
+    n += 1;
+    const email = `person${n}@example.org`;
+    await addUser(ctx, { email, displayName: `Person ${n}`, organisation: 'Test Trust', roles: [], password: PASSWORD }, actor);
+    const userId = (await ctx.store.users.findByEmail(email))!.id;
+    const browser = new Browser(origin);
+    await browser.send('GET', '/sign-in');
+    await browser.send('POST', '/sign-in', { email });
+    await browser.send('GET', '/sign-in/password');
+    await browser.send('POST', '/sign-in/password', { password: PASSWORD });
+    await browser.send('GET', '/security-info/add');
+    const chosen = await browser.send('POST', '/security-info/add', { method: 'totp' });
+    const page = await browser.send('GET', chosen.location!);
+    const key = /id="totp-key">([A-Z2-7 ]+)<\/code>/.exec(page.body)![1]!.replace(/ /g, '');
+    const step = Math.floor(Date.now() / 30_000);
+    expect((await browser.send('POST', chosen.location!, { code: generateTotp(key, new Date(step * 30_000)) })).location).toBe('/security-info?done=added');
+
+    // Signed in to Portcullis already (a person at a ward workstation): the application's request goes straight back.
+    const verifier = oauth.randomPKCECodeVerifier();
+    const state = oauth.randomState();
+    // offline_access needs prompt=consent (OpenID Connect Core 1.0 §11).
+    const url = oauth.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT,
+      scope: 'openid offline_access',
+      prompt: 'consent',
+      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+    });
+    const back = await browser.follow(url.href);
+    expect(back.status).toBe(303);
+    expect(back.location!.startsWith(REDIRECT)).toBe(true);
+    const tokens = await oauth.authorizationCodeGrant(config, new URL(back.location!), { pkceCodeVerifier: verifier, expectedState: state });
+    expect(tokens.refresh_token).toBeTruthy();
+    expect(tokens.claims()!.sub).toBe(userId);
+    const [session] = await listProviderSessionsForAccount(ctx.store.database.db, userId, new Date());
+    const sid = session!.authorizations.find((authorization) => authorization.clientId === clientId)!.sid!;
+    expect(sid).toBeTruthy();
+    return { email, userId, browser, tokens, sid };
+  }
+
+  /**
+   * The logout token the relying party received for this person, checked as an RP must (OpenID Connect Back-Channel
+   * Logout 1.0 §2.6), then the tokens the application held: refused and inactive.
+   */
+  async function expectSignedOutOfApplication(person: Awaited<ReturnType<typeof signedInToApplication>>) {
+    const jwks = createRemoteJWKSet(new URL(`${origin}/oidc/jwks`));
+    const idSid = person.tokens.claims()!.sid;
+    const token = await eventually(async () => {
+      for (const candidate of rp.tokens) {
+        const { payload } = await jwtVerify(candidate, jwks, { issuer: issuer.href, audience: clientId, typ: 'logout+jwt', algorithms: ['RS256'] });
+        if (payload.sub === person.userId) return candidate;
+      }
+      return undefined;
+    });
+    // §2.6 step 3: the signature verifies with the OP's published key; iss and aud are the OP's and this client's.
+    const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer: issuer.href, audience: clientId, typ: 'logout+jwt' });
+    // §2.4: explicitly typed so that it cannot be confused with an ID token.
+    expect(protectedHeader.typ).toBe('logout+jwt');
+    expect(decodeProtectedHeader(token).alg).toBe('RS256');
+    // §2.4: the events claim with the back-channel logout member, whose value is an empty object.
+    expect(payload.events).toEqual({ [BACKCHANNEL_LOGOUT_EVENT]: {} });
+    // §2.4 / §2.6 step 7: a nonce is forbidden (it would let the token pass as an ID token).
+    expect(payload).not.toHaveProperty('nonce');
+    // §2.4: sub is the ID token's sub; sid is the provider session's id for this client (the ID token carries it
+    // only when the client registers backchannel_logout_session_required, so it is compared with the stored one).
+    expect(payload.sub).toBe(person.tokens.claims()!.sub);
+    expect(payload.sid).toBe(person.sid);
+    if (idSid) expect(payload.sid).toBe(idSid);
+    expect(typeof payload.jti).toBe('string');
+    expect(payload.exp! - payload.iat!).toBeLessThanOrEqual(120);
+    // The application's tokens are gone at the same time (RFC 7009 §2.1, RFC 7662 §2.2).
+    await expect(oauth.refreshTokenGrant(config, person.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await oauth.tokenIntrospection(config, person.tokens.access_token)).active).toBe(false);
+    const sent = await eventually(async () => {
+      const events = await ctx.store.audit.list({ subjectUserId: person.userId, type: 'oidc.backchannel-logout-sent' });
+      return events.length ? events : undefined;
+    });
+    expect(JSON.parse(sent[0]!.details) as unknown).toMatchObject({ client_id: clientId });
+  }
+
+  beforeAll(async () => {
+    await rp.start();
+    const port = await freePort();
+    origin = `http://localhost:${port}`;
+    ctx = await createTestContext(dialect, { PUBLIC_URL: origin, SIGN_IN_LOCKOUT_THRESHOLD: '100', PUSH_MIN_INTERVAL: '1' });
+    await addOrganisation(ctx, 'Test Trust', actor);
+    app = await buildApp(ctx);
+    await listen(app, port);
+    issuer = new URL(`${origin}/oidc`);
+    const { client, secret } = await addClient(
+      ctx,
+      { name: 'Ward rota', redirectUris: [REDIRECT], postLogoutRedirectUris: [], backChannelLogoutUri: rp.url, confidential: true, firstParty: true, service: false, scopes: [] },
+      cli,
+    );
+    clientId = client.clientId;
+    config = await oauth.discovery(issuer, clientId, undefined, oauth.ClientSecretBasic(secret!), { execute: [oauth.allowInsecureRequests] });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await ctx?.destroy();
+    await rp.stop();
+  });
+
+  it('advertises back-channel logout with sid (Back-Channel Logout 1.0 §2.1)', () => {
+    expect(config.serverMetadata()).toMatchObject({ backchannel_logout_supported: true });
+  });
+
+  it('"Sign out everywhere" on Security info signs the person out of the application', async () => {
+    const person = await signedInToApplication();
+    await person.browser.send('GET', '/security-info/sign-out-everywhere');
+    const answer = await person.browser.send('POST', '/security-info/sign-out-everywhere', {});
+    expect(answer.location).toBe('/signed-out?everywhere=1');
+    await expectSignedOutOfApplication(person);
+  });
+
+  it('disabling the user signs them out of the application', async () => {
+    const person = await signedInToApplication();
+    await disableUser(ctx, person.email, cli);
+    await expectSignedOutOfApplication(person);
+  });
+
+  it('`session revoke` signs the person out of the application', async () => {
+    const person = await signedInToApplication();
+    await revokeSessions(ctx, person.email, cli);
+    await expectSignedOutOfApplication(person);
+  });
+
+  it('`user reset-methods` signs the person out of the application', async () => {
+    const person = await signedInToApplication();
+    await resetMethods(ctx, person.email, cli);
+    await expectSignedOutOfApplication(person);
+  });
+
+  it('a push fraud report ("No, it\'s not me") signs the person out of the application', async () => {
+    const person = await signedInToApplication();
+    // Pair a phone from Security info (in the browser still signed in to Portcullis) and approve its test request.
+    await person.browser.send('GET', '/security-info/add');
+    const page = await person.browser.send('POST', '/security-info/add', { method: 'push' });
+    const pairUrl = /href="(http:\/\/[^"]+\/authenticator\/#pair=[A-Za-z0-9_-]+)"/.exec(page.body)![1]!;
+    const enrolmentId = /data-next="\/security-info\/add\/app\/([^"]+)"/.exec(page.body)![1]!;
+    const device = await TestDevice.create(app);
+    expect((await device.pair(pairUrl, 'Ward phone')).statusCode).toBe(201);
+    const status = await person.browser.send('GET', `/security-info/add/app/${enrolmentId}`);
+    const number = /<span class="nhsuk-u-visually-hidden">Number: <\/span>(\d+)/.exec(status.body)![1]!;
+    const [test] = await device.pending();
+    expect((await device.decide(test!.id, 'approve', number)).statusCode).toBe(200);
+    await ctx.store.users.setDefaultMethod(person.userId, device.deviceId, ctx.clock());
+    // Someone else, with the password, asks for a push (after PUSH_MIN_INTERVAL); the person reports it.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const attacker = new Browser(origin);
+    await attacker.send('GET', '/sign-in');
+    await attacker.send('POST', '/sign-in', { email: person.email });
+    await attacker.send('GET', '/sign-in/password');
+    expect((await attacker.send('POST', '/sign-in/password', { password: PASSWORD })).location).toBe('/sign-in/verify');
+    await attacker.send('GET', '/sign-in/verify');
+    const [challenge] = await device.pending();
+    expect((await device.decide(challenge!.id, 'report')).json()).toEqual({ status: 'reported' });
+    await expectSignedOutOfApplication(person);
+    // The Portcullis session of that browser ended too.
+    expect((await person.browser.send('GET', '/security-info')).status).toBe(303);
+  });
+
+  it('revokes the tokens even when the application does not accept the logout, and audits the failure after one retry', async () => {
+    const person = await signedInToApplication();
+    rp.status = 500;
+    try {
+      await revokeSessions(ctx, person.email, cli);
+    } finally {
+      rp.status = 200;
+    }
+    await expect(oauth.refreshTokenGrant(config, person.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await oauth.tokenIntrospection(config, person.tokens.access_token)).active).toBe(false);
+    const failed = await ctx.store.audit.list({ subjectUserId: person.userId, type: 'oidc.backchannel-logout-failed' });
+    expect(failed).toHaveLength(1);
+    expect(JSON.parse(failed[0]!.details) as unknown).toMatchObject({ client_id: clientId, attempts: 2, error: 'status 500' });
+  });
+});

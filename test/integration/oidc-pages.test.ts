@@ -1,0 +1,269 @@
+/**
+ * oidc-provider's own pages in our look and under our rules (issue #13 point 6), over HTTP against a listening
+ * server on SQLite and PostgreSQL: its error page, the RP-initiated logout confirmation and the signed-out
+ * page are our views with our layout and OIDC_CSP; an error never redirects to an address the client did not
+ * register (RFC 6749 §4.1.2.1; OpenID Connect RP-Initiated Logout 1.0 §3 and §4); "Yes, sign out" ends the
+ * Portcullis session too.
+ */
+import type { FastifyInstance } from 'fastify';
+import * as oauth from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addOrganisation, addUser } from '../../src/app/directory.js';
+import { addClient } from '../../src/app/oidc/clients.js';
+import { generateTotp } from '../../src/core/methods/totp.js';
+import { buildApp } from '../../src/server/app.js';
+import { SESSION_COOKIE } from '../../src/server/cookies.js';
+import { freePort, listen } from '../helpers/browser.js';
+import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
+
+const PASSWORD = 'lantern-harbour-correct';
+const actor = { kind: 'system' } as const;
+const cli = { kind: 'cli' as const, name: 'test' };
+const REDIRECT = 'http://127.0.0.1:8400/callback';
+const AFTER_LOGOUT = 'http://127.0.0.1:8400/signed-out';
+
+interface Answer {
+  status: number;
+  location: string | null;
+  body: string;
+  headers: Headers;
+}
+
+/** A browser: keeps cookies, sends forms from this site (with our CSRF token, which the provider ignores). */
+class Browser {
+  readonly cookies = new Map<string, string>();
+  csrf = '';
+  constructor(readonly base: string) {}
+  async send(method: 'GET' | 'POST', target: string, form?: Record<string, string>): Promise<Answer> {
+    const headers: Record<string, string> = { accept: 'text/html,application/xhtml+xml', cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
+    let body: string | undefined;
+    if (form) {
+      body = new URLSearchParams({ _csrf: this.csrf, ...form }).toString();
+      Object.assign(headers, { 'content-type': 'application/x-www-form-urlencoded', origin: this.base, 'sec-fetch-site': 'same-origin' });
+    }
+    const response = await fetch(new URL(target, this.base), { method, headers, body, redirect: 'manual' });
+    for (const line of response.headers.getSetCookie()) {
+      const [pair = '', ...attributes] = line.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      if (value === '' || attributes.some((a) => /max-age=0|expires=thu, 01 jan 1970/i.test(a.trim()))) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    const text = await response.text();
+    this.csrf = /name="_csrf" value="([^"]+)"/.exec(text)?.[1] ?? this.csrf;
+    return { status: response.status, location: response.headers.get('location'), body: text, headers: response.headers };
+  }
+  async follow(target: string): Promise<Answer & { url: string }> {
+    let url = target;
+    for (let hops = 0; hops < 20; hops++) {
+      const answer = await this.send('GET', url);
+      if (answer.status < 300 || answer.status >= 400 || !answer.location) return { ...answer, url };
+      const next = new URL(answer.location, new URL(url, this.base));
+      if (next.origin !== new URL(this.base).origin) return { ...answer, url };
+      url = next.href;
+    }
+    throw new Error('too many redirects');
+  }
+}
+
+/** Our layout, not oidc-provider's page: the NHS.UK header, our stylesheet, no inline style or script. */
+function expectOurPage(answer: Answer, heading: string): void {
+  expect(answer.headers.get('content-type')).toMatch(/^text\/html/);
+  expect(answer.body).toContain('class="nhsuk-header');
+  expect(answer.body).toContain('<link rel="stylesheet" href="/assets/portcullis.css">');
+  expect(answer.body).toContain(`<h1 class="nhsuk-heading-l">${heading}</h1>`);
+  expect(answer.body).not.toMatch(/<style|style="|<script>/);
+  const csp = answer.headers.get('content-security-policy') ?? '';
+  expect(csp).toContain("style-src 'self'");
+  // The layout's one inline script carries this response's nonce, which the CSP names.
+  const nonce = /<script nonce="([^"]+)">/.exec(answer.body)?.[1];
+  expect(nonce).toBeTruthy();
+  expect(csp).toMatch(new RegExp(`script-src 'self'[^;]* 'nonce-${nonce!.replace(/[+/=]/g, '\\$&')}'`));
+  expect(csp).toContain("default-src 'none'");
+  expect(csp).not.toContain('unsafe-inline');
+}
+
+describe.each(dialects)("oidc-provider's own pages on %s", (dialect) => {
+  let ctx: TestContext;
+  let app: FastifyInstance;
+  let origin: string;
+  let issuer: URL;
+  let n = 0;
+
+  async function application() {
+    const { client, secret } = await addClient(
+      ctx,
+      { name: 'Staff rota', redirectUris: [REDIRECT], postLogoutRedirectUris: [AFTER_LOGOUT], confidential: true, firstParty: true, service: false, scopes: [] },
+      cli,
+    );
+    const config = await oauth.discovery(issuer, client.clientId, undefined, oauth.ClientSecretBasic(secret!), { execute: [oauth.allowInsecureRequests] });
+    return { clientId: client.clientId, config };
+  }
+
+  async function authorizeUrl(config: oauth.Configuration, parameters: Record<string, string> = {}) {
+    const verifier = oauth.randomPKCECodeVerifier();
+    const state = oauth.randomState();
+    const url = oauth.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT,
+      scope: 'openid',
+      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      ...parameters,
+    });
+    const redeem = (callback: string) => oauth.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state });
+    return { url: url.href, redeem };
+  }
+
+  /** A person signed in to the application (password and TOTP): their browser and the ID token it got. */
+  async function signedInToApplication(config: oauth.Configuration): Promise<{ browser: Browser; idToken: string; userId: string }> {
+    n += 1;
+    const email = `pages${n}@example.org`;
+    await addUser(ctx, { email, displayName: `Person ${n}`, organisation: 'Test Trust', roles: [], password: PASSWORD }, actor);
+    const userId = (await ctx.store.users.findByEmail(email))!.id;
+    const setup = new Browser(origin);
+    await setup.send('GET', '/sign-in');
+    await setup.send('POST', '/sign-in', { email });
+    await setup.send('GET', '/sign-in/password');
+    await setup.send('POST', '/sign-in/password', { password: PASSWORD });
+    await setup.send('GET', '/security-info/add');
+    const chosen = await setup.send('POST', '/security-info/add', { method: 'totp' });
+    const key = /id="totp-key">([A-Z2-7 ]+)<\/code>/.exec((await setup.send('GET', chosen.location!)).body)![1]!.replace(/ /g, '');
+    let step = Math.floor(Date.now() / 30_000);
+    const code = () => generateTotp(key, new Date(step++ * 30_000));
+    expect((await setup.send('POST', chosen.location!, { code: code() })).location).toBe('/security-info?done=added');
+
+    const browser = new Browser(origin);
+    const request = await authorizeUrl(config);
+    const started = await browser.follow(request.url);
+    const returnTo = new URL(started.url, origin).searchParams.get('returnTo')!;
+    await browser.send('POST', '/sign-in', { email, returnTo });
+    await browser.send('GET', '/sign-in/password');
+    await browser.send('POST', '/sign-in/password', { password: PASSWORD });
+    await browser.send('GET', '/sign-in/verify');
+    const verified = await browser.send('POST', '/sign-in/verify', { code: code() });
+    const back = await browser.follow(verified.location!);
+    expect(back.location!.startsWith(REDIRECT)).toBe(true);
+    const tokens = await request.redeem(back.location!);
+    return { browser, idToken: tokens.id_token!, userId };
+  }
+
+  const endSessionUrl = (parameters: Record<string, string>) => `/oidc/session/end?${new URLSearchParams(parameters).toString()}`;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    origin = `http://localhost:${port}`;
+    ctx = await createTestContext(dialect, { PUBLIC_URL: origin, SIGN_IN_LOCKOUT_THRESHOLD: '100' });
+    await addOrganisation(ctx, 'Test Trust', actor);
+    app = await buildApp(ctx);
+    await listen(app, port);
+    issuer = new URL(`${origin}/oidc`);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await ctx?.destroy();
+  });
+
+  it('answers an unregistered redirect_uri with our error page, never a redirect to it (RFC 6749 §4.1.2.1)', async () => {
+    const { config } = await application();
+    const request = await authorizeUrl(config, { redirect_uri: 'https://evil.example/callback' });
+    const answer = await new Browser(origin).send('GET', request.url);
+    expect(answer.status).toBe(400);
+    expect(answer.location).toBeNull();
+    expectOurPage(answer, 'Sorry, there is a problem with this sign-in request');
+    // The OAuth error only as a reference; no description (internal details) and no echo of the address.
+    expect(answer.body).toContain('Reference: <code>invalid_redirect_uri</code>');
+    expect(answer.body).not.toContain('evil.example');
+    expect(answer.body).not.toContain('error_description');
+  });
+
+  it('answers an unknown client_id and a malformed request with our error page, status 400, no Location (RFC 6749 §4.1.2.1)', async () => {
+    const unknown = new URLSearchParams({ client_id: 'no-such-client', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT, state: 's', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
+    const unknownAnswer = await new Browser(origin).send('GET', `/oidc/auth?${unknown.toString()}`);
+    expect(unknownAnswer.status).toBe(400);
+    expect(unknownAnswer.location).toBeNull();
+    expectOurPage(unknownAnswer, 'This application cannot use your account');
+    expect(unknownAnswer.body).toContain('Reference: <code>invalid_client</code>');
+
+    const malformed = await new Browser(origin).send('GET', '/oidc/auth?response_type=code');
+    expect(malformed.status).toBe(400);
+    expect(malformed.location).toBeNull();
+    expectOurPage(malformed, 'Sorry, there is a problem with this sign-in request');
+    expect(malformed.body).toContain('Reference: <code>invalid_request</code>');
+  });
+
+  it("leaves the form_post page oidc-provider's: its one inline script is allowed by its hash in script-src, nothing inline else (OAuth 2.0 Form Post Response Mode)", async () => {
+    const { config } = await application();
+    // prompt=none without a session: an error, sent to the registered redirect_uri by a self-submitting form.
+    const request = await authorizeUrl(config, { prompt: 'none', response_mode: 'form_post' });
+    const answer = await new Browser(origin).send('GET', request.url);
+    expect(answer.status).toBe(400);
+    expect(answer.body).toContain(`<form method="post" action="${REDIRECT}">`);
+    expect(answer.body).toContain('name="error" value="login_required"');
+    const csp = answer.headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(/script-src 'self' 'sha256-[A-Za-z0-9+/=]+'/);
+    expect(csp).toContain("style-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).not.toContain('form-action');
+  });
+
+  it('asks "Sign out of Staff rota?" on our page; "Yes, sign out" ends the Portcullis session too and goes to the registered post_logout_redirect_uri (OpenID Connect RP-Initiated Logout 1.0 §2, §3)', async () => {
+    const { config } = await application();
+    const { browser, idToken, userId } = await signedInToApplication(config);
+    const sessionsBefore = await ctx.store.database.db.selectFrom('sessions').select('id').where('user_id', '=', userId).execute();
+    expect(sessionsBefore.length).toBeGreaterThan(0);
+
+    const page = await browser.send('GET', endSessionUrl({ id_token_hint: idToken, post_logout_redirect_uri: AFTER_LOGOUT, state: 'back-here' }));
+    expect(page.status).toBe(200);
+    expectOurPage(page, 'Sign out of Staff rota?');
+    // oidc-provider's form and its hidden xsrf input, kept; our buttons inside it.
+    const action = /<form id="op.logoutForm" method="post" action="([^"]+)">/.exec(page.body)?.[1];
+    expect(action).toBe(`${origin}/oidc/session/end/confirm`);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.body)?.[1];
+    expect(xsrf).toBeTruthy();
+    expect(page.body).toMatch(/<button[^>]*name="logout"[^>]*value="yes"[^>]*>\s*Yes, sign out/);
+
+    // A forged confirmation without the xsrf value ends nothing (oidc-provider's own check, not our CSRF).
+    const forged = await browser.send('POST', '/oidc/session/end/confirm', { logout: 'yes', xsrf: 'forged' });
+    expect(forged.status).toBe(400);
+    expect(forged.location).toBeNull();
+    expect(browser.cookies.has(SESSION_COOKIE)).toBe(true);
+
+    const confirmed = await browser.send('POST', '/oidc/session/end/confirm', { xsrf: xsrf!, logout: 'yes' });
+    expect(confirmed.status).toBe(303);
+    expect(confirmed.location).toBe(`${AFTER_LOGOUT}?state=back-here`);
+    // Our session row is gone and the cookie cleared: /account asks to sign in again.
+    const sessionsAfter = await ctx.store.database.db.selectFrom('sessions').select('id').where('user_id', '=', userId).execute();
+    expect(sessionsAfter.map((row) => row.id)).not.toEqual(expect.arrayContaining(sessionsBefore.map((row) => row.id)));
+    expect(browser.cookies.has(SESSION_COOKIE)).toBe(false);
+    const account = await browser.send('GET', '/account');
+    expect(account.status).toBe(303);
+    expect(account.location).toMatch(/^\/sign-in/);
+  });
+
+  it('refuses an unregistered post_logout_redirect_uri with our error page, without signing out or redirecting (OpenID Connect RP-Initiated Logout 1.0 §3)', async () => {
+    const { config } = await application();
+    const { browser, idToken } = await signedInToApplication(config);
+    const answer = await browser.send('GET', endSessionUrl({ id_token_hint: idToken, post_logout_redirect_uri: 'https://evil.example/after' }));
+    expect(answer.status).toBe(400);
+    expect(answer.location).toBeNull();
+    expectOurPage(answer, 'Sorry, there is a problem with this sign-out request');
+    expect(answer.body).toContain('Reference: <code>invalid_request</code>');
+    expect(answer.body).not.toContain('evil.example');
+    expect((await browser.send('GET', '/account')).status).toBe(200);
+  });
+
+  it('shows our signed-out page after a sign-out with no post_logout_redirect_uri', async () => {
+    const { config } = await application();
+    const { browser, idToken } = await signedInToApplication(config);
+    const page = await browser.send('GET', endSessionUrl({ id_token_hint: idToken }));
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.body)![1]!;
+    const confirmed = await browser.send('POST', '/oidc/session/end/confirm', { xsrf, logout: 'yes' });
+    expect(confirmed.status).toBe(303);
+    expect(new URL(confirmed.location!).pathname).toBe('/oidc/session/end/success');
+    const done = await browser.send('GET', confirmed.location!);
+    expect(done.status).toBe(200);
+    expectOurPage(done, 'You have signed out');
+  });
+});
