@@ -22,57 +22,12 @@ import { listProviderSessionsForAccount } from '../../src/store/oidc-grants.js';
 import { freePort, listen } from '../helpers/browser.js';
 import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
 import { TestDevice } from '../helpers/device.js';
+import { FetchBrowser as Browser, type FetchAnswer as Answer } from '../helpers/fetch-browser.js';
 
 const PASSWORD = 'lantern-harbour-correct';
 const actor = { kind: 'system' } as const;
 const cli = { kind: 'cli' as const, name: 'test' };
 const REDIRECT = 'http://127.0.0.1:8400/callback';
-
-interface Answer {
-  status: number;
-  location: string | null;
-  body: string;
-  contentType: string;
-}
-
-/** A browser: keeps cookies (deleting expired ones), sends forms from this site with the page's CSRF token. */
-class Browser {
-  readonly cookies = new Map<string, string>();
-  csrf = '';
-  constructor(readonly base: string) {}
-  async send(method: 'GET' | 'POST', target: string, form?: Record<string, string>): Promise<Answer> {
-    const headers: Record<string, string> = { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
-    let body: string | undefined;
-    if (form) {
-      body = new URLSearchParams({ _csrf: this.csrf, ...form }).toString();
-      Object.assign(headers, { 'content-type': 'application/x-www-form-urlencoded', origin: this.base, 'sec-fetch-site': 'same-origin' });
-    }
-    const response = await fetch(new URL(target, this.base), { method, headers, body, redirect: 'manual' });
-    for (const line of response.headers.getSetCookie()) {
-      const [pair = '', ...attributes] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      if (value === '' || attributes.some((a) => /max-age=0|expires=thu, 01 jan 1970/i.test(a.trim()))) this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-    const text = await response.text();
-    this.csrf = /name="_csrf" value="([^"]+)"/.exec(text)?.[1] ?? this.csrf;
-    return { status: response.status, location: response.headers.get('location'), body: text, contentType: response.headers.get('content-type') ?? '' };
-  }
-  /** GETs, following redirects within Portcullis, until a page or a redirect to the application. */
-  async follow(target: string): Promise<Answer & { url: string }> {
-    let url = target;
-    for (let hops = 0; hops < 20; hops++) {
-      const answer = await this.send('GET', url);
-      if (answer.status < 300 || answer.status >= 400 || !answer.location) return { ...answer, url };
-      const next = new URL(answer.location, new URL(url, this.base));
-      if (next.origin !== new URL(this.base).origin) return { ...answer, url };
-      url = next.href;
-    }
-    throw new Error('too many redirects');
-  }
-}
 
 /** The relying party's back-channel logout endpoint: keeps every logout_token posted to it; answers `status`. */
 class RelyingParty {
