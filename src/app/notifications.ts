@@ -3,7 +3,8 @@
  * authenticator is bound or removed). They say what changed and when, and what to do if it was not
  * them; they never carry a code or a link that approves anything.
  */
-import type { UserRow } from '../store/schema.js';
+import type { Transaction } from 'kysely';
+import type { DatabaseSchema, UserRow } from '../store/schema.js';
 import type { AppContext } from './context.js';
 
 export type SecurityNotice =
@@ -82,7 +83,8 @@ export function composeNotice(ctx: AppContext, user: UserRow, notice: SecurityNo
   }
 }
 
-export async function notifyUser(ctx: AppContext, user: UserRow, notice: SecurityNotice): Promise<void> {
+/** Queues the notice; inside `trx` when given, so it exists if and only if the change it tells of committed. */
+export async function notifyUser(ctx: AppContext, user: UserRow, notice: SecurityNotice, trx?: Transaction<DatabaseSchema>): Promise<void> {
   const { subject, text } = composeNotice(ctx, user, notice);
-  await ctx.delivery.enqueue({ channel: 'email', to: user.email, purpose: 'security-notice', subject, text });
+  await ctx.delivery.enqueue({ channel: 'email', to: user.email, purpose: 'security-notice', subject, text }, trx);
 }

@@ -113,21 +113,27 @@ export async function finishEnrolment(
   const method = await pendingMethod(ctx, session, methodId);
   const strategy = strategyOf(method);
   if (!strategy.finishEnrolment) throw new PortcullisError('enrolment-expired');
-  const result = await strategy.finishEnrolment(ctx, session.user, method, challengeId, code, { purpose: 'enrolment', binding: `enrolment:${method.id}`, ip: client.ip });
-  if (!result.ok) return result;
-  const now = ctx.clock();
   const withoutSecondFactor = access.via === 'registration-grant';
-  if (withoutSecondFactor) await ctx.store.sessions.endRegistrationGrant(session.id);
-  await ctx.store.audit.append({
-    type: 'method.added',
-    at: now,
-    actor: { kind: 'user', userId: session.user.id },
-    subjectUserId: session.user.id,
-    ip: client.ip,
-    details: { methodId: method.id, kind: method.kind, via: access.via },
+  // Activation, the end of the registration grant, the audit event and the email in one transaction
+  // (issue #17): a crash leaves either an active method with its event and notice, or none of them —
+  // never a method in use that the audit log and its owner were not told of.
+  return ctx.store.transaction(async (repos, trx) => {
+    const inTransaction: AppContext = { ...ctx, store: { ...ctx.store, ...repos } };
+    const result = await strategy.finishEnrolment!(inTransaction, session.user, method, challengeId, code, { purpose: 'enrolment', binding: `enrolment:${method.id}`, ip: client.ip });
+    if (!result.ok) return result;
+    const now = ctx.clock();
+    if (withoutSecondFactor) await repos.sessions.endRegistrationGrant(session.id);
+    await repos.audit.append({
+      type: 'method.added',
+      at: now,
+      actor: { kind: 'user', userId: session.user.id },
+      subjectUserId: session.user.id,
+      ip: client.ip,
+      details: { methodId: method.id, kind: method.kind, via: access.via },
+    });
+    await notifyUser(ctx, session.user, { kind: 'method-added', method: describeMethod(method), withoutSecondFactor }, trx);
+    return { ok: true };
   });
-  await notifyUser(ctx, session.user, { kind: 'method-added', method: describeMethod(method), withoutSecondFactor });
-  return { ok: true };
 }
 
 export async function setDefaultMethod(ctx: AppContext, session: ActiveSession, methodId: string, client: ClientInfo): Promise<MethodRow> {

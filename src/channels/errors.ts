@@ -9,7 +9,9 @@ export const deliveryErrorCatalogue = {
   'provider-rejected': { retryable: false, message: 'The provider refused the message' },
   'provider-throttled': { retryable: true, message: 'The provider asked us to slow down' },
   'provider-unavailable': { retryable: true, message: 'The provider failed or could not be reached' },
-  'provider-timeout': { retryable: true, message: 'The provider did not answer in time' },
+  // Not retried (issue #17): the message may have reached the provider, which may deliver it; sending it
+  // again could deliver it twice. Like a node that died mid-send, its outcome is unknown.
+  'provider-timeout': { retryable: false, message: 'The provider did not answer in time, so whether it took the message is unknown; not sent again' },
   'payload-unreadable': {
     retryable: false,
     message: 'The queued message could not be decrypted (was PORTCULLIS_SECRET changed?)',

@@ -9,10 +9,16 @@
  *                         └──not retryable, or attempts used up──▶ dead (a dead letter, logged at error)
  *
  * A claim is one conditional UPDATE (status and time checked in its WHERE clause), so when several
- * nodes race for a row exactly one of them wins, on SQLite and PostgreSQL alike. A claim lapses after a
- * while: if its node dies between claiming and recording the result, another node sends the message
- * again. Delivery is therefore at least once; a provider that accepted a message just before a crash
- * may deliver it twice, which for one-time codes is harmless.
+ * nodes race for a row exactly one of them wins, on SQLite and PostgreSQL alike. A claim lapses after
+ * four send timeouts. A lapsed claim means its node died (or lost its database) somewhere between
+ * claiming and recording the result — perhaps after the provider accepted the message, perhaps before
+ * it was handed over: nobody can tell. Such a message is **not** sent again blindly (issue #17: a
+ * crash must not turn into a second text or email); it becomes a dead letter with the reason
+ * `outcome-unknown`, logged at error and listed by `portcullis outbox --dead`. So each message is sent
+ * at most once, and one whose outcome is not recorded is visibly dead-lettered; a person whose one-time
+ * code never came asks for another.
+ *
+ *   sending ──claim lapsed──▶ dead (outcome-unknown)
  *
  * Nothing here logs a message's text or code, or a whole recipient (they are masked).
  */
@@ -45,6 +51,20 @@ export interface OutboxEntry {
   createdAt: string;
 }
 
+/** A message given up, as an operator sees it: never its text or code, and the recipient masked. */
+export interface DeadLetter {
+  id: string;
+  channel: ChannelKind;
+  purpose: string;
+  /** Masked (`+44 7••• ••• 123`, `a•••@example.org`). */
+  to: string;
+  provider: string;
+  attempts: number;
+  /** Why it was given up: an error code and status, or `outcome-unknown: …`. */
+  lastError: string;
+  createdAt: string;
+}
+
 export interface Delivery {
   /**
    * Durably queues a message (in the caller's transaction when one is given) and wakes this node's
@@ -65,6 +85,8 @@ export interface Delivery {
   close(): Promise<void>;
   /** The development outbox (messages for the `outbox` provider), decrypted, newest first. */
   listOutbox(options?: { limit?: number; to?: string }): Promise<OutboxEntry[]>;
+  /** Dead letters of every provider, newest first (`portcullis outbox --dead`). */
+  listDeadLetters(options?: { limit?: number }): Promise<DeadLetter[]>;
   /** Deletes sent and dead messages created before `before`; returns how many. The loop runs it hourly. */
   deleteFinishedBefore(before: Date): Promise<number>;
   /** The provider each channel uses now. */
@@ -82,9 +104,9 @@ export interface DeliveryOptions {
   providers?: Partial<Record<ChannelKind, Provider>>;
   /** How often the loop looks for due messages. Default 1000 ms. */
   pollIntervalMs?: number;
-  /** How long one send may take before it counts as a retryable failure. Default 15 s. */
+  /** How long one send may take before it is given up as `provider-timeout` (outcome unknown: not retried). Default DELIVERY_SEND_TIMEOUT (15 s). */
   sendTimeoutMs?: number;
-  /** How long a claim lasts; it must comfortably exceed `sendTimeoutMs`. Default max(60 s, 4 × send timeout). */
+  /** How long a claim lasts; it must comfortably exceed `sendTimeoutMs`. Default 4 × send timeout. */
   claimMs?: number;
   /** Messages taken per round. Default 50. */
   batchSize?: number;
@@ -93,6 +115,9 @@ export interface DeliveryOptions {
   /** For backoff jitter; tests pin it. */
   random?: () => number;
 }
+
+/** `last_error` of a message whose claim lapsed: it may or may not have been delivered. */
+export const OUTCOME_UNKNOWN = 'outcome-unknown: the node sending it stopped before recording the result; not sent again';
 
 /** Sent and dead messages are kept this long (for support questions: "did my code go?"), then deleted. */
 export const OUTBOX_RETENTION_MS = 30 * 24 * 3600 * 1000;
@@ -130,8 +155,8 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   const key = options.keys.keyEncryption;
   const maxAttempts = options.config.delivery.maxAttempts;
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
-  const sendTimeoutMs = options.sendTimeoutMs ?? 15_000;
-  const claimMs = options.claimMs ?? Math.max(60_000, 4 * sendTimeoutMs);
+  const sendTimeoutMs = options.sendTimeoutMs ?? options.config.delivery.sendTimeoutMs ?? 15_000;
+  const claimMs = options.claimMs ?? 4 * sendTimeoutMs;
   const batchSize = options.batchSize ?? 50;
   const concurrency = Math.max(1, options.concurrency ?? 8);
   const random = options.random ?? Math.random;
@@ -210,12 +235,8 @@ export function createDelivery(options: DeliveryOptions): Delivery {
         attempts: eb('attempts', '+', 1),
       }))
       .where('id', '=', id)
-      .where((eb) =>
-        eb.or([
-          eb.and([eb('status', '=', 'pending'), eb('next_attempt_at', '<=', at)]),
-          eb.and([eb('status', '=', 'sending'), eb('claimed_until', '<', at)]),
-        ]),
-      )
+      .where('status', '=', 'pending')
+      .where('next_attempt_at', '<=', at)
       .returning(['id', 'channel', 'purpose', 'recipient', 'payload', 'attempts'])
       .executeTakeFirst();
   }
@@ -226,6 +247,18 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       .set({ ...changes, claimed_until: null, claim_token: null })
       .where('id', '=', row.id)
       .where('claim_token', '=', token)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  /** A send that finished after its claim lapsed: the dead letter "outcome unknown" learns the outcome. */
+  async function recordLateSend(row: ClaimedRow, providerName: string, providerMessageId: string | null): Promise<boolean> {
+    const result = await db
+      .updateTable('outbox')
+      .set({ status: 'sent', sent_at: clock().toISOString(), provider: providerName, provider_message_id: providerMessageId, last_error: null })
+      .where('id', '=', row.id)
+      .where('status', '=', 'dead')
+      .where('last_error', '=', OUTCOME_UNKNOWN)
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
@@ -272,7 +305,9 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       });
       count(row.channel, provider.name, 'sent');
       if (recorded) log.info(fields, 'message sent');
-      else log.warn(fields, 'message sent, but its claim had lapsed and another dispatcher took it: it may arrive twice');
+      else if (await recordLateSend(row, provider.name, result?.providerMessageId ?? null)) {
+        log.warn(fields, 'message sent after its claim had lapsed: it was marked outcome unknown, now sent (it was not sent again)');
+      } else log.warn(fields, 'message sent, but its claim had lapsed and its row changed meanwhile');
       return true;
     }
 
@@ -294,17 +329,43 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     return true;
   }
 
+  /**
+   * Lapsed claims become dead letters whose outcome is unknown (see the top of this file): one UPDATE,
+   * so of several nodes only one records each. The payload is wiped as for any dead letter of a real
+   * provider. Returns how many.
+   */
+  async function deadLetterLapsedClaims(at: string): Promise<number> {
+    const rows = await db
+      .updateTable('outbox')
+      .set((eb) => ({
+        status: 'dead',
+        last_error: OUTCOME_UNKNOWN,
+        claimed_until: null,
+        claim_token: null,
+        payload: eb.case().when('provider', '=', OUTBOX_PROVIDER_NAME).then(eb.ref('payload')).else(null).end(),
+      }))
+      .where('status', '=', 'sending')
+      .where('claimed_until', '<', at)
+      .returning(['id', 'channel', 'purpose', 'recipient', 'provider', 'attempts'])
+      .execute();
+    for (const row of rows) {
+      count(row.channel, row.provider, 'dead');
+      log.error(
+        { outboxId: row.id, channel: row.channel, purpose: row.purpose, provider: row.provider, to: maskRecipient({ channel: row.channel, to: row.recipient }), attempts: Number(row.attempts), error: OUTCOME_UNKNOWN },
+        'message given up (dead letter): its sender stopped mid-send, so whether it went is unknown; it is not sent again',
+      );
+    }
+    return rows.length;
+  }
+
   async function dispatchRound(): Promise<{ due: number; attempted: number }> {
     const at = clock().toISOString();
+    await deadLetterLapsedClaims(at);
     const due = await db
       .selectFrom('outbox')
       .select('id')
-      .where((eb) =>
-        eb.or([
-          eb.and([eb('status', '=', 'pending'), eb('next_attempt_at', '<=', at)]),
-          eb.and([eb('status', '=', 'sending'), eb('claimed_until', '<', at)]),
-        ]),
-      )
+      .where('status', '=', 'pending')
+      .where('next_attempt_at', '<=', at)
       .orderBy('next_attempt_at')
       .orderBy('id')
       .limit(batchSize)
@@ -438,6 +499,27 @@ export function createDelivery(options: DeliveryOptions): Delivery {
           createdAt: row.created_at,
         };
       });
+    },
+    async listDeadLetters(listOptions = {}) {
+      const limit = Math.min(500, Math.max(1, Math.trunc(listOptions.limit ?? 20)));
+      const rows = await db
+        .selectFrom('outbox')
+        .select(['id', 'channel', 'purpose', 'recipient', 'provider', 'attempts', 'last_error', 'created_at'])
+        .where('status', '=', 'dead')
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(limit)
+        .execute();
+      return rows.map((row) => ({
+        id: row.id,
+        channel: row.channel,
+        purpose: row.purpose,
+        to: maskRecipient({ channel: row.channel, to: row.recipient }),
+        provider: row.provider,
+        attempts: Number(row.attempts),
+        lastError: row.last_error ?? '',
+        createdAt: row.created_at,
+      }));
     },
     deleteFinishedBefore,
   };

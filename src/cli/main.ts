@@ -222,10 +222,23 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .option('--to <address>', 'only messages to this phone number (E.164) or email address')
     .option('--limit <n>', 'at most this many messages (1 to 500)', '20')
-    .action((options: { json?: boolean; to?: string; limit: string }) => {
+    .option('--dead', 'instead, the dead letters of every provider: messages given up, with why (never their text; recipients masked)')
+    .action((options: { json?: boolean; to?: string; limit: string; dead?: boolean }) => {
       const limit = Number(options.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new CliExit(2, '--limit must be a whole number from 1 to 500');
+      if (options.dead && options.to) throw new CliExit(2, '--to cannot be used with --dead (recipients are masked)');
       return withContext(async (ctx) => {
+        if (options.dead) {
+          const dead = await ctx.delivery.listDeadLetters({ limit });
+          if (options.json) return out(JSON.stringify(dead, null, 2));
+          if (dead.length === 0) return out('There are no dead letters.');
+          return out(
+            table([
+              ['TIME', 'ID', 'CHANNEL', 'PURPOSE', 'TO', 'PROVIDER', 'ATTEMPTS', 'WHY'],
+              ...dead.map((d) => [d.createdAt, d.id, d.channel, d.purpose, d.to, d.provider, String(d.attempts), d.lastError]),
+            ]),
+          );
+        }
         const messages = await ctx.delivery.listOutbox({ limit, to: options.to });
         if (options.json) return out(JSON.stringify(messages, null, 2));
         if (messages.length === 0) return out(`The development outbox is empty${options.to ? ` for ${options.to}` : ''}.`);

@@ -33,6 +33,7 @@ describe('delivery configuration', () => {
       smtp: null,
       emailFrom: 'Portcullis <no-reply@localhost>',
       maxAttempts: 5,
+      sendTimeoutMs: 15_000,
     });
     expect(config.developmentPages).toBe(false);
   });
@@ -57,6 +58,7 @@ describe('delivery configuration', () => {
       smtp: { url: 'smtps://user:pass@mail.example.org:465' },
       emailFrom: 'NHSmail <no-reply@nhs.example>',
       maxAttempts: 3,
+      sendTimeoutMs: 15_000,
     });
   });
 

@@ -41,6 +41,8 @@ export interface DeliveryConfig {
   emailFrom: string;
   /** Attempts per message before it becomes a dead letter. */
   maxAttempts: number;
+  /** How long one send may take (DELIVERY_SEND_TIMEOUT); a claim lasts four times this. */
+  sendTimeoutMs: number;
 }
 
 // A Notify API key ends with the service id and the secret, both UUIDs
@@ -109,5 +111,5 @@ export function parseDeliveryConfig(raw: RawOptions): DeliveryConfig {
     throw new ConfigError('EMAIL_FROM', 'must be an email address, optionally with a name: Portcullis <no-reply@example.org>');
   }
 
-  return { providers, notify, twilio, smtp, emailFrom: raw.EMAIL_FROM, maxAttempts: raw.DELIVERY_MAX_ATTEMPTS };
+  return { providers, notify, twilio, smtp, emailFrom: raw.EMAIL_FROM, maxAttempts: raw.DELIVERY_MAX_ATTEMPTS, sendTimeoutMs: raw.DELIVERY_SEND_TIMEOUT * 1000 };
 }

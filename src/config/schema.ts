@@ -132,6 +132,7 @@ export const optionsSchema = z.object({
   SMTP_URL: optionalText,
   EMAIL_FROM: z.string().trim().min(3).max(320).default('Portcullis <no-reply@localhost>'),
   DELIVERY_MAX_ATTEMPTS: integer(1, 20).default(5),
+  DELIVERY_SEND_TIMEOUT: duration(1, 120).default(15),
   DEVELOPMENT_PAGES: z
     .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
     .default(false)
@@ -329,6 +330,11 @@ export const optionDocs: Record<keyof RawOptions, OptionDoc> = {
   DELIVERY_MAX_ATTEMPTS: {
     description: 'Attempts to send one message (retrying with growing waits: 2s, 4s, 8s …) before it is given up as a dead letter.',
     defaultText: '5',
+  },
+  DELIVERY_SEND_TIMEOUT: {
+    description:
+      'How long one send may take; a provider that has not answered by then may have the message, so it is given up (a dead letter), not retried. A node claims a message for four times this; a claim that lapses (its node died mid-send) makes the message a dead letter whose outcome is unknown, never a blind resend.',
+    defaultText: '15s',
   },
   DEVELOPMENT_PAGES: {
     description:

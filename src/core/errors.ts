@@ -140,6 +140,8 @@ export const errorCatalogue = {
   'field-characters-invalid': { status: 400, message: 'The {field} field contains a character that cannot be used' },
   'rate-limited': { status: 429, message: 'Too many requests. Wait a moment and try again.' },
   internal: { status: 500, message: 'Sorry, there is a problem with the service. Try again later.' },
+  // The database or Redis does not answer (issue #17): a refusal, never a sign-in that skips a check.
+  'service-unavailable': { status: 503, message: 'Sign-in is not working at the moment. Try again in a few minutes.' },
   // Directory
   'organisation-exists': { status: 409, message: 'An organisation called {name} already exists' },
   'organisation-not-found': { status: 404, message: 'There is no organisation called {name}' },

@@ -9,6 +9,7 @@ import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { redactPath, type AppContext } from '../app/context.js';
 import { formatErrorMessage, isPortcullisError, type ErrorCode } from '../core/errors.js';
+import { isDependencyUnavailable } from '../store/errors.js';
 import { ensureAssets } from '../web/build-assets.js';
 import { accountRoutes } from './account/routes.js';
 import { activationRoutes } from './activation/routes.js';
@@ -35,6 +36,7 @@ const ERROR_TITLES: Partial<Record<ErrorCode, string>> = {
   'not-found': 'Page not found',
   'rate-limited': 'Too many requests',
   internal: 'Sorry, there is a problem with the service',
+  'service-unavailable': 'Sorry, there is a problem with the service',
 };
 
 
@@ -82,10 +84,17 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       if (typeof headers === 'object' && headers !== null) {
         for (const [name, value] of Object.entries(headers)) if (typeof value === 'string' && /^(content-range|allow|retry-after)$/i.test(name)) reply.header(name, value);
       }
+    } else if (isDependencyUnavailable(error)) {
+      // The database or Redis is down or restarting: expected in operations, not a bug. The request is
+      // refused whole (a throttle that cannot be read is never skipped), and the node recovers by itself
+      // when the connection comes back (docs/operations.md, "What a crash or a lost node costs").
+      code = 'service-unavailable';
+      reply.header('retry-after', '30');
+      request.log.warn({ err: (error as Error).message, url: redactPath(request.url) }, 'database or Redis unavailable');
     } else {
       request.log.error({ err: error, url: redactPath(request.url) }, 'unhandled error');
     }
-    const status = isPortcullisError(error) ? error.status : code === 'internal' ? 500 : (clientErrorStatus(error) ?? 400);
+    const status = isPortcullisError(error) ? error.status : code === 'internal' ? 500 : code === 'service-unavailable' ? 503 : (clientErrorStatus(error) ?? 400);
     const message = formatErrorMessage(code, params);
     if (isApi(request)) {
       // A device with a wrong clock learns the server's, to correct and retry (docs/device-api.md).

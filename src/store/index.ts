@@ -52,8 +52,11 @@ export function createRepositories(db: Kysely<DatabaseSchema> | Transaction<Data
 export interface Store extends Repositories {
   database: Database;
   dialect: Dialect;
-  /** Runs `work` in one transaction with repositories bound to it: all of it is written, or none. */
-  transaction<T>(work: (repositories: Repositories) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` in one transaction with repositories bound to it: all of it is written, or none. The
+   * transaction itself is given too, for what takes one (`Delivery.enqueue`).
+   */
+  transaction<T>(work: (repositories: Repositories, trx: Transaction<DatabaseSchema>) => Promise<T>): Promise<T>;
 }
 
 export function createStore(database: Database): Store {
@@ -61,6 +64,6 @@ export function createStore(database: Database): Store {
     ...createRepositories(database.db),
     database,
     dialect: database.dialect,
-    transaction: (work) => database.db.transaction().execute((trx) => work(createRepositories(trx))),
+    transaction: (work) => database.db.transaction().execute((trx) => work(createRepositories(trx), trx)),
   };
 }

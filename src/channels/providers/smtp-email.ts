@@ -30,6 +30,12 @@ function smtpError(error: unknown): DeliveryError {
   return new DeliveryError('provider-unavailable', { detail: detail ?? 'connection failed' });
 }
 
+/** The domain of a From address (`Name <no-reply@example.org>` → `example.org`), for Message-IDs. */
+function domainOf(from: string): string {
+  const match = /@([A-Za-z0-9.-]+)>?\s*$/.exec(from);
+  return match ? match[1]! : 'portcullis.invalid';
+}
+
 export function createSmtpEmailProvider(config: SmtpConfig & { from: string }, options: { timeoutMs: number }): Provider {
   const transport = nodemailer.createTransport({
     url: config.url,
@@ -40,9 +46,12 @@ export function createSmtpEmailProvider(config: SmtpConfig & { from: string }, o
   });
   return {
     name: SMTP_PROVIDER_NAME,
-    async send(message) {
+    async send(message, context) {
       try {
-        const info = await transport.sendMail({ from: config.from, to: message.to, subject: message.subject, text: message.text });
+        // The outbox id as the Message-ID (RFC 5322 §3.6.4), as Notify is given it as its reference: an
+        // operator can match a message in a mailbox or a mail log to its outbox row.
+        const messageId = context?.reference ? `<${context.reference}@${domainOf(config.from)}>` : undefined;
+        const info = await transport.sendMail({ from: config.from, to: message.to, subject: message.subject, text: message.text, ...(messageId ? { messageId } : {}) });
         return { providerMessageId: typeof info.messageId === 'string' ? info.messageId : undefined };
       } catch (error) {
         throw smtpError(error);
