@@ -6,11 +6,27 @@ import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { createPostgresDatabase } from '../test/helpers/postgres.js';
 
 export { postgresAnswers } from '../test/helpers/postgres.js';
 
 export const DEFAULT_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
+export const DEFAULT_REDIS = 'redis://127.0.0.1:6379/0';
+
+/** Whether a Redis server answers at `url` (within 2 s). */
+export async function redisAnswers(url: string): Promise<boolean> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    return (await redis.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -236,4 +252,137 @@ export function createBareSignInServer(pageBytes: number, passwordIsRight: (pass
       }
     });
   });
+}
+
+// ── Password sign-ins and closed loops (bench/sign-in, bench/oidc) ─────────────────────────────────
+
+export const SESSION_COOKIE = '__Host-portcullis-session';
+/** Where a password-only sign-in lands: a user without a second method is offered to set one up. */
+export const AFTER_PASSWORD_ONLY: ReadonlySet<string> = new Set(['/account', '/security-info/get-started?returnTo=%2Faccount']);
+
+/** One browser over HTTP, with the sign-in steps the benches take. */
+export class SignInBrowser extends FormBrowser {
+  /**
+   * GET the sign-in page (`signInPath`: /sign-in, or where an application's authorization sent the browser),
+   * then POST the email with the page's `returnTo`; true when the flow reached the password step.
+   */
+  async startSignIn(email: string, signInPath = '/sign-in', returnTo?: string): Promise<boolean> {
+    await this.send('GET', signInPath);
+    const response = await this.send('POST', '/sign-in', returnTo === undefined ? { email } : { email, returnTo });
+    return response.status === 303 && response.location === '/sign-in/password';
+  }
+
+  submitPassword(password: string): Promise<HttpResponse> {
+    return this.send('POST', '/sign-in/password', { password });
+  }
+
+  /** Posted straight after the password's redirect, as the password is posted after the email's. */
+  submitCode(code: string): Promise<HttpResponse> {
+    return this.send('POST', '/sign-in/verify', { code });
+  }
+
+  hasSession(): boolean {
+    return this.cookies.has(SESSION_COOKIE);
+  }
+}
+
+/**
+ * Each sign-in is a fresh browser (its own cookies) on a keep-alive connection of its own while it
+ * runs; connections are reused, as a browser reuses its connection to a site.
+ */
+const idleConnections = new Map<string, LeanConnection[]>();
+export async function withBrowser<T>(origin: string, use: (browser: SignInBrowser) => Promise<T>): Promise<T> {
+  const idle = idleConnections.get(origin) ?? [];
+  idleConnections.set(origin, idle);
+  const connection = idle.pop() ?? new LeanConnection(new URL(origin));
+  try {
+    return await use(new SignInBrowser(origin, connection));
+  } finally {
+    idle.push(connection);
+  }
+}
+
+/** Closes the connections withBrowser keeps for reuse. */
+export function closeIdleConnections(): void {
+  for (const connection of [...idleConnections.values()].flat()) connection.close();
+  idleConnections.clear();
+}
+
+/**
+ * bench/sign-in's "password" case: a complete password sign-in in a fresh browser (GET /sign-in, POST
+ * the email, POST the password); its duration in ms, or null if it did not end signed in.
+ */
+export function passwordSignIn(origin: string, email: string, password: string): Promise<number | null> {
+  return withBrowser(origin, async (browser) => {
+    const started = performance.now();
+    if (!(await browser.startSignIn(email))) return null;
+    const response = await browser.submitPassword(password);
+    const ok = response.status === 303 && AFTER_PASSWORD_ONLY.has(response.location ?? '') && browser.hasSession();
+    return ok ? performance.now() - started : null;
+  });
+}
+
+/**
+ * A closed loop: `workers` callers repeat `task` until the time is up; latencies of successes only. A
+ * task answering undefined did nothing (it found no work before the deadline) and is not counted.
+ */
+export async function closedLoop(workers: number, ms: number, task: (deadline: number) => Promise<number | null | undefined>) {
+  const latencies: number[] = [];
+  let failures = 0;
+  const started = performance.now();
+  const deadline = started + ms;
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (performance.now() < deadline) {
+        const latency = await task(deadline);
+        if (latency === undefined) continue;
+        if (latency === null) failures++;
+        else latencies.push(latency);
+      }
+    }),
+  );
+  return { elapsedMs: performance.now() - started, latencies, failures };
+}
+
+// ── CPU time ──────────────────────────────────────────────────────────────────────────────────────
+
+/** This process's CPU time in ms, all threads (user + system). */
+export const ownCpuMs = (): number => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+
+/**
+ * The fields of a /proc stat file (a process's or a thread's) after its name, which may hold spaces, so
+ * they are counted after ')': [11] is utime and [12] stime, in clock ticks of 1/100 s on Linux.
+ */
+async function statFields(file: string): Promise<string[]> {
+  return (await readFile(file, 'utf8')).split(')').at(-1)!.trim().split(' ');
+}
+
+/** CPU time a process has used, in ms (utime + stime), or null without /proc. */
+export async function cpuMsOf(pid: number): Promise<number | null> {
+  try {
+    const fields = await statFields(`/proc/${pid}/stat`);
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A process's main thread (its event loop): from /proc/<pid>/task/<pid>/schedstat, the CPU time it has
+ * used in ms (the file counts nanoseconds) and how many times it has been given a CPU (each wake-up, and
+ * each time it was preempted); from its stat, the part of that spent in the kernel; or null without
+ * them. The rest of a process's CPU is its other threads': argon2's, the garbage collector's helpers,
+ * libuv's pool.
+ */
+export async function mainThreadOf(pid: number): Promise<{ cpuMs: number; slices: number; systemMs: number } | null> {
+  try {
+    const [ns, , slices] = (await readFile(`/proc/${pid}/task/${pid}/schedstat`, 'utf8')).trim().split(' ');
+    const fields = await statFields(`/proc/${pid}/task/${pid}/stat`);
+    return { cpuMs: Number(ns) / 1e6, slices: Number(slices), systemMs: Number(fields[12]) * 10 };
+  } catch {
+    return null;
+  }
 }

@@ -26,14 +26,13 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { CompactSign, exportJWK, generateKeyPair } from 'jose';
 import pino from 'pino';
-import { agent, FormBrowser, freePort, freshPostgresDatabase, percentile, postgresAnswers, request, rssMiB, sleep, type HttpResponse } from './lib.js';
+import { agent, DEFAULT_REDIS, FormBrowser, freePort, freshPostgresDatabase, percentile, postgresAnswers, redisAnswers, request, rssMiB, sleep, type HttpResponse } from './lib.js';
 import { createAppContext } from '../src/app/context.js';
 import { addOrganisation, insertUser } from '../src/app/directory.js';
 import { loadConfig } from '../src/config/load.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
-const DEFAULT_REDIS = 'redis://127.0.0.1:6379/0';
 const PASSWORD = 'lantern-harbour-correct';
 const ORGANISATION = 'Bench Trust';
 /** A decision that has not reached the wait page by then is counted as lost (the page would poll). */
@@ -104,19 +103,6 @@ async function openFilesLimit(pid: number | 'self'): Promise<string | null> {
     return /^Max open files\s+(\S+)/m.exec(await readFile(`/proc/${pid}/limits`, 'utf8'))?.[1] ?? null;
   } catch {
     return null;
-  }
-}
-
-async function redisAnswers(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    return (await redis.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
   }
 }
 

@@ -16,22 +16,35 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { agent, FormBrowser, freePort, LeanConnection, freshPostgresDatabase, percentile, rssMiB, sleep, type HttpResponse } from './lib.js';
+import {
+  agent,
+  closedLoop,
+  closeIdleConnections,
+  cpuMsOf,
+  freePort,
+  freshPostgresDatabase,
+  mainThreadOf,
+  ownCpuMs,
+  passwordSignIn,
+  percentile,
+  rssMiB,
+  SignInBrowser as Browser,
+  sleep,
+  withBrowser,
+  type HttpResponse,
+} from './lib.js';
 import { DEMO_ORGANISATIONS, DEMO_PASSWORD, DEMO_PHONES, DEMO_USERS } from '../src/app/demo.js';
 import { generateTotp, TOTP_PERIOD_SECONDS, totpStep } from '../src/core/methods/totp.js';
 import { optionsSchema } from '../src/config/schema.js';
 import { createPasswordHasher } from '../src/crypto/password-hasher.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SESSION_COOKIE = '__Host-portcullis-session';
 const MAX_FAILURES_PER_ACCOUNT = 90; // below SIGN_IN_LOCKOUT_THRESHOLD=100, set for the server below
-/** Where a password-only sign-in lands: a user without a second method is offered to set one up. */
-const AFTER_PASSWORD_ONLY = new Set(['/account', '/security-info/get-started?returnTo=%2Faccount']);
 /**
  * A code is chosen when a sign-in starts and posted three requests later. It is chosen only while its
  * step is this far inside the server's window (now ±1 step) at both ends, so a step boundary passing in
@@ -120,93 +133,8 @@ async function runCli(argv: string[], env: NodeJS.ProcessEnv, input = ''): Promi
   return stdout;
 }
 
-/**
- * The fields of a /proc stat file (a process's or a thread's) after its name, which may hold spaces, so
- * they are counted after ')': [11] is utime and [12] stime, in clock ticks of 1/100 s on Linux.
- */
-async function statFields(file: string): Promise<string[]> {
-  return (await readFile(file, 'utf8')).split(')').at(-1)!.trim().split(' ');
-}
-
-/** CPU time a process has used, in ms (utime + stime), or null without /proc. */
-async function cpuMsOf(pid: number): Promise<number | null> {
-  try {
-    const fields = await statFields(`/proc/${pid}/stat`);
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return null;
-  }
-}
-/**
- * A process's main thread (its event loop): from /proc/<pid>/task/<pid>/schedstat, the CPU time it has
- * used in ms (the file counts nanoseconds) and how many times it has been given a CPU (each wake-up, and
- * each time it was preempted); from its stat, the part of that spent in the kernel; or null without
- * them. The rest of a process's CPU is its other threads': argon2's, the garbage collector's helpers,
- * libuv's pool.
- */
-async function mainThreadOf(pid: number): Promise<{ cpuMs: number; slices: number; systemMs: number } | null> {
-  try {
-    const [ns, , slices] = (await readFile(`/proc/${pid}/task/${pid}/schedstat`, 'utf8')).trim().split(' ');
-    const fields = await statFields(`/proc/${pid}/task/${pid}/stat`);
-    return { cpuMs: Number(ns) / 1e6, slices: Number(slices), systemMs: Number(fields[12]) * 10 };
-  } catch {
-    return null;
-  }
-}
-const ownCpuMs = () => {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1000;
-};
-
-/** One browser over HTTP, with the sign-in steps this bench takes. */
-class Browser extends FormBrowser {
-  /** GET /sign-in, then POST the email; true when the flow reached the password step. */
-  async startSignIn(email: string): Promise<boolean> {
-    await this.send('GET', '/sign-in');
-    const response = await this.send('POST', '/sign-in', { email });
-    return response.status === 303 && response.location === '/sign-in/password';
-  }
-
-  submitPassword(password: string): Promise<HttpResponse> {
-    return this.send('POST', '/sign-in/password', { password });
-  }
-
-  /** Posted straight after the password's redirect, as the password is posted after the email's. */
-  submitCode(code: string): Promise<HttpResponse> {
-    return this.send('POST', '/sign-in/verify', { code });
-  }
-
-  hasSession(): boolean {
-    return this.cookies.has(SESSION_COOKIE);
-  }
-}
-
-/**
- * Each sign-in is a fresh browser (its own cookies) on a keep-alive connection of its own while it
- * runs; connections are reused, as a browser reuses its connection to a site.
- */
-const idleConnections = new Map<string, LeanConnection[]>();
-async function withBrowser<T>(origin: string, use: (browser: Browser) => Promise<T>): Promise<T> {
-  const idle = idleConnections.get(origin) ?? [];
-  idleConnections.set(origin, idle);
-  const connection = idle.pop() ?? new LeanConnection(new URL(origin));
-  try {
-    return await use(new Browser(origin, connection));
-  } finally {
-    idle.push(connection);
-  }
-}
-
-/** A complete password sign-in in a fresh browser; its duration in ms, or null if it did not succeed. */
-function signIn(origin: string, email: string): Promise<number | null> {
-  return withBrowser(origin, async (browser) => {
-  const started = performance.now();
-  if (!(await browser.startSignIn(email))) return null;
-  const response = await browser.submitPassword(DEMO_PASSWORD);
-  const ok = response.status === 303 && AFTER_PASSWORD_ONLY.has(response.location ?? '') && browser.hasSession();
-  return ok ? performance.now() - started : null;
-  });
-}
+/** A complete password sign-in in a fresh browser (bench/lib.ts); its duration in ms, or null if it did not succeed. */
+const signIn = (origin: string, email: string) => passwordSignIn(origin, email, DEMO_PASSWORD);
 
 /** A bench account with an authenticator app: the key its set-up page showed, and its last step used. */
 interface TotpAccount {
@@ -309,28 +237,6 @@ async function enrolAccount(origin: string, email: string, activationPath: strin
   const done = await browser.send('POST', chosen.location!, { code: codeAt(key, step) });
   expect('confirming the app with a code', done, done.status === 303 && done.location === '/security-info?done=added');
   return { email, key, lastStep: step, signedInStep: null, busy: false };
-}
-
-/**
- * A closed loop: `workers` callers repeat `task` until the time is up; latencies of successes only. A
- * task answering undefined did nothing (it found no work before the deadline) and is not counted.
- */
-async function closedLoop(workers: number, ms: number, task: (deadline: number) => Promise<number | null | undefined>) {
-  const latencies: number[] = [];
-  let failures = 0;
-  const started = performance.now();
-  const deadline = started + ms;
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      while (performance.now() < deadline) {
-        const latency = await task(deadline);
-        if (latency === undefined) continue;
-        if (latency === null) failures++;
-        else latencies.push(latency);
-      }
-    }),
-  );
-  return { elapsedMs: performance.now() - started, latencies, failures };
 }
 
 /** One measurement, summed over its rounds. */
@@ -667,7 +573,7 @@ try {
   for (const [label, value] of rows) process.stdout.write(`${label.padEnd(width)}${value}\n`);
 } finally {
   agent.destroy();
-  for (const connection of [...idleConnections.values()].flat()) connection.close();
+  closeIdleConnections();
   bare?.kill('SIGTERM');
   const child = server;
   if (child && child.exitCode === null) {

@@ -7,6 +7,12 @@
  * row: src/core/policy/profile.ts) and their live exceptions, so the database counts users per profile
  * with one indexed GROUP BY, the few with live exceptions are counted apart, and the core evaluates each
  * distinct combination once — a few dozen evaluations for a million and a half users.
+ *
+ * A requirement targeting an application (`client:KEY`, docs/policy.md#applications) applies to the people
+ * who use it: those holding a live grant for that client (oidc-provider's Grant rows, by their indexed
+ * `client_id` and `account_id`). Only when the policy has such a requirement, a second GROUP BY counts the
+ * users per profile and per set of applications used (the applications the policy names, and "another"),
+ * and those users move from their profile's count to that combination's.
  */
 import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
 import type { MethodSummary, SecondFactorKind } from '../core/methods/registry.js';
@@ -14,6 +20,7 @@ import { formatDay } from '../core/policy/dates.js';
 import { parseProfile, type Profile } from '../core/policy/profile.js';
 import type { CompiledPolicy } from '../core/policy/document.js';
 import { evaluatePolicy, type ComplianceState, type Evaluation, type PolicySubject } from '../core/policy/evaluate.js';
+import { applicationsFor, hasApplicationRequirements, namedApplications } from '../core/policy/applications.js';
 import { activeProfileCounts } from '../store/repositories/policy-profile.js';
 import type { DatabaseSchema } from '../store/schema.js';
 import type { AppContext } from './context.js';
@@ -30,6 +37,8 @@ interface Combination {
   groups: string[];
   kinds: SecondFactorKind[];
   exceptions: string[];
+  /** The applications used, as `applicationsFor` gives them (empty: none, or no requirement targets one). */
+  applications?: string[];
 }
 
 /**
@@ -46,7 +55,8 @@ class CombinationEvaluator {
   ) {}
 
   evaluate(combination: Combination): Evaluated {
-    const key = `${combination.roles.join(',')}|${combination.groups.join(',')}|${combination.kinds.join(',')}|${combination.exceptions.join(',')}`;
+    const applications = combination.applications ?? [];
+    const key = `${combination.roles.join(',')}|${combination.groups.join(',')}|${combination.kinds.join(',')}|${combination.exceptions.join(',')}|${applications.join(',')}`;
     let evaluation = this.cache.get(key);
     if (!evaluation) {
       const subject: PolicySubject = {
@@ -58,6 +68,7 @@ class CombinationEvaluator {
         hasActiveTap: false,
         exceptions: combination.exceptions.map((requirementId) => ({ requirementId, until: new Date(this.at.getTime() + 366 * 86_400_000) })),
         snoozes: [],
+        applications,
       };
       evaluation = { ...evaluatePolicy(subject, this.policy, this.at), subjectElevated: subject.elevated };
       this.evaluations += 1;
@@ -75,6 +86,57 @@ async function evaluatorFor(ctx: AppContext, at: Date): Promise<{ evaluator: Com
 export interface StateCounts {
   total: number;
   byState: Record<StateName, number>;
+}
+
+/** Live grants, each with its registered client's policy key. */
+function liveGrants(db: Kysely<DatabaseSchema>, at: Date) {
+  return db
+    .selectFrom('oidc_artefacts as g')
+    .innerJoin('oidc_clients as c', 'c.client_id', 'g.client_id')
+    .where('g.model', '=', 'Grant')
+    .where('g.account_id', 'is not', null)
+    .where((eb) => eb.or([eb('g.expires_at', 'is', null), eb('g.expires_at', '>', at.toISOString())]));
+}
+
+/** The applications each of these users uses (few users: those with live exceptions, or one page). */
+async function applicationsOf(db: Kysely<DatabaseSchema>, at: Date, named: ReadonlySet<string>, users: readonly string[] | Expression<unknown>): Promise<Map<string, string[]>> {
+  const rows = await liveGrants(db, at)
+    .select(['g.account_id', 'c.key'])
+    .distinct()
+    .where('g.account_id', 'in', users as readonly string[])
+    .execute();
+  const used = new Map<string, string[]>();
+  for (const row of rows) {
+    const list = used.get(row.account_id!);
+    if (list) list.push(row.key);
+    else used.set(row.account_id!, [row.key]);
+  }
+  return new Map([...used].map(([user, keys]) => [user, applicationsFor(keys, named)]));
+}
+
+/**
+ * Active users counted per profile and per set of applications used, for those who use any (one GROUP BY
+ * over the Grant rows' (model, client_id, account_id) index; a flag per application the policy names).
+ */
+async function applicationProfileCounts(db: Kysely<DatabaseSchema>, at: Date, named: readonly string[]): Promise<Array<{ profile: string; applications: string[]; users: number }>> {
+  const flags = named.map((key, i) => sql`max(case when c.key = ${key} then 1 else 0 end) as ${sql.ref(`a${i}`)}`);
+  const other = named.length ? sql`max(case when c.key not in (${sql.join(named)}) then 1 else 0 end)` : sql`1`;
+  const columns = [...named.map((_, i) => sql.ref(`s.a${i}`)), sql.ref('s.other')];
+  const { rows } = await sql<Record<string, number | string>>`
+    select u.policy_profile as profile, ${sql.join(columns)}, count(*) as users
+    from (
+      select g.account_id, ${sql.join([...flags, sql`${other} as other`])}
+      from oidc_artefacts g inner join oidc_clients c on c.client_id = g.client_id
+      where g.model = 'Grant' and g.account_id is not null and (g.expires_at is null or g.expires_at > ${at.toISOString()})
+      group by g.account_id
+    ) s inner join users u on u.id = s.account_id
+    where u.status = 'active'
+    group by u.policy_profile, ${sql.join(columns)}`.execute(db);
+  return rows.map((row) => ({
+    profile: String(row.profile),
+    applications: [...named.filter((_, i) => Number(row[`a${i}`]) === 1), ...(Number(row.other) === 1 ? ['*'] : [])].sort(),
+    users: Number(row.users),
+  }));
 }
 
 const emptyCounts = (): StateCounts => ({ total: 0, byState: { compliant: 0, exempt: 0, 'action-needed': 0, 'in-grace': 0, 'non-compliant': 0 } });
@@ -107,23 +169,30 @@ export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock())
       .where('e.until', '>', at.toISOString())
       .execute(),
   ]);
-  // Users with live exceptions move from their profile's count to their profile-with-exceptions' count.
-  const counts = new Map<string, { profile: string; exceptions: string[]; users: number }>();
-  for (const row of profiles) counts.set(`${row.profile}#`, { profile: row.profile, exceptions: [], users: row.users });
+  // Users who use applications a requirement targets move from their profile's count to their
+  // profile-with-applications' count; then users with live exceptions to their profile-with-exceptions'.
+  const counts = new Map<string, { profile: string; exceptions: string[]; applications: string[]; users: number }>();
+  for (const row of profiles) counts.set(`${row.profile}##`, { profile: row.profile, exceptions: [], applications: [], users: row.users });
+  const move = (profile: string, from: { exceptions: string[]; applications: string[] }, to: { exceptions: string[]; applications: string[] }, users: number) => {
+    const base = counts.get(`${profile}#${from.exceptions.join(',')}#${from.applications.join(',')}`);
+    if (base) base.users -= users;
+    const key = `${profile}#${to.exceptions.join(',')}#${to.applications.join(',')}`;
+    const entry = counts.get(key) ?? { profile, ...to, users: 0 };
+    entry.users += users;
+    counts.set(key, entry);
+  };
+  const named = hasApplicationRequirements(policy) ? namedApplications(policy) : null;
+  if (named) for (const row of await applicationProfileCounts(db, at, named)) move(row.profile, { exceptions: [], applications: [] }, { exceptions: [], applications: row.applications }, row.users);
   const exempted = new Map<string, { profile: string; requirements: Set<string> }>();
   for (const row of exceptions) {
     const entry = exempted.get(row.user_id) ?? { profile: row.profile, requirements: new Set<string>() };
     entry.requirements.add(row.requirement_id);
     exempted.set(row.user_id, entry);
   }
-  for (const { profile, requirements } of exempted.values()) {
-    const ids = [...requirements].sort();
-    const base = counts.get(`${profile}#`);
-    if (base) base.users -= 1;
-    const key = `${profile}#${ids.join(',')}`;
-    const entry = counts.get(key) ?? { profile, exceptions: ids, users: 0 };
-    entry.users += 1;
-    counts.set(key, entry);
+  const applicationsOfExempted = named && exempted.size ? await applicationsOf(db, at, new Set(named), [...exempted.keys()]) : new Map<string, string[]>();
+  for (const [userId, { profile, requirements }] of exempted) {
+    const applications = applicationsOfExempted.get(userId) ?? [];
+    move(profile, { exceptions: [], applications }, { exceptions: [...requirements].sort(), applications }, 1);
   }
   const rows = [...counts.values()].filter((c) => c.users > 0);
 
@@ -138,7 +207,7 @@ export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock())
   for (const row of rows) {
     const count = row.users;
     const { roles, groups, kinds } = parseProfile(row.profile);
-    const evaluation = evaluator.evaluate({ roles, groups, kinds, exceptions: row.exceptions });
+    const evaluation = evaluator.evaluate({ roles, groups, kinds, exceptions: row.exceptions, applications: row.applications });
     users.total += count;
     users.byState[evaluation.state.state] += count;
     if (kinds.length === 0) withoutMethod += count;
@@ -228,12 +297,13 @@ export async function* compliancePages(ctx: AppContext, filter: RowFilter = {}):
   const describe = (r: Evaluation['requirements'][number], when: string | null | undefined) =>
     `${r.id}${r.mode === 'report-only' ? ' (report only)' : ''}: ${STATE_WORDS[r.state.state]} ${when ? day(new Date(when)) : ''}`.trim();
   const shared = new Map<string, Shared>();
-  const sharedFor = (profileText: string, exceptions: string[]): Shared => {
-    const key = `${profileText}#${exceptions.join(',')}`;
+  const named = hasApplicationRequirements(policy) ? new Set(namedApplications(policy)) : null;
+  const sharedFor = (profileText: string, exceptions: string[], applications: string[]): Shared => {
+    const key = `${profileText}#${exceptions.join(',')}#${applications.join(',')}`;
     let entry = shared.get(key);
     if (!entry) {
       const profile = parseProfile(profileText);
-      const evaluation = evaluator.evaluate({ ...profile, exceptions });
+      const evaluation = evaluator.evaluate({ ...profile, exceptions, applications });
       const state = evaluation.state.state;
       entry = {
         evaluation,
@@ -299,11 +369,13 @@ export async function* compliancePages(ctx: AppContext, filter: RowFilter = {}):
         if (list) list.push(row);
         else exceptionsOf.set(row.user_id, [row]);
       }
+      // This range's users' applications, only when a requirement targets one.
+      const applications = named ? await applicationsOf(q, at, named, q.selectFrom('users as u').select('u.id').where(range)) : null;
       const page: ComplianceRow[] = [];
       for (const user of users) {
         if (user.status !== 'active') continue;
         const userExceptions = exceptionsOf.get(user.id);
-        const common = sharedFor(user.policy_profile, userExceptions ? [...new Set(userExceptions.map((e) => e.requirement_id))].sort() : []);
+        const common = sharedFor(user.policy_profile, userExceptions ? [...new Set(userExceptions.map((e) => e.requirement_id))].sort() : [], applications?.get(user.id) ?? []);
         if (filter.onlyAtRisk && !common.atRisk) continue;
         const { evaluation, profile } = common;
         let { date, why } = common;

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../paths.js';
 import type { AppContext } from './context.js';
+import { ensureMailAppClient, MAIL_APP_URL, type MailAppRegistration } from './demo-mail-app.js';
 import { addOrganisation, addUser, type RoleRequest } from './directory.js';
 import { applyPolicyText } from './policy.js';
 
@@ -43,6 +44,8 @@ export interface DemoReport {
   existing: string[];
   /** The policy version applied, with the day its requirement takes effect; null when one was there already. */
   policy: { version: number; effective: string } | null;
+  /** The sample application's client (examples/mail-app), registered once; its secret is only in its file. */
+  mailApp: MailAppRegistration;
 }
 
 /** The example policy's text with every date moved to `days` from now (in London, as the policy says). */
@@ -54,7 +57,7 @@ export async function demoPolicyText(now: Date, days = DEMO_POLICY_DAYS): Promis
 
 export async function ensureDemo(ctx: AppContext): Promise<DemoReport> {
   const actor = { kind: 'system' } as const;
-  const report: DemoReport = { created: [], existing: [], policy: null };
+  const report: Omit<DemoReport, 'mailApp'> = { created: [], existing: [], policy: null };
   for (const name of DEMO_ORGANISATIONS) {
     if (!(await ctx.store.organisations.findByName(name))) await addOrganisation(ctx, name, actor);
   }
@@ -79,7 +82,7 @@ export async function ensureDemo(ctx: AppContext): Promise<DemoReport> {
     const { version } = await applyPolicyText(ctx, text, actor, `The example policy, dated ${DEMO_POLICY_DAYS} days from today for the demo`);
     report.policy = { version, effective };
   }
-  return report;
+  return { ...report, mailApp: await ensureMailAppClient(ctx) };
 }
 
 export function describeDemo(publicUrl: URL): string {
@@ -91,6 +94,7 @@ export function describeDemo(publicUrl: URL): string {
     'use push notifications in the Portcullis Authenticator from its date (`portcullis policy show`).',
     'These accounts are for trying Portcullis out. Never run the demo on a production database.',
     `Texts, calls and emails are kept in the development outbox: ${new URL('/dev/outbox', publicUrl).toString()} (with DEVELOPMENT_PAGES=true) or \`portcullis outbox\`.`,
+    `The sample application "Mail" (examples/mail-app) is registered for ${MAIL_APP_URL}: \`npm run start:mail-app\` starts it beside the demo.`,
   ];
   return lines.join('\n');
 }

@@ -17,6 +17,7 @@ import type { MethodRow, UserRow } from '../store/schema.js';
 import { methodDefinitions, type MethodSummary, type SecondFactorKind } from '../core/methods/registry.js';
 import { defaultRefusal, deletionRefusal, describeStanding, phraseFor, registrableKinds, type Registrable, type Standing } from '../core/policy/changes.js';
 import { TAP_OPTION, type SignInPolicy } from '../core/sign-in/flow.js';
+import { methodMeetsAcr } from '../core/oidc/acr.js';
 import type { AppContext } from './context.js';
 import { methodSummaries, summarise } from './methods/index.js';
 
@@ -80,8 +81,12 @@ export async function currentPolicy(ctx: AppContext): Promise<{ version: number;
 }
 
 export async function directoryShape(ctx: AppContext): Promise<DirectoryShape> {
-  const [roles, groups] = await Promise.all([ctx.store.roles.list(), ctx.store.database.db.selectFrom('groups').select('name').execute()]);
-  return { roles: roles.map((r) => ({ name: r.name, elevated: r.elevated })), groups: groups.map((g) => g.name) };
+  const [roles, groups, clients] = await Promise.all([
+    ctx.store.roles.list(),
+    ctx.store.database.db.selectFrom('groups').select('name').execute(),
+    ctx.store.database.db.selectFrom('oidc_clients').select('key').execute(),
+  ]);
+  return { roles: roles.map((r) => ({ name: r.name, elevated: r.elevated })), groups: groups.map((g) => g.name), clients: clients.map((c) => c.key) };
 }
 
 export interface PolicyCheck {
@@ -213,8 +218,15 @@ export async function signInPolicy(ctx: AppContext, user: UserRow, rows?: readon
 }
 
 /** The options a step-up or a reset offers: the allowed methods, then a live pass (never first: it may be one-time). */
-export function stepUpOptions(allowed: { usable: MethodSummary[]; policy: SignInPolicy }, includePass: boolean): MethodSummary[] {
-  return [...allowed.usable, ...(includePass && allowed.policy.tap ? [TAP_OPTION] : [])];
+/**
+ * The methods a step-up offers. With `acr` (an application asked for that class, docs/oidc.md), only those
+ * that reach it — a push for `…:app-push` — when the person has any; otherwise all of them.
+ */
+export function stepUpOptions(allowed: { usable: MethodSummary[]; policy: SignInPolicy }, includePass: boolean, acr?: unknown): MethodSummary[] {
+  const all = [...allowed.usable, ...(includePass && allowed.policy.tap ? [TAP_OPTION] : [])];
+  if (typeof acr !== 'string') return all;
+  const reaching = all.filter((method) => methodMeetsAcr(method.kind, acr));
+  return reaching.length ? reaching : all;
 }
 
 /**

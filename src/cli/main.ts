@@ -205,7 +205,7 @@ export function buildProgram(): Command {
     );
 
   verb(program, 'demo', 'server')
-    .description('Create the demo organisations and users if missing (idempotent), and print how to sign in')
+    .description('Create the demo organisations and users if missing (idempotent), register the sample application Mail (examples/mail-app; its secret goes to mail-app-client.json in the data directory, never to the output), and print how to sign in')
     .action(() =>
       withContext(async (ctx) => {
         const { describeDemo, ensureDemo } = await demo();
@@ -425,6 +425,7 @@ export function buildProgram(): Command {
         'or, with --service, uses the client credentials grant only',
     )
     .requiredOption('--name <name>', 'the name users see, 1 to 120 characters')
+    .option('--key <key>', 'what the policy names it by (client:KEY): lower-case letters, digits and dashes, 1 to 64, unique (default: the name, slugified)')
     .option('--redirect-uri <uri>', 'where users are sent back, matched exactly: https, or http only for localhost and 127.0.0.1 (repeatable)', collect, [])
     .option('--confidential', 'the client keeps a secret (client_secret_basic); without it, it is public (no secret)')
     .option('--first-party', 'a Portcullis-run application: users are not asked for consent')
@@ -444,7 +445,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action((id: string, options: { json?: boolean }) => withContext(async (ctx) => (await clientCommands()).clientShow(ctx, id, options)));
   verb(client, 'remove', 'server')
-    .description('Remove a client: it can get no more tokens (those it holds stay valid until they expire)')
+    .description('Remove a client: it can get no more tokens (those it holds stay valid until they expire); refused while the policy in force names it (client:KEY)')
     .argument('<client-id>')
     .action((id: string) => withContext(async (ctx) => (await clientCommands()).clientRemove(ctx, id)));
   verb(client, 'rotate-secret', 'server')

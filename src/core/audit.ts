@@ -50,6 +50,8 @@ export const auditEventTypes = [
   'oidc.backchannel-logout-failed',
   // The interaction pages (issue #13, third step): a consent given, silently for a first-party client.
   'oidc.consent-given',
+  // A report-only requirement targeting an application (client:KEY) that this sign-in did not meet (issue #13 point 4).
+  'oidc.policy-requirement-unmet',
 ] as const;
 
 export type AuditEventType = (typeof auditEventTypes)[number];

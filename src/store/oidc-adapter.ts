@@ -18,6 +18,7 @@
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { prepared } from './prepared.js';
 import type { DatabaseSchema } from './schema.js';
 
 /**
@@ -65,6 +66,49 @@ if ttl >= 0 and ttl < tonumber(ARGV[2]) then redis.call('pexpire', KEYS[1], ARGV
 if ttl == -2 then redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 1`;
 
+/**
+ * The queries every token request runs (a refresh grant runs five of them), compiled once per database
+ * (src/store/prepared.ts): building and compiling the same Kysely tree on each call was about a tenth of
+ * a refresh grant's CPU (docs/performance.md#npm-run-benchoidc).
+ */
+const upsertArtefact = prepared(9, (db, model, id, payload, grantId, userCode, uid, accountId, clientId, expiresAt) =>
+  db
+    .insertInto('oidc_artefacts')
+    .values({ model, id, payload, grant_id: grantId, user_code: userCode, uid, account_id: accountId, client_id: clientId, expires_at: expiresAt, consumed_at: null })
+    // consumed_at is kept: saving an artefact again never makes it redeemable again.
+    .onConflict((oc) =>
+      oc.columns(['model', 'id']).doUpdateSet((eb) => ({
+        payload: eb.ref('excluded.payload'),
+        grant_id: eb.ref('excluded.grant_id'),
+        user_code: eb.ref('excluded.user_code'),
+        uid: eb.ref('excluded.uid'),
+        account_id: eb.ref('excluded.account_id'),
+        client_id: eb.ref('excluded.client_id'),
+        expires_at: eb.ref('excluded.expires_at'),
+      })),
+    ),
+);
+/** A row of this model that has not expired: an expired row waits for `deleteExpiredOidcArtefacts`. */
+const findArtefact = prepared(3, (db, model, id, now) =>
+  db
+    .selectFrom('oidc_artefacts')
+    .select(['payload', 'consumed_at'])
+    .where('model', '=', model)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .where('id', '=', id),
+);
+/** The compare-and-set: only a live artefact not consumed yet is marked. */
+const consumeArtefact = prepared(3, (db, model, id, now) =>
+  db
+    .updateTable('oidc_artefacts')
+    .set({ consumed_at: now })
+    .where('model', '=', model)
+    .where('id', '=', id)
+    .where('consumed_at', 'is', null)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)])),
+);
+const destroyArtefact = prepared(2, (db, model, id) => db.deleteFrom('oidc_artefacts').where('model', '=', model).where('id', '=', id));
+
 export class OidcAdapter implements Adapter {
   private readonly inRedis: boolean;
   private readonly prefix: string;
@@ -84,40 +128,15 @@ export class OidcAdapter implements Adapter {
     const userCode = typeof payload.userCode === 'string' ? payload.userCode : null;
     const uid = typeof payload.uid === 'string' ? payload.uid : null;
     const accountId = typeof payload.accountId === 'string' ? payload.accountId : null;
+    // Grants only (migration 0012): who uses which application, for the policy's application requirements.
+    const clientId = this.model === 'Grant' && typeof payload.clientId === 'string' ? payload.clientId : null;
     if (this.inRedis) return this.upsertRedis(this.options.redis!, id, payload, expiresIn, grantId, userCode, uid);
-    await this.options.db
-      .insertInto('oidc_artefacts')
-      .values({
-        model: this.model,
-        id,
-        payload: JSON.stringify(payload),
-        grant_id: grantId,
-        user_code: userCode,
-        uid,
-        account_id: accountId,
-        expires_at: expiresAt?.toISOString() ?? null,
-        consumed_at: null,
-      })
-      // consumed_at is kept: saving an artefact again never makes it redeemable again.
-      .onConflict((oc) =>
-        oc.columns(['model', 'id']).doUpdateSet((eb) => ({
-          payload: eb.ref('excluded.payload'),
-          grant_id: eb.ref('excluded.grant_id'),
-          user_code: eb.ref('excluded.user_code'),
-          uid: eb.ref('excluded.uid'),
-          account_id: eb.ref('excluded.account_id'),
-          expires_at: eb.ref('excluded.expires_at'),
-        })),
-      )
-      .execute();
+    await upsertArtefact(this.options.db, this.model, id, JSON.stringify(payload), grantId, userCode, uid, accountId, clientId, expiresAt?.toISOString() ?? null);
   }
 
   async find(id: string): Promise<Stored | undefined> {
     if (this.inRedis) return this.findRedis(this.key(id));
-    const row = await this.live()
-      .select(['payload', 'consumed_at'])
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const [row] = (await findArtefact(this.options.db, this.model, id, this.options.clock().toISOString())).rows;
     return row ? this.toStored(row) : undefined;
   }
 
@@ -146,15 +165,8 @@ export class OidcAdapter implements Adapter {
       if (marked !== 1) throw this.options.alreadyConsumed();
       return;
     }
-    const result = await this.options.db
-      .updateTable('oidc_artefacts')
-      .set({ consumed_at: now.toISOString() })
-      .where('model', '=', this.model)
-      .where('id', '=', id)
-      .where('consumed_at', 'is', null)
-      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now.toISOString())]))
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) !== 1) throw this.options.alreadyConsumed();
+    const result = await consumeArtefact(this.options.db, this.model, id, now.toISOString());
+    if (Number(result.numAffectedRows ?? 0) !== 1) throw this.options.alreadyConsumed();
   }
 
   async destroy(id: string): Promise<void> {
@@ -162,7 +174,7 @@ export class OidcAdapter implements Adapter {
       await this.options.redis!.del(this.key(id));
       return;
     }
-    await this.options.db.deleteFrom('oidc_artefacts').where('model', '=', this.model).where('id', '=', id).execute();
+    await destroyArtefact(this.options.db, this.model, id);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {

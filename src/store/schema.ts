@@ -297,6 +297,8 @@ export interface DatabaseSchema {
 export interface OidcClientsTable {
   client_id: string;
   name: string;
+  /** The policy key (migration 0012): `client:KEY` in a policy requirement; unique. */
+  key: string;
   kind: 'confidential' | 'public' | 'service';
   /** 1: consent is not asked (a Portcullis-run application); 0: it is. */
   first_party: number;
@@ -340,6 +342,8 @@ export interface OidcArtefactsTable {
   uid: string | null;
   /** The payload's `accountId` (migration 0011): a person's grants, for "My account". */
   account_id: string | null;
+  /** Grant rows: the payload's `clientId` (migration 0012), to count an application's people. */
+  client_id: string | null;
   /** null: kept until destroyed. */
   expires_at: string | null;
   consumed_at: string | null;

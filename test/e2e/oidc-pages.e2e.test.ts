@@ -87,19 +87,48 @@ describe("oidc-provider's pages in Chromium", () => {
     await page.goto(authorizeUrl({ prompt: 'consent' }));
     await page.getByRole('heading', { level: 1, name: 'Allow Timesheets to use your Portcullis account?' }).waitFor();
     await expectAccessible(page);
+    // Allow reaches the application's redirect URI (blocked here as off the machine, so recorded in
+    // `outside`): our form-action 'self' does not stop the form's navigation at the last redirect.
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await expect.poll(() => outside.find((url) => url.startsWith(`${REDIRECT}?code=`)), { timeout: 5000 }).toBeTruthy();
+    outside.length = 0;
 
-    await page.goto(authorizeUrl({ acr_values: ACR.appPush }));
-    await page.getByRole('heading', { level: 1, name: 'You cannot sign in to Timesheets yet' }).waitFor();
-    await expectAccessible(page);
+    // A new tab of the same browser (the aborted request leaves Chromium's error page navigating in this one).
+    const tab = await page.context().newPage();
+    tab.on('console', (message) => {
+      if (/Content Security Policy|Refused to/i.test(message.text())) cspViolations.push(message.text());
+    });
+    await tab.goto(authorizeUrl({ acr_values: ACR.appPush }));
+    await tab.getByRole('heading', { level: 1, name: 'You cannot sign in to Timesheets yet' }).waitFor();
+    await expectAccessible(tab);
     expect(cspViolations).toEqual([]);
     expect(outside).toEqual([]);
+  });
+
+  it('shows "Returning you to Timesheets" accessibly after Allow, continuing by itself to the provider (WCAG H76)', async () => {
+    const { page, cspViolations } = await newPage();
+    await signIn(page);
+    await page.goto(authorizeUrl({ prompt: 'consent' }));
+    await page.getByRole('heading', { level: 1, name: 'Allow Timesheets to use your Portcullis account?' }).waitFor();
+    // The provider's resume URL answers 204 here, so the page that continues to it stays to be checked.
+    const resumed: string[] = [];
+    await page.route(`${origin}/oidc/auth/**`, async (route) => {
+      resumed.push(route.request().url());
+      await route.fulfill({ status: 204 });
+    });
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Returning you to Timesheets' }).waitFor();
+    await expect.poll(() => resumed.length, { timeout: 5000 }).toBeGreaterThan(0);
+    await expect(page.getByRole('button', { name: 'Continue to Timesheets' }).getAttribute('href')).resolves.toBe(resumed[0]);
+    await expectAccessible(page);
+    expect(cspViolations).toEqual([]);
   });
 
   it('asks "Sign out of Timesheets?" accessibly; the keyboard alone signs out of the provider and of Portcullis (OpenID Connect RP-Initiated Logout 1.0 §2)', async () => {
     const { page, cspViolations } = await newPage();
     await signIn(page);
     // As far as consent: the sign-in is done, so the provider has a session with the account for this browser.
-    await page.goto(authorizeUrl({}));
+    await page.goto(authorizeUrl({ prompt: 'consent' }));
     await page.getByRole('heading', { level: 1, name: 'Allow Timesheets to use your Portcullis account?' }).waitFor();
 
     await page.goto(`${origin}/oidc/session/end?client_id=${encodeURIComponent(thirdParty)}`);

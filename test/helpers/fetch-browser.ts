@@ -45,6 +45,17 @@ export class FetchBrowser {
     return { status: response.status, location: response.headers.get('location'), body: text, contentType: response.headers.get('content-type') ?? '', headers: response.headers };
   }
 
+  /**
+   * Where a browser goes next from an answer: its redirect, or the instant meta refresh of a page that
+   * continues by itself (oidc/continue.njk); followed as `follow` does.
+   */
+  async next(answer: FetchAnswer): Promise<FetchAnswer & { url: string }> {
+    const refresh = /<meta http-equiv="refresh" content="0;url=([^"]+)">/.exec(answer.body)?.[1]?.replaceAll('&amp;', '&');
+    const target = answer.location ?? refresh;
+    if (!target) throw new Error(`no redirect and no refresh in a ${answer.status} answer`);
+    return this.follow(target);
+  }
+
   /** GETs, following redirects within Portcullis, until a page or a redirect to another origin. */
   async follow(target: string): Promise<FetchAnswer & { url: string }> {
     let url = target;

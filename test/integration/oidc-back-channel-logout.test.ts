@@ -6,66 +6,29 @@
  * `user reset-methods`, a push fraud report — must deliver it an OpenID Connect Back-Channel Logout 1.0 logout
  * token, and leave its refresh token refused and its access token inactive.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oauth from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReplayCache, validateLogoutToken } from '../../examples/mail-app/logout-token.js';
 import { resetMethods, revokeSessions } from '../../src/app/admin.js';
-import { addOrganisation, addUser, disableUser } from '../../src/app/directory.js';
-import { addClient } from '../../src/app/oidc/clients.js';
+import { disableUser } from '../../src/app/directory.js';
 import { BACKCHANNEL_LOGOUT_EVENT } from '../../src/app/oidc/sign-out.js';
-import { generateTotp } from '../../src/core/methods/totp.js';
-import { buildApp } from '../../src/server/app.js';
 import { listProviderSessionsForAccount } from '../../src/store/oidc-grants.js';
-import { freePort, listen } from '../helpers/browser.js';
-import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
+import { dialects, type TestContext } from '../helpers/context.js';
 import { TestDevice } from '../helpers/device.js';
-import { FetchBrowser as Browser, type FetchAnswer as Answer } from '../helpers/fetch-browser.js';
-
-const PASSWORD = 'lantern-harbour-correct';
-const actor = { kind: 'system' } as const;
-const cli = { kind: 'cli' as const, name: 'test' };
-const REDIRECT = 'http://127.0.0.1:8400/callback';
-
-/** The relying party's back-channel logout endpoint: keeps every logout_token posted to it; answers `status`. */
-class RelyingParty {
-  readonly tokens: string[] = [];
-  status = 200;
-  private server: Server | null = null;
-  url = '';
-  async start(): Promise<void> {
-    this.server = createServer((request, response) => {
-      let body = '';
-      request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
-      request.on('end', () => {
-        // §2.5: a form-encoded POST; anything else is not a logout request.
-        if (request.method === 'POST' && request.headers['content-type'] === 'application/x-www-form-urlencoded') {
-          const token = new URLSearchParams(body).get('logout_token');
-          if (token) this.tokens.push(token);
-        }
-        response.writeHead(this.status).end();
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/backchannel`;
-  }
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
-
-/** Waits (briefly) until `probe` returns something; delivery happens after the response, not within it. */
-async function eventually<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 5_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+import { FetchBrowser as Browser } from '../helpers/fetch-browser.js';
+import {
+  application,
+  BackChannelReceiver,
+  cliActor as cli,
+  eventually,
+  PASSWORD,
+  personWithTotp,
+  signInToApplication,
+  startOidcServer,
+  type OidcServer,
+} from '../helpers/oidc.js';
 
 describe.each(dialects)('signing out of applications on %s', (dialect) => {
   let ctx: TestContext;
@@ -74,56 +37,26 @@ describe.each(dialects)('signing out of applications on %s', (dialect) => {
   let issuer: URL;
   let config: oauth.Configuration;
   let clientId: string;
-  const rp = new RelyingParty();
-  let n = 0;
+  const rp = new BackChannelReceiver();
 
   /** A person with a password and TOTP, signed in to the relying party through the code flow with offline_access. */
   async function signedInToApplication() {
-    n += 1;
-    const email = `person${n}@example.org`;
-    await addUser(ctx, { email, displayName: `Person ${n}`, organisation: 'Test Trust', roles: [], password: PASSWORD }, actor);
-    const userId = (await ctx.store.users.findByEmail(email))!.id;
-    const browser = new Browser(origin);
-    await browser.send('GET', '/sign-in');
-    await browser.send('POST', '/sign-in', { email });
-    await browser.send('GET', '/sign-in/password');
-    await browser.send('POST', '/sign-in/password', { password: PASSWORD });
-    await browser.send('GET', '/security-info/add');
-    const chosen = await browser.send('POST', '/security-info/add', { method: 'totp' });
-    const page = await browser.send('GET', chosen.location!);
-    const key = /id="totp-key">([A-Z2-7 ]+)<\/code>/.exec(page.body)![1]!.replace(/ /g, '');
-    const step = Math.floor(Date.now() / 30_000);
-    expect((await browser.send('POST', chosen.location!, { code: generateTotp(key, new Date(step * 30_000)) })).location).toBe('/security-info?done=added');
-
-    // Signed in to Portcullis already (a person at a ward workstation): the application's request goes straight back.
-    const verifier = oauth.randomPKCECodeVerifier();
-    const state = oauth.randomState();
+    const person = await personWithTotp(ctx, origin);
     // offline_access needs prompt=consent (OpenID Connect Core 1.0 §11).
-    const url = oauth.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT,
-      scope: 'openid offline_access',
-      prompt: 'consent',
-      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-    });
-    const back = await browser.follow(url.href);
-    expect(back.status).toBe(303);
-    expect(back.location!.startsWith(REDIRECT)).toBe(true);
-    const tokens = await oauth.authorizationCodeGrant(config, new URL(back.location!), { pkceCodeVerifier: verifier, expectedState: state });
+    const tokens = await signInToApplication(person, config, { scope: 'openid offline_access', prompt: 'consent' });
     expect(tokens.refresh_token).toBeTruthy();
-    expect(tokens.claims()!.sub).toBe(userId);
-    const [session] = await listProviderSessionsForAccount(ctx.store.database.db, userId, new Date());
+    expect(tokens.claims()!.sub).toBe(person.userId);
+    const [session] = await listProviderSessionsForAccount(ctx.store.database.db, person.userId, new Date());
     const sid = session!.authorizations.find((authorization) => authorization.clientId === clientId)!.sid!;
     expect(sid).toBeTruthy();
-    return { email, userId, browser, tokens, sid };
+    return { email: person.email, userId: person.userId, browser: person.browser, tokens, sid };
   }
 
   /**
    * The logout token the relying party received for this person, checked as an RP must (OpenID Connect Back-Channel
    * Logout 1.0 §2.6), then the tokens the application held: refused and inactive.
    */
-  async function expectSignedOutOfApplication(person: Awaited<ReturnType<typeof signedInToApplication>>) {
+  async function expectSignedOutOfApplication(person: Awaited<ReturnType<typeof signedInToApplication>>): Promise<string> {
     const jwks = createRemoteJWKSet(new URL(`${origin}/oidc/jwks`));
     const idSid = person.tokens.claims()!.sid;
     const token = await eventually(async () => {
@@ -157,28 +90,18 @@ describe.each(dialects)('signing out of applications on %s', (dialect) => {
       return events.length ? events : undefined;
     });
     expect(JSON.parse(sent[0]!.details) as unknown).toMatchObject({ client_id: clientId });
+    return token;
   }
 
+  let server: OidcServer;
   beforeAll(async () => {
     await rp.start();
-    const port = await freePort();
-    origin = `http://localhost:${port}`;
-    ctx = await createTestContext(dialect, { PUBLIC_URL: origin, SIGN_IN_LOCKOUT_THRESHOLD: '100', PUSH_MIN_INTERVAL: '1' });
-    await addOrganisation(ctx, 'Test Trust', actor);
-    app = await buildApp(ctx);
-    await listen(app, port);
-    issuer = new URL(`${origin}/oidc`);
-    const { client, secret } = await addClient(
-      ctx,
-      { name: 'Ward rota', redirectUris: [REDIRECT], postLogoutRedirectUris: [], backChannelLogoutUri: rp.url, confidential: true, firstParty: true, service: false, scopes: [] },
-      cli,
-    );
-    clientId = client.clientId;
-    config = await oauth.discovery(issuer, clientId, undefined, oauth.ClientSecretBasic(secret!), { execute: [oauth.allowInsecureRequests] });
+    server = await startOidcServer(dialect, { PUSH_MIN_INTERVAL: '1' });
+    ({ ctx, app, origin, issuer } = server);
+    ({ clientId, config } = await application(ctx, issuer, { firstParty: true, name: 'Ward rota', backChannelLogoutUri: rp.url }));
   });
   afterAll(async () => {
-    await app?.close();
-    await ctx?.destroy();
+    await server?.close();
     await rp.stop();
   });
 
@@ -236,7 +159,11 @@ describe.each(dialects)('signing out of applications on %s', (dialect) => {
     await attacker.send('GET', '/sign-in/verify');
     const [challenge] = await device.pending();
     expect((await device.decide(challenge!.id, 'report')).json()).toEqual({ status: 'reported' });
-    await expectSignedOutOfApplication(person);
+    const logoutToken = await expectSignedOutOfApplication(person);
+    // The sample application's validator (examples/mail-app, §2.6 step by step) accepts it too, and only once.
+    const checks = { issuer: issuer.href, clientId, jwks: createRemoteJWKSet(new URL(`${origin}/oidc/jwks`)), replay: new ReplayCache() };
+    await expect(validateLogoutToken(logoutToken, checks)).resolves.toMatchObject({ sub: person.userId, sid: person.sid });
+    await expect(validateLogoutToken(logoutToken, checks)).rejects.toThrow(/jti replayed/);
     // The Portcullis session of that browser ended too.
     expect((await person.browser.send('GET', '/security-info')).status).toBe(303);
   });

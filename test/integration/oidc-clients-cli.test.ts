@@ -153,7 +153,7 @@ describe.each(dialects)('portcullis client on %s', (dialect) => {
       expect(result.stdout).not.toMatch(/secret":/i);
     }
     const table = outputs[0]!.stdout.split('\n')[0];
-    expect(table).toMatch(/^CLIENT ID\s+NAME\s+KIND\s+FIRST PARTY\s+GRANT TYPES\s+CREATED$/);
+    expect(table).toMatch(/^CLIENT ID\s+KEY\s+NAME\s+KIND\s+FIRST PARTY\s+GRANT TYPES\s+CREATED$/);
   });
 
   it.each([

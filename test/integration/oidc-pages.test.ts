@@ -6,27 +6,28 @@
  * Portcullis session too.
  */
 import type { FastifyInstance } from 'fastify';
-import * as oauth from 'openid-client';
+import type * as oauth from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addOrganisation, addUser } from '../../src/app/directory.js';
-import { addClient } from '../../src/app/oidc/clients.js';
-import { generateTotp } from '../../src/core/methods/totp.js';
-import { buildApp } from '../../src/server/app.js';
 import { SESSION_COOKIE } from '../../src/server/cookies.js';
-import { freePort, listen } from '../helpers/browser.js';
-import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
+import { dialects, type TestContext } from '../helpers/context.js';
 import { FetchBrowser, type FetchAnswer as Answer } from '../helpers/fetch-browser.js';
+import {
+  AFTER_LOGOUT,
+  application as registerApplication,
+  authorize,
+  personWithTotp,
+  REDIRECT,
+  signInToApplication,
+  startOidcServer,
+  type OidcServer,
+} from '../helpers/oidc.js';
 
-const PASSWORD = 'lantern-harbour-correct';
-const actor = { kind: 'system' } as const;
-const cli = { kind: 'cli' as const, name: 'test' };
-const REDIRECT = 'http://127.0.0.1:8400/callback';
-const AFTER_LOGOUT = 'http://127.0.0.1:8400/signed-out';
+const HTML = 'text/html,application/xhtml+xml';
 
 /** A browser that accepts HTML, as oidc-provider's pages need to be rendered as pages. */
 class Browser extends FetchBrowser {
   constructor(base: string) {
-    super(base, { accept: 'text/html,application/xhtml+xml' });
+    super(base, { accept: HTML });
   }
 }
 
@@ -52,81 +53,25 @@ describe.each(dialects)("oidc-provider's own pages on %s", (dialect) => {
   let app: FastifyInstance;
   let origin: string;
   let issuer: URL;
-  let n = 0;
 
-  async function application() {
-    const { client, secret } = await addClient(
-      ctx,
-      { name: 'Staff rota', redirectUris: [REDIRECT], postLogoutRedirectUris: [AFTER_LOGOUT], confidential: true, firstParty: true, service: false, scopes: [] },
-      cli,
-    );
-    const config = await oauth.discovery(issuer, client.clientId, undefined, oauth.ClientSecretBasic(secret!), { execute: [oauth.allowInsecureRequests] });
-    return { clientId: client.clientId, config };
-  }
-
-  async function authorizeUrl(config: oauth.Configuration, parameters: Record<string, string> = {}) {
-    const verifier = oauth.randomPKCECodeVerifier();
-    const state = oauth.randomState();
-    const url = oauth.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT,
-      scope: 'openid',
-      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      ...parameters,
-    });
-    const redeem = (callback: string) => oauth.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state });
-    return { url: url.href, redeem };
-  }
+  const application = () => registerApplication(ctx, issuer, { firstParty: true, postLogoutRedirectUris: [AFTER_LOGOUT] });
+  const authorizeUrl = (config: oauth.Configuration, parameters: Record<string, string> = {}) => authorize(config, { scope: 'openid', ...parameters });
 
   /** A person signed in to the application (password and TOTP): their browser and the ID token it got. */
-  async function signedInToApplication(config: oauth.Configuration): Promise<{ browser: Browser; idToken: string; userId: string }> {
-    n += 1;
-    const email = `pages${n}@example.org`;
-    await addUser(ctx, { email, displayName: `Person ${n}`, organisation: 'Test Trust', roles: [], password: PASSWORD }, actor);
-    const userId = (await ctx.store.users.findByEmail(email))!.id;
-    const setup = new Browser(origin);
-    await setup.send('GET', '/sign-in');
-    await setup.send('POST', '/sign-in', { email });
-    await setup.send('GET', '/sign-in/password');
-    await setup.send('POST', '/sign-in/password', { password: PASSWORD });
-    await setup.send('GET', '/security-info/add');
-    const chosen = await setup.send('POST', '/security-info/add', { method: 'totp' });
-    const key = /id="totp-key">([A-Z2-7 ]+)<\/code>/.exec((await setup.send('GET', chosen.location!)).body)![1]!.replace(/ /g, '');
-    let step = Math.floor(Date.now() / 30_000);
-    const code = () => generateTotp(key, new Date(step++ * 30_000));
-    expect((await setup.send('POST', chosen.location!, { code: code() })).location).toBe('/security-info?done=added');
-
-    const browser = new Browser(origin);
-    const request = await authorizeUrl(config);
-    const started = await browser.follow(request.url);
-    const returnTo = new URL(started.url, origin).searchParams.get('returnTo')!;
-    await browser.send('POST', '/sign-in', { email, returnTo });
-    await browser.send('GET', '/sign-in/password');
-    await browser.send('POST', '/sign-in/password', { password: PASSWORD });
-    await browser.send('GET', '/sign-in/verify');
-    const verified = await browser.send('POST', '/sign-in/verify', { code: code() });
-    const back = await browser.follow(verified.location!);
-    expect(back.location!.startsWith(REDIRECT)).toBe(true);
-    const tokens = await request.redeem(back.location!);
-    return { browser, idToken: tokens.id_token!, userId };
+  async function signedInToApplication(config: oauth.Configuration): Promise<{ browser: FetchBrowser; idToken: string; userId: string }> {
+    const person = await personWithTotp(ctx, origin, { accept: HTML });
+    const tokens = await signInToApplication(person, config, { scope: 'openid' });
+    return { browser: person.browser, idToken: tokens.id_token!, userId: person.userId };
   }
 
   const endSessionUrl = (parameters: Record<string, string>) => `/oidc/session/end?${new URLSearchParams(parameters).toString()}`;
 
+  let server: OidcServer;
   beforeAll(async () => {
-    const port = await freePort();
-    origin = `http://localhost:${port}`;
-    ctx = await createTestContext(dialect, { PUBLIC_URL: origin, SIGN_IN_LOCKOUT_THRESHOLD: '100' });
-    await addOrganisation(ctx, 'Test Trust', actor);
-    app = await buildApp(ctx);
-    await listen(app, port);
-    issuer = new URL(`${origin}/oidc`);
+    server = await startOidcServer(dialect);
+    ({ ctx, app, origin, issuer } = server);
   });
-  afterAll(async () => {
-    await app?.close();
-    await ctx?.destroy();
-  });
+  afterAll(async () => server?.close());
 
   it('answers an unregistered redirect_uri with our error page, never a redirect to it (RFC 6749 §4.1.2.1)', async () => {
     const { config } = await application();

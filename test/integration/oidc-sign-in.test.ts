@@ -3,110 +3,44 @@
  * listening server, on SQLite and PostgreSQL: a cookie-keeping fetch client is the person's browser, and
  * openid-client 6 is the application (authorization code with PKCE, RFC 7636).
  */
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oauth from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addOrganisation, addUser } from '../../src/app/directory.js';
-import { addClient } from '../../src/app/oidc/clients.js';
-import { generateTotp } from '../../src/core/methods/totp.js';
+import { applyPolicyText } from '../../src/app/policy.js';
 import { ACR } from '../../src/core/oidc/acr.js';
-import { buildApp } from '../../src/server/app.js';
-import { freePort, listen } from '../helpers/browser.js';
-import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
-import { FetchBrowser as Browser, type FetchAnswer as Answer } from '../helpers/fetch-browser.js';
+import { dialects, type TestContext } from '../helpers/context.js';
+import { TestDevice } from '../helpers/device.js';
+import { FetchBrowser as Browser } from '../helpers/fetch-browser.js';
+import {
+  application as registerApplication,
+  atApplication,
+  authorize,
+  cliActor as cli,
+  errorAt,
+  personWithTotp as newPersonWithTotp,
+  signIn,
+  startOidcServer,
+  type ApplicationOptions,
+  type OidcServer,
+} from '../helpers/oidc.js';
 
-const PASSWORD = 'lantern-harbour-correct';
-const actor = { kind: 'system' } as const;
-const cli = { kind: 'cli' as const, name: 'test' };
-const REDIRECT = 'http://127.0.0.1:8400/callback';
 
 describe.each(dialects)('signing in to applications on %s', (dialect) => {
   let ctx: TestContext;
   let app: FastifyInstance;
   let origin: string;
   let issuer: URL;
-  let n = 0;
+  const personWithTotp = () => newPersonWithTotp(ctx, origin);
+  const application = (options: ApplicationOptions) => registerApplication(ctx, issuer, options);
 
-  /** A person with a password and an authenticator app; each `code()` is the next TOTP step's (±1 drift: never sleep). */
-  async function personWithTotp(): Promise<{ email: string; userId: string; browser: Browser; code: () => string }> {
-    n += 1;
-    const email = `person${n}@example.org`;
-    await addUser(ctx, { email, displayName: `Person ${n}`, organisation: 'Test Trust', roles: [], password: PASSWORD }, actor);
-    const user = (await ctx.store.users.findByEmail(email))!;
-    const browser = new Browser(origin);
-    await browser.send('GET', '/sign-in');
-    await browser.send('POST', '/sign-in', { email });
-    await browser.send('GET', '/sign-in/password');
-    await browser.send('POST', '/sign-in/password', { password: PASSWORD });
-    await browser.send('GET', '/security-info/add');
-    const chosen = await browser.send('POST', '/security-info/add', { method: 'totp' });
-    const page = await browser.send('GET', chosen.location!);
-    const key = /id="totp-key">([A-Z2-7 ]+)<\/code>/.exec(page.body)![1]!.replace(/ /g, '');
-    let step = Math.floor(Date.now() / 30_000);
-    const code = () => generateTotp(key, new Date(step++ * 30_000));
-    const added = await browser.send('POST', chosen.location!, { code: code() });
-    expect(added.location).toBe('/security-info?done=added');
-    // A new browser: the person is not signed in to Portcullis yet.
-    return { email, userId: user.id, browser: new Browser(origin), code };
-  }
-
-  /** The sign-in pages, from the email page the interaction sent the browser to, back to the interaction. */
-  async function signIn(browser: Browser, email: string, code: string, at: Answer & { url: string }): Promise<Answer & { url: string }> {
-    expect(new URL(at.url, origin).pathname).toBe('/sign-in');
-    const returnTo = new URL(at.url, origin).searchParams.get('returnTo')!;
-    expect(returnTo).toMatch(/^\/oidc-interaction\/[\w-]+$/);
-    await browser.send('POST', '/sign-in', { email, returnTo });
-    await browser.send('GET', '/sign-in/password');
-    expect((await browser.send('POST', '/sign-in/password', { password: PASSWORD })).location).toBe('/sign-in/verify');
-    await browser.send('GET', '/sign-in/verify');
-    const verified = await browser.send('POST', '/sign-in/verify', { code });
-    expect(verified.location).toBe(returnTo);
-    return browser.follow(verified.location!);
-  }
-
-  async function application(options: { firstParty: boolean }) {
-    const { client, secret } = await addClient(
-      ctx,
-      { name: options.firstParty ? 'Staff rota' : 'Timesheets', redirectUris: [REDIRECT], postLogoutRedirectUris: [], confidential: true, firstParty: options.firstParty, service: false, scopes: [] },
-      cli,
-    );
-    const config = await oauth.discovery(issuer, client.clientId, undefined, oauth.ClientSecretBasic(secret!), { execute: [oauth.allowInsecureRequests] });
-    return { clientId: client.clientId, config };
-  }
-
-  /** Starts an authorization request (PKCE S256, state); `redeem` finishes it at the token endpoint. */
-  async function authorize(config: oauth.Configuration, parameters: Record<string, string> = {}) {
-    const verifier = oauth.randomPKCECodeVerifier();
-    const state = oauth.randomState();
-    const url = oauth.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT,
-      scope: 'openid email profile',
-      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      ...parameters,
-    });
-    const redeem = (callback: string) => oauth.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state });
-    return { url: url.href, redeem };
-  }
-
-  const atApplication = (answer: Answer) => answer.status === 303 && (answer.location ?? '').startsWith(REDIRECT);
-  const errorAt = (answer: Answer) => new URL(answer.location!).searchParams.get('error');
-
+  let server: OidcServer;
   beforeAll(async () => {
-    const port = await freePort();
-    origin = `http://localhost:${port}`;
-    ctx = await createTestContext(dialect, { PUBLIC_URL: origin, SIGN_IN_LOCKOUT_THRESHOLD: '100' });
-    await addOrganisation(ctx, 'Test Trust', actor);
-    app = await buildApp(ctx);
-    await listen(app, port);
-    issuer = new URL(`${origin}/oidc`);
+    server = await startOidcServer(dialect, { PUSH_MIN_INTERVAL: '1' });
+    ({ ctx, app, origin, issuer } = server);
   });
-  afterAll(async () => {
-    await app?.close();
-    await ctx?.destroy();
-  });
+  afterAll(async () => server?.close());
 
   it('advertises the acr values and claims it gives (OpenID Connect Discovery 1.0 §3)', async () => {
     const { config } = await application({ firstParty: true });
@@ -136,7 +70,7 @@ describe.each(dialects)('signing in to applications on %s', (dialect) => {
     expect(payload.auth_time).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
     const info = await oauth.fetchUserInfo(config, tokens.access_token, person.userId);
     // Added with a password by an administrator: the address was never proved (docs/oidc.md#claims).
-    expect(info).toMatchObject({ sub: person.userId, email: person.email, email_verified: false, name: `Person ${n}` });
+    expect(info).toMatchObject({ sub: person.userId, email: person.email, email_verified: false, name: person.displayName });
 
     // Signed in already, with a strong enough session: straight back to the application, no page.
     const second = await authorize(config);
@@ -154,6 +88,47 @@ describe.each(dialects)('signing in to applications on %s', (dialect) => {
     // The password is asked again (the second factor would need the next TOTP step, 30 s away: not waited for).
     await person.browser.send('POST', '/sign-in', { email: person.email, returnTo: new URL(page.url, origin).searchParams.get('returnTo')! });
     expect((await person.browser.send('GET', '/sign-in/password')).body).toContain('name="password"');
+  });
+
+  it('steps a code session up to app-push with a push, offered first and alone (RFC 9470 §3; OpenID Connect Core 1.0 §3.1.2.1)', async () => {
+    const person = await personWithTotp();
+    const { config } = await application({ firstParty: true });
+    const first = await authorize(config);
+    const back = await signIn(person.browser, person.email, person.code(), await person.browser.follow(first.url));
+    expect((await first.redeem(back.location!)).claims()!.acr).toBe(ACR.mfa);
+
+    // Pair a phone on Security info (the sign-in's second factor is recent) and approve its test request.
+    await person.browser.send('GET', '/security-info/add');
+    const added = await person.browser.send('POST', '/security-info/add', { method: 'push' });
+    const pairUrl = /href="(http:\/\/[^"]+\/authenticator\/#pair=[A-Za-z0-9_-]+)"/.exec(added.body)![1]!;
+    const enrolmentId = /data-next="\/security-info\/add\/app\/([^"]+)"/.exec(added.body)![1]!;
+    const device = await TestDevice.create(app);
+    expect((await device.pair(pairUrl, 'Ward phone')).statusCode).toBe(201);
+    const pairing = await person.browser.send('GET', `/security-info/add/app/${enrolmentId}`);
+    const [test] = await device.pending();
+    expect((await device.decide(test!.id, 'approve', /Number: <\/span>(\d+)/.exec(pairing.body)![1]!)).statusCode).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // PUSH_MIN_INTERVAL
+
+    // The application asks for app-push: a page of ours, then a step-up that starts with the push.
+    const request = await authorize(config, { acr_values: ACR.appPush });
+    const confirm = await person.browser.follow(request.url);
+    expect(confirm.body).toContain('Confirm it is you');
+    const stepUp = /href="(\/sign-in\/step-up\?[^"]+)"/.exec(confirm.body)![1]!.replaceAll('&amp;', '&');
+    expect(new URL(stepUp, origin).searchParams.get('acr')).toBe(ACR.appPush);
+    expect((await person.browser.send('GET', stepUp)).location).toBe('/sign-in/verify');
+    const waiting = await person.browser.send('GET', '/sign-in/verify');
+    expect(waiting.body).toContain('Approve the sign-in on your phone');
+    // "Sign in another way" offers nothing that would not reach app-push (no authenticator-app code).
+    expect((await person.browser.send('GET', '/sign-in/other')).body).not.toContain('value="' + (await ctx.store.methods.activeForUser(person.userId)).find((m) => m.kind === 'totp')!.id + '"');
+    const [challenge] = await device.pending();
+    const number = /Number: <\/span>(\d+)/.exec(waiting.body)![1]!;
+    expect((await device.decide(challenge!.id, 'approve', number)).statusCode).toBe(200);
+    const done = await person.browser.send('POST', '/sign-in/verify', {});
+    const at = await person.browser.follow(done.location!);
+    expect(atApplication(at)).toBe(true);
+    const claims = (await request.redeem(at.location!)).claims()!;
+    expect(claims.acr).toBe(ACR.appPush);
+    expect(claims.amr).toEqual(['pwd', 'otp', 'swk', 'mfa']);
   });
 
   it('answers prompt=none without a session with login_required (OpenID Connect Core 1.0 §3.1.2.6)', async () => {
@@ -175,7 +150,7 @@ describe.each(dialects)('signing in to applications on %s', (dialect) => {
     expect(page.body).toContain('href="/security-info/add"');
     const uid = /action="\/oidc-interaction\/([\w-]+)\/unmet"/.exec(page.body)![1]!;
     const ended = await person.browser.send('POST', `/oidc-interaction/${uid}/unmet`, {});
-    const back = await person.browser.follow(ended.location!);
+    const back = await person.browser.next(ended);
     expect(atApplication(back)).toBe(true);
     expect(errorAt(back)).toBe('unmet_authentication_requirements');
 
@@ -197,7 +172,13 @@ describe.each(dialects)('signing in to applications on %s', (dialect) => {
     expect(consent.body).toContain('see your email address');
     const uid = /action="\/oidc-interaction\/([\w-]+)\/consent"/.exec(consent.body)![1]!;
     const allowed = await person.browser.send('POST', `/oidc-interaction/${uid}/consent`, { decision: 'allow' });
-    const back = await person.browser.follow(allowed.location!);
+    // From our own form, a page that continues by itself: the form's redirect chain ends here, so our
+    // `form-action 'self'` never meets the application's redirect URI (CSP Level 3 §6.4.2).
+    expect(allowed.status).toBe(200);
+    expect(allowed.location).toBeNull();
+    expect(allowed.headers.get('content-security-policy')).toContain("form-action 'self'");
+    expect(allowed.body).toMatch(new RegExp(`<meta http-equiv="refresh" content="0;url=${issuer.href}/auth/[\\w-]+">`));
+    const back = await person.browser.next(allowed);
     expect(atApplication(back)).toBe(true);
     const tokens = await request.redeem(back.location!);
     expect(tokens.refresh_token).toBeTruthy();
@@ -222,7 +203,7 @@ describe.each(dialects)('signing in to applications on %s', (dialect) => {
     // Cancel ends the request with access_denied (OpenID Connect Core 1.0 §3.1.2.6).
     const cancelUid = /action="\/oidc-interaction\/([\w-]+)\/consent"/.exec(page.body)![1]!;
     const cancelled = await person.browser.send('POST', `/oidc-interaction/${cancelUid}/consent`, { decision: 'cancel' });
-    expect(errorAt(await person.browser.follow(cancelled.location!))).toBe('access_denied');
+    expect(errorAt(await person.browser.next(cancelled))).toBe('access_denied');
   });
 
   it('refuses a reused code and revokes what it issued (RFC 6749 §4.1.2); a reused refresh token revokes the grant (RFC 9700 §4.14.2)', async () => {
@@ -254,5 +235,97 @@ describe.each(dialects)('signing in to applications on %s', (dialect) => {
     expect(answer.location).toBeNull();
     expect(answer.contentType).toMatch(/^text\/html/);
     expect(answer.body).toContain('redirect_uri');
+  });
+  describe('a requirement that targets an application (issue #13 point 4: client:KEY)', () => {
+    const DAY_MS = 86_400_000;
+    const day = (days: number) => new Date(Date.now() + days * DAY_MS).toISOString().slice(0, 10);
+
+    /** Applies a policy of every method and this one requirement (dates in UTC). */
+    async function requireForApplication(requirement: Record<string, unknown>): Promise<void> {
+      const methods = { sms: { enabled: true }, voice: { enabled: true }, totp: { enabled: true }, push: { enabled: true }, tap: { enabled: true } };
+      await applyPolicyText(ctx, JSON.stringify({ version: 1, timeZone: 'UTC', methods, requirements: [requirement] }), cli, 'client requirement test', { allowStranded: true });
+    }
+
+    /** A push method beside the person's authenticator app, as pairing leaves it. */
+    async function addPush(userId: string): Promise<void> {
+      const id = randomUUID();
+      const now = new Date();
+      await ctx.store.methods.insertPending({ id, userId, kind: 'push', label: 'Phone', phoneE164: null, secretSealed: null, now, pendingExpiresAt: new Date(now.getTime() + 600_000) });
+      expect(await ctx.store.methods.activate(userId, id, now, null)).toBe(true);
+      // The authenticator app stays the default, so that sign-in asks for a code.
+      const totp = (await ctx.store.methods.activeForUser(userId)).find((method) => method.kind === 'totp')!;
+      await ctx.store.users.setDefaultMethod(userId, totp.id, now);
+    }
+
+    const portalKey = () => `admin-portal-${randomUUID().slice(0, 8)}`;
+
+    it('in force: push asks a person with push to step up, and one with only an app to set it up, ending in unmet_authentication_requirements (RFC 9470 §3); another application is signed in to with mfa', async () => {
+      const portal = await application({ firstParty: true, name: 'Admin portal', key: portalKey() });
+      const other = await application({ firstParty: true });
+      await requireForApplication({ id: 'portal-push', include: [`client:${portal.key}`], strength: 'app-push', effective: day(-1) });
+
+      // TOTP and push: signing in with a code is not enough for the portal; the person is asked to step up.
+      const withPush = await personWithTotp();
+      await addPush(withPush.userId);
+      const started = await withPush.browser.follow((await authorize(portal.config)).url);
+      const confirm = await signIn(withPush.browser, withPush.email, withPush.code(), started);
+      expect(confirm.status).toBe(200);
+      expect(confirm.body).toContain('/sign-in/step-up?returnTo=');
+      expect(atApplication(confirm)).toBe(false);
+
+      // The same Portcullis session signs in to another application at once, with mfa.
+      const elsewhere = await authorize(other.config);
+      const straight = await withPush.browser.follow(elsewhere.url);
+      expect(atApplication(straight)).toBe(true);
+      expect((await elsewhere.redeem(straight.location!)).claims()!.acr).toBe(ACR.mfa);
+      // The adapter keeps the grant's client as a column: the report counts an application's people by it.
+      const grants = await ctx.store.database.db.selectFrom('oidc_artefacts').select('client_id').where('model', '=', 'Grant').where('account_id', '=', withPush.userId).execute();
+      expect(grants.map((g) => g.client_id)).toEqual([other.clientId]);
+
+      // Now the provider has a session (acr mfa) too: it is not reused for the portal, which still asks to step up.
+      const again = await withPush.browser.follow((await authorize(portal.config)).url);
+      expect(atApplication(again)).toBe(false);
+      expect(again.body).toContain('/sign-in/step-up?returnTo=');
+
+      // Only an authenticator app: the page says what is needed and where to set it up, then ends unmet.
+      const appOnly = await personWithTotp();
+      const page = await signIn(appOnly.browser, appOnly.email, appOnly.code(), await appOnly.browser.follow((await authorize(portal.config)).url));
+      expect(page.status).toBe(200);
+      expect(page.body).toContain('You cannot sign in to Admin portal yet');
+      expect(page.body).toContain('href="/security-info/add"');
+      const uid = /action="\/oidc-interaction\/([\w-]+)\/unmet"/.exec(page.body)![1]!;
+      const ended = await appOnly.browser.send('POST', `/oidc-interaction/${uid}/unmet`, {});
+      const back = await appOnly.browser.next(ended);
+      expect(atApplication(back)).toBe(true);
+      expect(errorAt(back)).toBe('unmet_authentication_requirements');
+    });
+
+    it('before its effective date, and during its grace, it does not block', async () => {
+      for (const requirement of [
+        { effective: day(2) },
+        { effective: day(-1), graceDays: 10 },
+      ]) {
+        const portal = await application({ firstParty: true, name: 'Admin portal', key: portalKey() });
+        await requireForApplication({ id: 'portal-push', include: [`client:${portal.key}`], strength: 'app-push', ...requirement });
+        const person = await personWithTotp();
+        const request = await authorize(portal.config);
+        const back = await signIn(person.browser, person.email, person.code(), await person.browser.follow(request.url));
+        expect(atApplication(back), JSON.stringify(requirement)).toBe(true);
+        expect((await request.redeem(back.location!)).claims()!.acr).toBe(ACR.mfa);
+      }
+    });
+
+    it('report-only never blocks, but audits oidc.policy-requirement-unmet with the requirement', async () => {
+      const portal = await application({ firstParty: true, name: 'Admin portal', key: portalKey() });
+      await requireForApplication({ id: 'portal-push-trial', include: [`client:${portal.key}`], strength: 'app-push', effective: day(-1), mode: 'report-only' });
+      const person = await personWithTotp();
+      const request = await authorize(portal.config);
+      const back = await signIn(person.browser, person.email, person.code(), await person.browser.follow(request.url));
+      expect(atApplication(back)).toBe(true);
+      expect((await request.redeem(back.location!)).claims()!.acr).toBe(ACR.mfa);
+      const events = await ctx.store.audit.list({ subjectUserId: person.userId, type: 'oidc.policy-requirement-unmet', limit: 5 });
+      expect(events).toHaveLength(1);
+      expect(JSON.parse(events[0]!.details) as unknown).toMatchObject({ client_id: portal.clientId, requirement_ids: ['portal-push-trial'], mode: 'report-only' });
+    });
   });
 });

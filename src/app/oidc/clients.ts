@@ -18,15 +18,21 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Actor } from '../../core/audit.js';
 import { hasForbiddenNameCharacters } from '../../core/directory.js';
+import { clientKeyFromName, isClientKey, uniqueClientKey } from '../../core/oidc/client-key.js';
+import { namedApplications } from '../../core/policy/applications.js';
+import { compilePolicy } from '../../core/policy/document.js';
 import { openText, sealText } from '../../crypto/seal.js';
 import { randomToken, secureRandomBytes } from '../../crypto/tokens.js';
 import { createOidcClientRepository, type OidcClientRow } from '../../store/repositories/oidc-clients.js';
 import type { AppContext } from '../context.js';
+import { readPolicyText } from '../policy.js';
 
 export type ClientKind = OidcClientRow['kind'];
 
 export interface ClientInput {
   name: string;
+  /** The policy key (`client:KEY`); by default the name, slugified. */
+  key?: string;
   redirectUris: string[];
   postLogoutRedirectUris: string[];
   backChannelLogoutUri?: string;
@@ -40,6 +46,8 @@ export interface ClientInput {
 export interface ClientInfo {
   clientId: string;
   name: string;
+  /** What a policy requirement names it by: `client:KEY` (docs/policy.md#applications). */
+  key: string;
   kind: ClientKind;
   firstParty: boolean;
   redirectUris: string[];
@@ -67,6 +75,17 @@ export class UnknownClientError extends Error {
   constructor(readonly clientId: string) {
     super(`There is no client ${clientId}`);
     this.name = 'UnknownClientError';
+  }
+}
+
+/** The policy in force names the client (`client:KEY`): removing it would leave a requirement naming nothing. */
+export class ClientInPolicyError extends Error {
+  constructor(
+    readonly clientId: string,
+    readonly key: string,
+  ) {
+    super(`The policy in force names client:${key} (client ${clientId}); change the policy first (\`portcullis policy apply\`), then remove the client`);
+    this.name = 'ClientInPolicyError';
   }
 }
 
@@ -124,6 +143,8 @@ export function describeNewClient(input: ClientInput): Omit<OidcClientRow, 'clie
   const name = input.name.trim();
   if (!name.length || name.length > NAME_MAX) throw new ClientInputError('--name', `a client's name is 1 to ${NAME_MAX} characters`);
   if (hasForbiddenNameCharacters(name)) throw new ClientInputError('--name', 'a name cannot hold control characters (such as a newline) or direction overrides');
+  const key = input.key === undefined ? clientKeyFromName(name) : input.key.trim();
+  if (!isClientKey(key)) throw new ClientInputError('--key', `${JSON.stringify(key)} is not a key: lower-case letters, digits and dashes, 1 to 64, starting with a letter or digit`);
   const redirectUris = input.redirectUris.map((uri) => checkClientUri('--redirect-uri', uri));
   const postLogoutRedirectUris = input.postLogoutRedirectUris.map((uri) => checkClientUri('--post-logout-redirect-uri', uri));
   const backChannelLogoutUri = input.backChannelLogoutUri === undefined ? null : checkClientUri('--back-channel-logout-uri', input.backChannelLogoutUri);
@@ -138,6 +159,7 @@ export function describeNewClient(input: ClientInput): Omit<OidcClientRow, 'clie
     if (input.firstParty) throw new ClientInputError('--first-party', 'a --service client is never asked for consent, so --first-party means nothing for it');
     return {
       name,
+      key,
       kind: 'service',
       first_party: 0,
       redirect_uris: '[]',
@@ -151,6 +173,7 @@ export function describeNewClient(input: ClientInput): Omit<OidcClientRow, 'clie
   if (scopes.length) throw new ClientInputError('--scope', 'only --service clients are registered with scopes; the scopes of sign-ins come with the claims (a later step)');
   return {
     name,
+    key,
     kind: input.confidential ? 'confidential' : 'public',
     first_party: input.firstParty ? 1 : 0,
     redirect_uris: JSON.stringify([...new Set(redirectUris)]),
@@ -167,6 +190,7 @@ function toInfo(row: OidcClientRow): ClientInfo {
   return {
     clientId: row.client_id,
     name: row.name,
+    key: row.key,
     kind: row.kind,
     firstParty: row.first_party === 1,
     redirectUris: strings(row.redirect_uris),
@@ -197,7 +221,22 @@ export async function addClient(ctx: ClientContext, input: ClientInput, actor: A
     secret_created_at: secret === null ? null : now,
     created_at: now,
   };
-  await repository(ctx).insert(row);
+  // A key given with --key is the operator's: taken, it is refused. One made from the name is made unique
+  // (-2, -3…), as migration 0012 did for the clients registered before keys, so that two clients may share
+  // a name; `add` prints the key it chose.
+  if (input.key === undefined) row.key = uniqueClientKey(row.key, new Set(await repository(ctx).keysLike(row.key)));
+  const keyTaken = async () => {
+    const other = await repository(ctx).findByKey(row.key);
+    return other ? new ClientInputError('--key', `the key ${row.key} is taken by client ${other.name} (${other.client_id}); give this one another with --key`) : null;
+  };
+  const taken = await keyTaken();
+  if (taken) throw taken;
+  try {
+    await repository(ctx).insert(row);
+  } catch (error) {
+    // Another `client add` with the same key in between: the unique index refused this one.
+    throw (await keyTaken()) ?? error;
+  }
   await audit(ctx, 'oidc.client-added', actor, clientId, row.name);
   return { client: toInfo(row), secret };
 }
@@ -218,10 +257,20 @@ export async function showClient(ctx: ClientContext, clientId: string): Promise<
  * Tokens it holds already stay valid until they expire or are revoked.
  */
 export async function removeClient(ctx: ClientContext, clientId: string, actor: Actor): Promise<ClientInfo> {
-  const row = await repository(ctx).find(clientId);
+  const found = await repository(ctx).find(clientId);
+  if (found && (await policyInForceNames(ctx, found.key))) throw new ClientInPolicyError(clientId, found.key);
+  const row = found;
   if (!row || !(await repository(ctx).remove(clientId))) throw new UnknownClientError(clientId);
   await audit(ctx, 'oidc.client-removed', actor, clientId, row.name);
   return toInfo(row);
+}
+
+/** Whether the policy version in force has a requirement targeting `client:KEY` (read afresh, not cached). */
+async function policyInForceNames(ctx: ClientContext, key: string): Promise<boolean> {
+  const latest = await ctx.store.policy.latest();
+  if (!latest) return false;
+  const compiled = compilePolicy(readPolicyText(latest.document));
+  return compiled.ok && namedApplications(compiled.policy).includes(key);
 }
 
 /** A new secret for a confidential or service client; the old one stops working at once. */

@@ -7,10 +7,11 @@
  * The decision for the login prompt is pure (src/core/oidc/login.ts); this file loads what it needs and
  * performs what it decides.
  */
-import { ACR } from '../../core/oidc/acr.js';
-import { decideLogin } from '../../core/oidc/login.js';
+import { ACR, acrReachedBy, decideAcr, raiseAskedAcr } from '../../core/oidc/acr.js';
+import { decideLogin, type LoginDecision } from '../../core/oidc/login.js';
 import { methodDefinitions } from '../../core/methods/registry.js';
 import { registrableFor, signInPolicy } from '../policy.js';
+import { demandFor } from './application-policy.js';
 import type { ActiveSession, ClientInfo as RequestInfo } from '../sessions.js';
 import type { AppContext } from '../context.js';
 import { showClient, type ClientInfo } from './clients.js';
@@ -52,6 +53,8 @@ export interface ApplicationView {
 
 export type InteractionStep =
   | { kind: 'redirect'; location: string }
+  /** Back to the provider, which answers the application: the interaction is finished (or ended with an error). */
+  | { kind: 'return'; application: ApplicationView; location: string }
   /** The session must step up: a page with a button, so that the step-up starts from our own page. */
   | { kind: 'confirm'; application: ApplicationView; location: string }
   | { kind: 'consent'; application: ApplicationView; scopes: string[] }
@@ -81,14 +84,28 @@ function view(client: ClientInfo): ApplicationView {
   return { name: client.name, clientId: client.clientId };
 }
 
-async function loginDecision(ctx: AppContext, details: InteractionDetails, session: ActiveSession | null) {
-  const usable = session ? (await signInPolicy(ctx, session.user)).usable.map((method) => method.kind) : [];
-  return decideLogin(
-    { promptLogin: details.promptLogin, maxAge: details.maxAge, askedAcr: details.askedAcr, startedAt: details.startedAt },
-    session ? { userId: session.user.id, signedInAt: session.createdAt, methods: session.methods, restricted: session.restricted !== null } : null,
-    usable,
+/**
+ * The login prompt's decision, with what was asked raised to what the policy's requirements for this
+ * application ask (`client:KEY`, docs/oidc.md#applications-in-the-policy): the stronger wins, as an
+ * essential acr. `reportOnly` lists the report-only requirements the session does not reach.
+ */
+async function loginDecision(
+  ctx: AppContext,
+  details: InteractionDetails,
+  session: ActiveSession | null,
+): Promise<{ decision: LoginDecision; asked: string[]; reportOnly: string[] }> {
+  if (!session) return { decision: decideLogin({ ...details }, null, [], ctx.clock()), asked: details.askedAcr, reportOnly: [] };
+  const [allowed, demand] = await Promise.all([signInPolicy(ctx, session.user), demandFor(ctx, session.user, details.clientId)]);
+  const asked = raiseAskedAcr(details.askedAcr, demand.acr);
+  const decision = decideLogin(
+    { promptLogin: details.promptLogin, maxAge: details.maxAge, askedAcr: asked, startedAt: details.startedAt },
+    { userId: session.user.id, signedInAt: session.createdAt, methods: session.methods, restricted: session.restricted !== null },
+    allowed.usable.map((method) => method.kind),
     ctx.clock(),
   );
+  const reached = acrReachedBy(session.methods.map((m) => m.method));
+  const reportOnly = demand.reportOnly.filter((r) => !decideAcr([r.acr], reached).met).map((r) => r.id);
+  return { decision, asked, reportOnly };
 }
 
 /** The person who answers consent must be the one the provider signed in. */
@@ -114,41 +131,59 @@ export async function continueInteraction(ctx: AppContext, port: InteractionPort
   const { details } = port;
   const client = await showClient(ctx, details.clientId);
   if (details.prompt === 'login') {
-    const decision = await loginDecision(ctx, details, session);
+    const { decision, asked, reportOnly } = await loginDecision(ctx, details, session);
     switch (decision.action) {
       case 'finish':
-        return { kind: 'redirect', location: await port.finish({ login: { accountId: decision.accountId, acr: decision.acr, amr: decision.amr, ts: decision.authTime } }) };
+        // Report-only (docs/policy.md): never blocks; says who would have been stopped.
+        if (reportOnly.length) {
+          await ctx.store.audit.append({
+            type: 'oidc.policy-requirement-unmet',
+            at: ctx.clock(),
+            actor: { kind: 'user', userId: decision.accountId },
+            subjectUserId: decision.accountId,
+            ip: request.ip,
+            details: { client_id: details.clientId, requirement_ids: reportOnly, mode: 'report-only', acr: decision.acr },
+          });
+        }
+        return { kind: 'return', application: view(client), location: await port.finish({ login: { accountId: decision.accountId, acr: decision.acr, amr: decision.amr, ts: decision.authTime } }) };
       case 'sign-in':
         // A fresh sign-in is a new sign-in flow even for a signed-in person (`prompt=login` on /sign-in);
         // it ends their old session and starts a new one, whose time is the new auth_time.
         return { kind: 'redirect', location: signInFor(details.uid, decision.reason === 'fresh-sign-in') };
       case 'step-up':
-        return { kind: 'confirm', application: view(client), location: `/sign-in/step-up?returnTo=${encodeURIComponent(interactionPath(details.uid))}` };
+        // The step-up offers first, and only, the methods that reach the class to reach (a push for app-push).
+        return {
+          kind: 'confirm',
+          application: view(client),
+          location: `/sign-in/step-up?returnTo=${encodeURIComponent(interactionPath(details.uid))}&acr=${encodeURIComponent(decision.acr)}`,
+        };
       case 'unreachable': {
         const registrable = await registrableFor(ctx, session!.user);
-        const reaching = details.askedAcr.find((acr) => acr === ACR.appPush && registrable.enabled.includes('push')) ??
-          details.askedAcr.find((acr) => acr === ACR.mfa && registrable.enabled.length > 0);
-        return { kind: 'unmet', application: view(client), asked: ACR_NAMES[details.askedAcr[0] ?? ''] ?? 'a way of signing in Portcullis does not offer', addMethod: reaching ? '/security-info/add' : null };
+        const reaching =
+          asked.find((acr) => acr === ACR.phishingResistant && registrable.enabled.includes('passkey')) ??
+          asked.find((acr) => acr === ACR.appPush && (registrable.enabled.includes('push') || registrable.enabled.includes('passkey'))) ??
+          asked.find((acr) => acr === ACR.mfa && registrable.enabled.length > 0);
+        return { kind: 'unmet', application: view(client), asked: ACR_NAMES[asked[0] ?? ''] ?? 'a way of signing in Portcullis does not offer', addMethod: reaching ? '/security-info/add' : null };
       }
     }
   }
   if (!session || session.restricted !== null) return { kind: 'redirect', location: signInFor(details.uid, false) };
   if (!sameAccount(details, session)) {
     // Someone else signed in to Portcullis in this browser since the provider signed this person in.
-    return { kind: 'redirect', location: await port.finish({ error: 'login_required', error_description: 'the signed-in account changed' }) };
+    return { kind: 'return', application: view(client), location: await port.finish({ error: 'login_required', error_description: 'the signed-in account changed' }) };
   }
   // OpenID Connect Core 1.0 §3.1.2.4: consent may be established by other means; for our own applications
   // it is (docs/oidc.md#consent), so no page is shown.
-  if (client.firstParty) return { kind: 'redirect', location: await grantConsent(ctx, port, session, client, request) };
+  if (client.firstParty) return { kind: 'return', application: view(client), location: await grantConsent(ctx, port, session, client, request) };
   return { kind: 'consent', application: view(client), scopes: details.missingScopes.map((scope) => SCOPE_DESCRIPTIONS[scope] ?? scope) };
 }
 
 /** POST …/consent: Allow grants what was asked; Cancel ends with access_denied (OpenID Connect Core 1.0 §3.1.2.6). */
 export async function answerConsent(ctx: AppContext, port: InteractionPort, session: ActiveSession | null, allow: boolean, request: RequestInfo): Promise<InteractionStep> {
   if (port.details.prompt !== 'consent' || !sameAccount(port.details, session)) return continueInteraction(ctx, port, session, request);
-  if (!allow) return { kind: 'redirect', location: await port.finish({ error: 'access_denied', error_description: 'the person did not allow the application' }) };
   const client = await showClient(ctx, port.details.clientId);
-  return { kind: 'redirect', location: await grantConsent(ctx, port, session!, client, request) };
+  if (!allow) return { kind: 'return', application: view(client), location: await port.finish({ error: 'access_denied', error_description: 'the person did not allow the application' }) };
+  return { kind: 'return', application: view(client), location: await grantConsent(ctx, port, session!, client, request) };
 }
 
 /**
@@ -156,9 +191,10 @@ export async function answerConsent(ctx: AppContext, port: InteractionPort, sess
  * (OpenID Connect Core 1.0 Errata 2 §3.1.2.6; RFC 9470 §3), only while it truly cannot be met.
  */
 export async function abandonUnmetInteraction(ctx: AppContext, port: InteractionPort, session: ActiveSession | null, request: RequestInfo): Promise<InteractionStep> {
-  if (port.details.prompt === 'login' && (await loginDecision(ctx, port.details, session)).action === 'unreachable') {
+  if (port.details.prompt === 'login' && (await loginDecision(ctx, port.details, session)).decision.action === 'unreachable') {
     return {
-      kind: 'redirect',
+      kind: 'return',
+      application: view(await showClient(ctx, port.details.clientId)),
       location: await port.finish({ error: 'unmet_authentication_requirements', error_description: 'the requested authentication context cannot be met with the methods this person has' }),
     };
   }

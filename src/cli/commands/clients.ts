@@ -2,6 +2,7 @@
 import type { AppContext } from '../../app/context.js';
 import {
   addClient,
+  ClientInPolicyError,
   ClientInputError,
   listClients,
   NoClientSecretError,
@@ -25,6 +26,7 @@ function table(rows: string[][]): string {
 const asJson = (client: ClientInfo) => ({
   clientId: client.clientId,
   name: client.name,
+  key: client.key,
   kind: client.kind,
   firstParty: client.firstParty,
   tokenEndpointAuthMethod: client.tokenEndpointAuthMethod,
@@ -43,7 +45,7 @@ async function translate<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (error) {
     if (error instanceof ClientInputError) throw new CliExit(2, error.message);
-    if (error instanceof UnknownClientError || error instanceof NoClientSecretError) throw new CliExit(1, error.message);
+    if (error instanceof UnknownClientError || error instanceof NoClientSecretError || error instanceof ClientInPolicyError) throw new CliExit(1, error.message);
     throw error;
   }
 }
@@ -52,6 +54,7 @@ const SECRET_WARNING = 'Keep it now: it is shown only this once (`client rotate-
 
 export interface ClientAddOptions {
   name: string;
+  key?: string;
   redirectUri: string[];
   postLogoutRedirectUri: string[];
   backChannelLogoutUri?: string;
@@ -68,6 +71,7 @@ export async function clientAdd(ctx: AppContext, options: ClientAddOptions): Pro
       ctx,
       {
         name: options.name,
+        ...(options.key === undefined ? {} : { key: options.key }),
         redirectUris: options.redirectUri,
         postLogoutRedirectUris: options.postLogoutRedirectUri,
         backChannelLogoutUri: options.backChannelLogoutUri,
@@ -82,6 +86,7 @@ export async function clientAdd(ctx: AppContext, options: ClientAddOptions): Pro
   if (options.json) return out(JSON.stringify({ ...asJson(client), clientSecret: secret }, null, 2));
   out(`Added ${client.kind} client ${client.name}.`);
   out(`Client ID: ${client.clientId}`);
+  out(`Policy key: ${client.key} (a policy requirement names it client:${client.key})`);
   if (secret) {
     out(`Client secret: ${secret}`);
     out(SECRET_WARNING);
@@ -96,8 +101,8 @@ export async function clientList(ctx: AppContext, options: { json?: boolean }): 
   if (!clients.length) return out('There are no clients yet. Add one with `portcullis client add`.');
   out(
     table([
-      ['CLIENT ID', 'NAME', 'KIND', 'FIRST PARTY', 'GRANT TYPES', 'CREATED'],
-      ...clients.map((c) => [c.clientId, c.name, c.kind, c.firstParty ? 'yes' : 'no', c.grantTypes.join(' '), c.createdAt.toISOString()]),
+      ['CLIENT ID', 'KEY', 'NAME', 'KIND', 'FIRST PARTY', 'GRANT TYPES', 'CREATED'],
+      ...clients.map((c) => [c.clientId, c.key, c.name, c.kind, c.firstParty ? 'yes' : 'no', c.grantTypes.join(' '), c.createdAt.toISOString()]),
     ]),
   );
 }
@@ -108,6 +113,7 @@ export async function clientShow(ctx: AppContext, clientId: string, options: { j
   const rows: [string, string][] = [
     ['Client ID', client.clientId],
     ['Name', client.name],
+    ['Policy key', `${client.key} (client:${client.key} in the policy)`],
     ['Kind', client.kind],
     ['First party', client.firstParty ? 'yes (consent is not asked)' : 'no (consent is asked)'],
     ['Authentication', client.tokenEndpointAuthMethod],

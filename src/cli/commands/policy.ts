@@ -33,11 +33,14 @@ async function readPolicyFile(file: string): Promise<string> {
   }
 }
 
-/** Refuses a document with problems, naming each (exit 1, as every refusal of a bad file). */
+/**
+ * Refuses a document with problems, naming each (exit 1, as every refusal of a bad file; exit 2 when a
+ * `client:KEY` names no registered client, a usage mistake like an unknown option value).
+ */
 function refuseProblems(file: string, check: PolicyCheck): void {
   if (check.ok) return;
   for (const problem of check.problems) process.stderr.write(`${problem.path ? `${problem.path}: ` : ''}${problem.message}\n`);
-  throw new CliExit(1, `${file}: ${check.problems.length} problem${check.problems.length === 1 ? '' : 's'}; nothing was applied.`);
+  throw new CliExit(check.problems.some((p) => p.kind === 'unknown-client') ? 2 : 1, `${file}: ${check.problems.length} problem${check.problems.length === 1 ? '' : 's'}; nothing was applied.`);
 }
 
 /**

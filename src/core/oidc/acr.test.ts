@@ -60,4 +60,10 @@ describe('askedAcrValues', () => {
     expect(askedAcrValues(`${ACR.appPush}  ${ACR.mfa}`, [ACR.mfa, ACR.password])).toEqual([ACR.appPush, ACR.mfa, ACR.password]);
     expect(askedAcrValues(undefined)).toEqual([]);
   });
+
+  it('leaves out voluntary classes it does not define (OpenID Connect Core 1.0 §3.1.2.1), never an essential one (§5.5.1.1)', () => {
+    expect(askedAcrValues(`1 ${ACR.mfa} urn:elsewhere:loa:3`)).toEqual([ACR.mfa]);
+    expect(askedAcrValues('1 2')).toEqual([]);
+    expect(askedAcrValues('1', ['urn:elsewhere:loa:3'])).toEqual(['urn:elsewhere:loa:3']);
+  });
 });

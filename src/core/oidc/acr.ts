@@ -56,6 +56,39 @@ export function acrReachedBy(methods: readonly MethodKind[]): Acr | null {
   return best;
 }
 
+/**
+ * The class a policy strength asks for (issue #13 point 4): the weakest class every one of its methods
+ * reaches — `mfa` → `…:mfa`, `app-push` (push, passkey) → `…:app-push`, `phishing-resistant` → its own;
+ * a custom strength of a text and push → `…:mfa`. Null for a strength of no method that reaches one.
+ */
+export function acrForStrength(methods: Iterable<MethodKind>): Acr | null {
+  let weakest: Acr | null = null;
+  for (const method of methods) {
+    const acr = METHOD_ACR[method];
+    if (acr === null) continue;
+    if (weakest === null || rank(acr) < rank(weakest)) weakest = acr;
+  }
+  return weakest;
+}
+
+/** The stronger of two classes (null: none). */
+export function strongerAcr(a: Acr | null, b: Acr | null): Acr | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return rank(a) >= rank(b) ? a : b;
+}
+
+/**
+ * What was asked, raised to at least `floor` (a policy requirement of the application): each asked class
+ * weaker than the floor becomes the floor, in the client's order of preference; nothing asked asks the
+ * floor. A class Portcullis does not know stays as it is (it is never met). No floor: what was asked.
+ */
+export function raiseAskedAcr(asked: readonly string[], floor: Acr | null): string[] {
+  if (floor === null) return [...asked];
+  if (asked.length === 0) return [floor];
+  return [...new Set(asked.map((value) => (isKnownAcr(value) && rank(value) < rank(floor) ? floor : value)))];
+}
+
 export type AcrDecision = { met: true; acr: Acr } | { met: false };
 
 /**
@@ -83,8 +116,19 @@ export function amrFor(uses: readonly MethodUse[]): string[] {
   return kinds.length > 1 ? [...values, 'mfa'] : values;
 }
 
-/** `acr_values` as sent (space-separated, OpenID Connect Core 1.0 §3.1.2.1), plus an essential `acr` claim's. */
+/**
+ * `acr_values` as sent (space-separated, OpenID Connect Core 1.0 §3.1.2.1), plus an essential `acr` claim's.
+ * `acr_values` are voluntary: a class Portcullis does not define is left out, as if not asked (the ID token
+ * then says the class reached, which the application checks). An essential `acr` claim is kept as asked:
+ * an unknown class there is never met.
+ */
 export function askedAcrValues(acrValues: string | undefined, claimsAcr: readonly string[] = []): string[] {
-  const fromParam = (acrValues ?? '').split(' ').filter((value) => value.length > 0);
+  const fromParam = (acrValues ?? '').split(' ').filter((value) => value.length > 0 && isKnownAcr(value));
   return [...new Set([...fromParam, ...claimsAcr])];
+}
+
+/** Whether a method of this kind, after the password, reaches `acr` (an unknown class is reached by none). */
+export function methodMeetsAcr(kind: MethodKind, acr: string): boolean {
+  const reached = METHOD_ACR[kind];
+  return reached !== null && isKnownAcr(acr) && rank(acr) <= rank(reached);
 }

@@ -38,7 +38,8 @@ export interface LoginSession {
 export type LoginDecision =
   | { action: 'finish'; accountId: string; acr: Acr; amr: string[]; authTime: number }
   | { action: 'sign-in'; reason: 'no-session' | 'fresh-sign-in' }
-  | { action: 'step-up' }
+  /** `acr`: the class to reach (the first asked class the person's methods can reach). */
+  | { action: 'step-up'; acr: Acr }
   | { action: 'unreachable' };
 
 export function decideLogin(request: LoginRequest, session: LoginSession | null, usableKinds: readonly MethodKind[], now: Date): LoginDecision {
@@ -51,7 +52,7 @@ export function decideLogin(request: LoginRequest, session: LoginSession | null,
   const reachable = decideAcr(request.askedAcr, acrReachedBy(['password', ...usableKinds, ...session.methods.map((m) => m.method)]));
   if (!reachable.met) return { action: 'unreachable' };
   const reached = decideAcr(request.askedAcr, acrReachedBy(session.methods.map((m) => m.method)));
-  if (!reached.met) return { action: 'step-up' };
+  if (!reached.met) return { action: 'step-up', acr: reachable.acr };
   return {
     action: 'finish',
     accountId: session.userId,

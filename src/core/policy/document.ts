@@ -4,12 +4,16 @@
  * (everyone has a second method by a date) and the registration campaigns (nudges before a date).
  * Parsed and checked here, purely; `compilePolicy` turns it into what evaluation reads.
  *
- * Targets: `all`, `elevated` (anyone holding a role marked elevated), `role:NAME`, `group:NAME`.
+ * Targets: `all`, `elevated` (anyone holding a role marked elevated), `role:NAME`, `group:NAME`, and, in
+ * requirements only, `client:KEY` (sign-ins to one application: ./applications.ts, issue #13 point 4).
  * Requirements combine by intersection: everything that applies to a user holds at once.
  */
 import { z } from 'zod';
 import { isSecondFactorKind, type SecondFactorKind } from '../methods/registry.js';
 import { zonedToInstant, isValidTimeZone } from './dates.js';
+
+/** `client:KEY`: sign-ins to the application with that policy key (`client add --key`). */
+export const isClientTarget = (target: string): boolean => target.startsWith('client:');
 
 export const POLICY_METHODS = ['sms', 'voice', 'totp', 'push', 'passkey', 'tap'] as const;
 export type PolicyMethod = (typeof POLICY_METHODS)[number];
@@ -24,7 +28,7 @@ export const BUILT_IN_STRENGTHS: Record<string, readonly SecondFactorKind[]> = {
 const target = z
   .string()
   .trim()
-  .regex(/^(all|elevated|role:[a-z0-9][a-z0-9-]*|group:.+)$/, 'must be all, elevated, role:NAME or group:NAME');
+  .regex(/^(all|elevated|role:[a-z0-9][a-z0-9-]*|group:.+|client:[a-z0-9][a-z0-9-]{0,63})$/, 'must be all, elevated, role:NAME, group:NAME or client:KEY');
 
 const targets = {
   include: z.array(target).min(1, 'must name at least one target'),
@@ -161,6 +165,8 @@ export interface PolicyProblem {
   /** Where in the document ("requirements[0].strength"). */
   path: string;
   message: string;
+  /** `unknown-client`: a `client:KEY` no registered client has (a usage mistake: the CLI exits 2). */
+  kind?: 'unknown-client';
 }
 
 export type CompileResult = { ok: true; policy: CompiledPolicy; document: PolicyDocument } | { ok: false; problems: PolicyProblem[] };
@@ -224,6 +230,21 @@ export function compilePolicy(input: unknown): CompileResult {
     if (!document.methods[c.method]?.enabled) problems.push({ path: `campaigns[${i}].method`, message: `asks people to register ${c.method}, which the methods policy does not enable` });
     return { id: c.id, name: c.name ?? c.id, include: c.include, exclude: c.exclude, method: c.method, snoozeDays: c.snoozeDays, maxSnoozes: c.maxSnoozes };
   });
+  // Applications are what a sign-in is to, not who signs in: only a requirement can target one.
+  const refuseClients = (set: { include: readonly string[]; exclude: readonly string[] }, path: string) => {
+    for (const [list, values] of [['include', set.include], ['exclude', set.exclude]] as const) {
+      values.forEach((target, i) => {
+        if (isClientTarget(target)) problems.push({ path: `${path}.${list}[${i}]`, message: `${target}: an application can be targeted only by a requirement, not here` });
+      });
+    }
+  };
+  for (const [kind, entry] of Object.entries(document.methods)) {
+    if (!entry) continue;
+    refuseClients(entry, `methods.${kind}`);
+    (entry.settings.targets ?? []).forEach((t, i) => refuseClients(t, `methods.${kind}.settings.targets[${i}]`));
+  }
+  document.registration.forEach((r, i) => refuseClients(r, `registration[${i}]`));
+  document.campaigns.forEach((c, i) => refuseClients(c, `campaigns[${i}]`));
   const methods: Partial<Record<PolicyMethod, CompiledMethod>> = {};
   for (const [kind, entry] of Object.entries(document.methods) as Array<[PolicyMethod, PolicyDocument['methods'][PolicyMethod]]>) {
     if (!entry) continue;

@@ -15,6 +15,7 @@ import { methodDefinitions, orderMethods, type MethodSummary, type SecondFactorK
 import type { PolicyReason } from '../reasons.js';
 import type { CompiledCampaign, CompiledPolicy, CompiledRequirement, TargetSet } from './document.js';
 import { decideSession, type SessionDecision } from './session.js';
+import { appliesToApplications, isClientTarget } from './applications.js';
 
 export type { SessionDecision } from './session.js';
 
@@ -29,6 +30,12 @@ export interface PolicySubject {
   hasActiveTap: boolean;
   exceptions: ReadonlyArray<{ requirementId: string; until: Date }>;
   snoozes: ReadonlyArray<{ campaignId: string; count: number; until: Date | null }>;
+  /**
+   * The applications (client policy keys) the evaluation is for: the sign-in's client at the interaction,
+   * or the clients the person uses in the report (./applications.ts). Absent: a sign-in to Portcullis
+   * itself, which requirements targeting applications do not reach.
+   */
+  applications?: readonly string[];
 }
 
 export type ComplianceState =
@@ -89,9 +96,13 @@ export function matchesTarget(target: string, subject: Pick<PolicySubject, 'role
   return false;
 }
 
-/** Included by some target and excluded by none. */
+/**
+ * Included by some target and excluded by none: the set's user part. A set whose include holds only
+ * `client:` targets has no user part and selects everyone (its client part is `appliesToApplications`).
+ */
 export function appliesTo(set: TargetSet, subject: Pick<PolicySubject, 'roles' | 'groups' | 'elevated'>): boolean {
-  return set.include.some((t) => matchesTarget(t, subject)) && !set.exclude.some((t) => matchesTarget(t, subject));
+  const people = set.include.filter((t) => !isClientTarget(t));
+  return (people.length === 0 || people.some((t) => matchesTarget(t, subject))) && !set.exclude.some((t) => matchesTarget(t, subject));
 }
 
 /** The methods the methods policy enables for a subject. */
@@ -134,7 +145,7 @@ export function evaluatePolicy(subject: PolicySubject, policy: CompiledPolicy, n
 
   // Requirements: each one's state, and which restrict sign-in now.
   const results: RequirementResult[] = [];
-  const applicable = policy.requirements.filter((r) => appliesTo(r, subject));
+  const applicable = policy.requirements.filter((r) => appliesTo(r, subject) && appliesToApplications(r, subject.applications));
   const restricting: CompiledRequirement[] = [];
   let allowed = new Set(enabledKinds);
   for (const requirement of applicable) {

@@ -8,10 +8,13 @@
 import type { SecondFactorKind } from '../methods/registry.js';
 import type { CompiledPolicy, PolicyProblem, TargetSet } from './document.js';
 import { appliesTo, enabledMethods, type PolicySubject } from './evaluate.js';
+import { appliesToApplications, clientKeyOf, hasApplicationRequirements, isClientTarget, namedApplications, OTHER_APPLICATION } from './applications.js';
 
 export interface DirectoryShape {
   roles: ReadonlyArray<{ name: string; elevated: boolean }>;
   groups: readonly string[];
+  /** The policy keys of the registered applications; when given, a `client:KEY` must name one of them. */
+  clients?: readonly string[];
 }
 
 /** More atoms than this would be more than 65,536 combinations to check. */
@@ -34,15 +37,27 @@ function targetSets(policy: CompiledPolicy): Array<{ path: string; set: TargetSe
 export function unsatisfiable(policy: CompiledPolicy, subject: Pick<PolicySubject, 'roles' | 'groups' | 'elevated'>): string[] {
   const enabled = [...enabledMethods(policy, subject)].filter((k) => k !== 'tap') as SecondFactorKind[];
   const problems: string[] = [];
-  const required = policy.requirements.filter((r) => r.mode === 'enforce' && appliesTo(r, subject));
-  let candidates = new Set(enabled);
-  for (const requirement of required) candidates = new Set([...candidates].filter((k) => requirement.methods.has(k)));
-  if (required.length > 0 && candidates.size === 0) {
-    problems.push(
-      `they must meet ${required.map((r) => `${r.id} (${r.strength})`).join(' and ')}, but ${
-        enabled.length ? `only ${enabled.join(', ')} ${enabled.length === 1 ? 'is' : 'are'} enabled for them` : 'no second method is enabled for them'
-      }, and no enabled method meets all of ${required.length === 1 ? 'it' : 'them'}`,
-    );
+  // Signing in to Portcullis itself, then to each application a requirement names (and to any other):
+  // someone who uses an application must be able to meet its requirements with those of Portcullis.
+  const sightings: Array<{ applications: string[] | undefined; where: string }> = [{ applications: undefined, where: '' }];
+  if (hasApplicationRequirements(policy)) {
+    for (const key of namedApplications(policy)) sightings.push({ applications: [key], where: ` to sign in to client:${key}` });
+    sightings.push({ applications: [OTHER_APPLICATION], where: ' to sign in to another application' });
+  }
+  const said = new Set<string>();
+  for (const { applications, where } of sightings) {
+    const required = policy.requirements.filter((r) => r.mode === 'enforce' && appliesTo(r, subject) && appliesToApplications(r, applications));
+    let candidates = new Set(enabled);
+    for (const requirement of required) candidates = new Set([...candidates].filter((k) => requirement.methods.has(k)));
+    const ids = required.map((r) => r.id).join(',');
+    if (required.length > 0 && candidates.size === 0 && !said.has(ids)) {
+      said.add(ids);
+      problems.push(
+        `they must meet ${required.map((r) => `${r.id} (${r.strength})`).join(' and ')}${where}, but ${
+          enabled.length ? `only ${enabled.join(', ')} ${enabled.length === 1 ? 'is' : 'are'} enabled for them` : 'no second method is enabled for them'
+        }, and no enabled method meets all of ${required.length === 1 ? 'it' : 'them'}`,
+      );
+    }
   }
   const registration = policy.registration.filter((r) => r.mode === 'enforce' && appliesTo(r, subject));
   if (registration.length > 0 && enabled.length === 0) {
@@ -65,9 +80,13 @@ export function validatePolicy(policy: CompiledPolicy, directory: DirectoryShape
   const groupNames = new Set(directory.groups);
   const mentionedRoles = new Set<string>();
   const mentionedGroups = new Set<string>();
+  const clientKeys = directory.clients ? new Set(directory.clients) : null;
   for (const { path, set } of targetSets(policy)) {
     for (const target of [...set.include, ...set.exclude]) {
-      if (target.startsWith('role:')) {
+      if (isClientTarget(target)) {
+        const key = clientKeyOf(target);
+        if (clientKeys && !clientKeys.has(key)) problems.push({ path, message: `names client:${key}, but no registered client has the key ${key} (see \`portcullis client list\`)`, kind: 'unknown-client' });
+      } else if (target.startsWith('role:')) {
         const name = target.slice(5);
         if (!roleNames.has(name)) problems.push({ path, message: `names the role ${name}, which does not exist` });
         else mentionedRoles.add(name);

@@ -10,6 +10,8 @@
  * - `grant.revoked` → `oidc.grant-revoked`: by revocation, or because a used refresh token or code was
  *   presented again (RFC 6749 §10.4 and §4.1.2: the whole grant goes).
  * - `access_token.destroyed`, `client_credentials.destroyed`, `refresh_token.destroyed` → `oidc.token-revoked`.
+ * - `backchannel.success`, `backchannel.error` (the logout tokens of an RP-initiated logout) →
+ *   `oidc.backchannel-logout-sent` / `-failed` with `reason: rp-initiated-logout`.
  */
 import type Provider from 'oidc-provider';
 import type { AppContext } from '../../app/context.js';
@@ -124,6 +126,22 @@ export function recordProviderEvents(provider: Provider, ctx: AppContext): void 
       grant_id: token.grantId ?? null,
     });
   };
+  // RP-initiated logout (the end-session endpoint): oidc-provider sends the back-channel logout tokens itself
+  // (Back-Channel Logout 1.0 §2.5), one try each; audited as Portcullis's own deliveries are (src/app/oidc/sign-out.ts).
+  const backchannel = (sent: boolean, client: unknown, accountId: unknown, sid: unknown, error?: unknown): void => {
+    const clientId = (client as { clientId?: string } | undefined)?.clientId ?? null;
+    const userId = typeof accountId === 'string' ? accountId : null;
+    if (!sent) ctx.logger.warn({ clientId, userId, err: error }, 'a back-channel logout was not accepted');
+    append(sent ? 'oidc.backchannel-logout-sent' : 'oidc.backchannel-logout-failed', { kind: 'system' }, userId, null, {
+      client_id: clientId,
+      sid: typeof sid === 'string' ? sid : null,
+      reason: 'rp-initiated-logout',
+      attempts: 1,
+      ...(sent ? {} : { error: error instanceof Error ? error.message : String(error) }),
+    });
+  };
+  provider.on('backchannel.success', (_koa: unknown, client: unknown, accountId: unknown, sid: unknown) => backchannel(true, client, accountId, sid));
+  provider.on('backchannel.error', (_koa: unknown, error: unknown, client: unknown, accountId: unknown, sid: unknown) => backchannel(false, client, accountId, sid, error));
   provider.on('access_token.destroyed', revoked);
   provider.on('client_credentials.destroyed', revoked);
   provider.on('refresh_token.destroyed', revoked);

@@ -46,7 +46,8 @@ const UID = { type: 'object', properties: { uid: { type: 'string', pattern: '^[A
 function claimsAcr(claims: unknown): string[] {
   if (typeof claims !== 'string') return [];
   try {
-    const acr = (JSON.parse(claims) as { id_token?: { acr?: { value?: unknown; values?: unknown } } } | null)?.id_token?.acr;
+    const acr = (JSON.parse(claims) as { id_token?: { acr?: { essential?: unknown; value?: unknown; values?: unknown } } } | null)?.id_token?.acr;
+    if (acr?.essential !== true) return [];
     const values = Array.isArray(acr?.values) ? acr.values : [acr?.value];
     return values.filter((value): value is string => typeof value === 'string');
   } catch {
@@ -93,10 +94,26 @@ async function portFor(provider: Provider, request: FastifyRequest, reply: Fasti
   };
 }
 
-function renderStep(reply: FastifyReply, uid: string, step: InteractionStep) {
+/**
+ * A navigation that began on one of our pages (Fetch Metadata `Sec-Fetch-Site: same-origin`: a form we
+ * posted, or a redirect after one) may be a form submission, and the browser checks our page CSP's
+ * `form-action 'self'` on every redirect of it — so a 303 chain on to the provider and then to the
+ * application's redirect URI would be blocked at the last step (CSP Level 3 §6.4.2). Such a navigation
+ * ends here, at a page of ours that continues with an instant meta refresh (WCAG technique H76): a new
+ * navigation, which `form-action` does not govern. One that began at the application (`cross-site`) or
+ * outside any page (`none`, or no header) is redirected at once.
+ */
+function returnToApplication(request: FastifyRequest, reply: FastifyReply, step: Extract<InteractionStep, { kind: 'return' }>) {
+  if (request.headers['sec-fetch-site'] !== 'same-origin') return reply.redirect(step.location, 303);
+  return reply.header('cache-control', 'no-store').render('oidc/continue.njk', { application: step.application, location: step.location });
+}
+
+function renderStep(request: FastifyRequest, reply: FastifyReply, uid: string, step: InteractionStep) {
   switch (step.kind) {
     case 'redirect':
       return reply.redirect(step.location, 303);
+    case 'return':
+      return returnToApplication(request, reply, step);
     case 'confirm':
       return reply.render('oidc/confirm.njk', { application: step.application, location: step.location });
     case 'consent':
@@ -123,19 +140,19 @@ export async function interactionRoutes(app: FastifyInstance, { ctx, provider }:
   app.get('/oidc-interaction/:uid', { schema: { params: UID } }, async (request, reply) => {
     const port = await portFor(await provider(), request, reply);
     if (!port) return renderExpired(reply);
-    return renderStep(reply, port.details.uid, await continueInteraction(ctx, port, request.auth, clientInfo(request)));
+    return renderStep(request, reply, port.details.uid, await continueInteraction(ctx, port, request.auth, clientInfo(request)));
   });
 
   app.post('/oidc-interaction/:uid/consent', { schema: { params: UID } }, async (request, reply) => {
     const port = await portFor(await provider(), request, reply);
     if (!port) return renderExpired(reply);
     const allow = field(request.body, 'decision') === 'allow';
-    return renderStep(reply, port.details.uid, await answerConsent(ctx, port, request.auth, allow, clientInfo(request)));
+    return renderStep(request, reply, port.details.uid, await answerConsent(ctx, port, request.auth, allow, clientInfo(request)));
   });
 
   app.post('/oidc-interaction/:uid/unmet', { schema: { params: UID } }, async (request, reply) => {
     const port = await portFor(await provider(), request, reply);
     if (!port) return renderExpired(reply);
-    return renderStep(reply, port.details.uid, await abandonUnmetInteraction(ctx, port, request.auth, clientInfo(request)));
+    return renderStep(request, reply, port.details.uid, await abandonUnmetInteraction(ctx, port, request.auth, clientInfo(request)));
   });
 }

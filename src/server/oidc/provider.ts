@@ -18,6 +18,7 @@ import Provider, { errors, interactionPolicy, type Configuration, type FindAccou
 import type { AppContext } from '../../app/context.js';
 import { createClientAdapter } from '../../app/oidc/clients.js';
 import { rememberedGrantId } from '../../app/oidc/grants.js';
+import { askedAcrFor } from '../../app/oidc/application-policy.js';
 import { ACR_VALUES_SUPPORTED, askedAcrValues } from '../../core/oidc/acr.js';
 import { OIDC_LIFETIMES } from '../../app/oidc/lifetimes.js';
 import { createOidcAdapterFactory } from '../../store/oidc-adapter.js';
@@ -43,18 +44,26 @@ function findAccountIn(ctx: AppContext): FindAccount {
     if (!user || user.status !== 'active') return undefined;
     return {
       accountId: user.id,
-      claims: async () => {
+      // oidc-provider keeps only the claims that the scope (`claims` below) or the claims parameter asks for, so
+      // the audit log is read only when email_verified may be one of them: not for an ID token or userinfo of
+      // `openid` alone (a refresh grant of `openid offline_access` reads one statement fewer).
+      claims: async (_use: string, scope: string, asked?: Record<string, unknown>) => {
+        const claims = { sub: user.id, email: user.email, name: user.display_name };
+        if (!scope.split(' ').includes('email') && !(asked && 'email_verified' in asked)) return claims;
         const activated = await ctx.store.audit.list({ subjectUserId: user.id, type: 'user.activated', limit: 1 });
-        return { sub: user.id, email: user.email, email_verified: activated.length > 0, name: user.display_name };
+        return { ...claims, email_verified: activated.length > 0 };
       },
     };
   };
 }
 
-/** The acr values asked by an essential `acr` claims request (OpenID Connect Core 1.0 §5.5.1.1). */
+/**
+ * The acr values asked by an essential `acr` claims request (OpenID Connect Core 1.0 §5.5.1.1). oidc-provider
+ * also puts `acr_values` there, as a voluntary request: only an essential one counts here.
+ */
 function claimsAcr(oidcCtx: KoaContextWithOIDC): string[] {
-  const acr = (oidcCtx.oidc.claims as { id_token?: { acr?: { value?: unknown; values?: unknown } } } | undefined)?.id_token?.acr;
-  if (!acr) return [];
+  const acr = (oidcCtx.oidc.claims as { id_token?: { acr?: { essential?: unknown; value?: unknown; values?: unknown } } } | undefined)?.id_token?.acr;
+  if (!acr || acr.essential !== true) return [];
   const values = Array.isArray(acr.values) ? acr.values : [acr.value];
   return values.filter((value): value is string => typeof value === 'string');
 }
@@ -63,14 +72,19 @@ function claimsAcr(oidcCtx: KoaContextWithOIDC): string[] {
  * oidc-provider's prompts with one more login check: `acr_values` are voluntary to oidc-provider (it never
  * prompts for them), so a provider session that signed in with less would be used as it is, a silent
  * downgrade. Here a session whose acr is not one of those asked is sent to the login prompt, where the
- * interaction (src/app/oidc/interactions.ts) steps it up, or says it cannot be met (RFC 9470 §3).
+ * interaction (src/app/oidc/interactions.ts) steps it up, or says it cannot be met (RFC 9470 §3). What is
+ * asked includes what the method policy's requirements for this client ask (`client:KEY`), from the app
+ * layer (src/app/oidc/application-policy.ts), so a session too weak for them is never silently reused.
  */
-function interactionPolicyWithAcr(): interactionPolicy.DefaultPolicy {
+function interactionPolicyWithAcr(ctx: AppContext): interactionPolicy.DefaultPolicy {
   const policy = interactionPolicy.base();
   policy.get('login')!.checks.add(
-    new interactionPolicy.Check('acr_values', 'the requested authentication context class was not reached', (oidcCtx) => {
+    new interactionPolicy.Check('acr_values', 'the requested authentication context class was not reached', async (oidcCtx) => {
       const params = oidcCtx.oidc.params as { acr_values?: unknown } | undefined;
-      const asked = askedAcrValues(typeof params?.acr_values === 'string' ? params.acr_values : undefined, claimsAcr(oidcCtx));
+      const requested = askedAcrValues(typeof params?.acr_values === 'string' ? params.acr_values : undefined, claimsAcr(oidcCtx));
+      const accountId = oidcCtx.oidc.session?.accountId;
+      const clientId = oidcCtx.oidc.client?.clientId;
+      const asked = accountId && clientId ? await askedAcrFor(ctx, accountId, clientId, requested) : requested;
       if (asked.length === 0) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       return asked.includes(oidcCtx.oidc.acr) ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
     }),
@@ -173,8 +187,18 @@ export function createProvider(ctx: AppContext, signingKeys: JWK[]): Provider {
     // Discovery's acr_values_supported (src/core/oidc/acr.ts): the classes the enabled methods can reach.
     acrValues: [...ACR_VALUES_SUPPORTED],
     loadExistingGrant: loadExistingGrantIn(ctx),
-    interactions: { url: (_oidcCtx, interaction) => interactionPath(interaction.uid), policy: interactionPolicyWithAcr() },
+    interactions: { url: (_oidcCtx, interaction) => interactionPath(interaction.uid), policy: interactionPolicyWithAcr(ctx) },
     pkce: { required: () => true },
+    // oidc-provider sends its outgoing requests through an SSRF guard that refuses loopback and private addresses
+    // (10/8, 172.16/12, 192.168/16…), meant for URIs that dynamic registration lets anyone set. Here there is no
+    // dynamic registration: every URI it fetches was registered by an administrator with the CLI, and the only one it
+    // fetches is a client's backchannel_logout_uri, for the logout token of an RP-initiated logout (Back-Channel
+    // Logout 1.0 §2.5), often on the organisation's own network, where the guard failed it silently ("fetch failed").
+    // So the guard's dispatcher is left out; the 2.5 s timeout it sets is kept (test/integration/oidc-conformance.test.ts).
+    fetch: (input, init) => {
+      const { dispatcher: _ssrfGuard, ...options } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+      return globalThis.fetch(input, options);
+    },
     renderError: pages.renderError,
     features: {
       devInteractions: { enabled: false },

@@ -298,7 +298,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const started = startStepUp({
       userId: session.user.id,
       email: session.user.email,
-      options: stepUpOptions(await signInPolicy(ctx, session.user), true),
+      options: stepUpOptions(await signInPolicy(ctx, session.user), true, (request.query as Record<string, unknown>).acr),
       defaultMethodId: session.user.default_method_id,
       methods: session.methods,
       returnTo,

@@ -16,6 +16,7 @@ import * as oidcProvider from './0008-oidc-provider.js';
 import * as helpFeedback from './0009-help-feedback.js';
 import * as oidcClients from './0010-oidc-clients.js';
 import * as oidcGrantAccounts from './0011-oidc-grant-accounts.js';
+import * as oidcClientKeys from './0012-oidc-client-keys.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -37,6 +38,7 @@ const migrations: Record<string, MigrationModule> = {
   '0009-help-feedback': helpFeedback,
   '0010-oidc-clients': oidcClients,
   '0011-oidc-grant-accounts': oidcGrantAccounts,
+  '0012-oidc-client-keys': oidcClientKeys,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -1,8 +1,12 @@
 /** The `oidc_clients` table (migration 0010): registered OpenID Connect clients, secrets sealed. */
 import type { Kysely, Selectable } from 'kysely';
+import { prepared } from '../prepared.js';
 import type { DatabaseSchema, OidcClientsTable } from '../schema.js';
 
 export type OidcClientRow = Selectable<OidcClientsTable>;
+
+// oidc-provider loads the client on every request to the provider (src/store/prepared.ts).
+const clientById = prepared(1, (db, clientId) => db.selectFrom('oidc_clients').selectAll().where('client_id', '=', clientId));
 
 export function createOidcClientRepository(db: Kysely<DatabaseSchema>) {
   return {
@@ -10,7 +14,19 @@ export function createOidcClientRepository(db: Kysely<DatabaseSchema>) {
       await db.insertInto('oidc_clients').values(row).execute();
     },
     async find(clientId: string): Promise<OidcClientRow | undefined> {
-      return db.selectFrom('oidc_clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
+      return (await clientById(db, clientId)).rows[0];
+    },
+    async findByKey(key: string): Promise<OidcClientRow | undefined> {
+      return db.selectFrom('oidc_clients').selectAll().where('key', '=', key).executeTakeFirst();
+    },
+    /** The keys that are `key` or start with `key-` (the candidates `uniqueClientKey` must avoid). */
+    async keysLike(key: string): Promise<string[]> {
+      const rows = await db
+        .selectFrom('oidc_clients')
+        .select('key')
+        .where((eb) => eb.or([eb('key', '=', key), eb('key', 'like', `${key.slice(0, 61)}%`)]))
+        .execute();
+      return rows.map((r) => r.key);
     },
     async list(): Promise<OidcClientRow[]> {
       return db.selectFrom('oidc_clients').selectAll().orderBy('created_at').orderBy('client_id').execute();
