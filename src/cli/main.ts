@@ -407,6 +407,17 @@ export function buildProgram(): Command {
     .option('--multi-use', 'works more than once until it ends (for onboarding)')
     .action((email: string, options: { lifetime: string; multiUse?: boolean }) => withContext(async (ctx) => (await policyCommands()).tapIssue(ctx, email, options)));
 
+  const audit = program.command('audit').description('The audit log');
+  verb(audit, 'verify', 'server')
+    .description(
+      'Seal the events not chained yet, then check the whole audit chain: every entry’s MAC, their order, that no entry or event was removed or added, and that the chain still holds every checkpoint. Exits 1 naming the first broken entry.',
+    )
+    .option('--json', 'print JSON')
+    .option('--checkpoint <seq:mac>', 'also check a checkpoint kept outside the database (the seq and mac of an audit.checkpoint log line; repeatable)', collect, [])
+    .action((options: { json?: boolean; checkpoint: string[] }) =>
+      withContext(async (ctx) => (await import('./commands/audit.js')).auditVerify(ctx, options)),
+    );
+
   const keys = program.command('keys').description('The OpenID Connect provider’s signing keys');
   verb(keys, 'list', 'server')
     .description('List the signing keys: kid, algorithm, state (current, previous, retired), when made, when a previous key retires')

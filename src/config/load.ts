@@ -42,6 +42,8 @@ export interface Config {
   sessions: { idleSeconds: number; absoluteSeconds: number };
   activationLinkSeconds: number;
   shutdownSeconds: number;
+  /** AUDIT_CHECKPOINT_INTERVAL: how often the sealer checkpoints the audit chain's head (src/app/audit-chain.ts). */
+  auditCheckpointSeconds: number;
   secondFactors: {
     freshnessSeconds: number;
     lockoutThreshold: number;
@@ -236,6 +238,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     sessions: { idleSeconds: raw.SESSION_IDLE_TIMEOUT, absoluteSeconds: raw.SESSION_ABSOLUTE_TIMEOUT },
     activationLinkSeconds: raw.ACTIVATION_LINK_LIFETIME,
     shutdownSeconds: raw.SHUTDOWN_TIMEOUT,
+    auditCheckpointSeconds: raw.AUDIT_CHECKPOINT_INTERVAL,
     secondFactors: {
       freshnessSeconds: raw.MFA_FRESHNESS,
       lockoutThreshold: raw.SECOND_FACTOR_LOCKOUT_THRESHOLD,

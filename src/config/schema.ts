@@ -111,6 +111,8 @@ export const optionsSchema = z.object({
   TLS_CERT_FILE: optionalText,
   TLS_KEY_FILE: optionalText,
   SHUTDOWN_TIMEOUT: duration(1, 600).default(30),
+  // The audit log's chain (src/app/audit-chain.ts, docs/operations.md#the-audit-log).
+  AUDIT_CHECKPOINT_INTERVAL: duration(60, 86_400).default(900),
   // Metrics on a listener of their own (src/server/ops/metrics-server.ts), never on the public one.
   METRICS_PORT: integer(0, 65_535).default(9464),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
@@ -280,6 +282,11 @@ export const optionDocs: Record<keyof RawOptions, OptionDoc> = {
   SHUTDOWN_TIMEOUT: {
     description: 'On SIGTERM, how long to wait for requests in flight before closing anyway.',
     defaultText: '30s',
+  },
+  AUDIT_CHECKPOINT_INTERVAL: {
+    description:
+      'How often a node writes the audit chain’s head (its last entry and MAC) to the audit_checkpoints table and to the log, as an `audit.checkpoint` line at info level; keep those lines outside the database (docs/operations.md, The audit log). Between 1 minute and 1 day.',
+    defaultText: '15m',
   },
   METRICS_PORT: {
     description:

@@ -4,7 +4,7 @@
  */
 import { hkdfSync } from 'node:crypto';
 
-export type KeyPurpose = 'key-encryption' | 'csrf' | 'lookup-hash' | 'code-hash' | 'vapid' | 'oidc-cookies' | 'captcha';
+export type KeyPurpose = 'key-encryption' | 'csrf' | 'lookup-hash' | 'code-hash' | 'vapid' | 'oidc-cookies' | 'captcha' | 'audit-chain';
 
 export interface DerivedKeys {
   /** AES-256-GCM key-encryption key for secrets at rest (TOTP seeds). */
@@ -21,6 +21,8 @@ export interface DerivedKeys {
   oidcCookies: Uint8Array;
   /** Signs the help centre's ALTCHA proof-of-work challenges (src/app/help/captcha.ts); every node derives the same one. */
   captcha: Uint8Array;
+  /** HMAC key of the audit log's chain (src/app/audit-chain.ts): without the secret, an edited log cannot be re-chained. */
+  auditChain: Uint8Array;
 }
 
 function derive(secret: Uint8Array, purpose: KeyPurpose): Uint8Array {
@@ -36,5 +38,6 @@ export function deriveKeys(secret: Uint8Array): DerivedKeys {
     vapidSeed: derive(secret, 'vapid'),
     oidcCookies: derive(secret, 'oidc-cookies'),
     captcha: derive(secret, 'captcha'),
+    auditChain: derive(secret, 'audit-chain'),
   };
 }

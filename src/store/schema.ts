@@ -109,6 +109,24 @@ export interface AuditEventsTable {
   details: string;
 }
 
+/** The audit log's chain (migration 0013, src/app/audit-chain.ts): one row per sealed event, in seal order. */
+export interface AuditChainTable {
+  seq: number;
+  /** bigint on PostgreSQL, which returns it as text. */
+  event_id: number | string;
+  prev_mac: string;
+  mac: string;
+  sealed_at: string;
+}
+
+/** The chain's head, written by the sealer now and then (AUDIT_CHECKPOINT_INTERVAL) and by `audit verify`. */
+export interface AuditCheckpointsTable {
+  id: Generated<number>;
+  seq: number;
+  mac: string;
+  at: string;
+}
+
 export interface UserTokensTable {
   /** SHA-256 of the token. */
   id: string;
@@ -276,6 +294,8 @@ export interface DatabaseSchema {
   sign_in_flows: SignInFlowsTable;
   throttles: ThrottlesTable;
   audit_events: AuditEventsTable;
+  audit_chain: AuditChainTable;
+  audit_checkpoints: AuditCheckpointsTable;
   user_tokens: UserTokensTable;
   methods: MethodsTable;
   challenges: ChallengesTable;

@@ -1,8 +1,9 @@
 /**
  * `portcullis serve`: migrate, then serve HTTP — the public listener, and /metrics on a listener of its
- * own — until SIGTERM or SIGINT, when requests in flight are finished (up to SHUTDOWN_TIMEOUT) and the
- * database is closed.
+ * own — until SIGTERM or SIGINT, when requests in flight are finished (up to SHUTDOWN_TIMEOUT), the audit
+ * log's last events are sealed, and the database is closed.
  */
+import { startAuditSealer } from '../../app/audit-chain.js';
 import { createAppContext, createLogger } from '../../app/context.js';
 import { describeDemo, ensureDemo } from '../../app/demo.js';
 import { ConfigError, type Config } from '../../config/load.js';
@@ -73,6 +74,8 @@ export async function serve(options: { demo?: boolean }): Promise<void> {
     }
   }
   ctx.delivery.start();
+  // Chains new audit events every second (one node at a time); see src/app/audit-chain.ts.
+  const sealer = startAuditSealer(ctx);
   logger.info(
     {
       publicUrl: config.publicUrl.toString(),
@@ -95,6 +98,8 @@ export async function serve(options: { demo?: boolean }): Promise<void> {
     timer.unref();
     try {
       await Promise.all([app.close(), metricsApp?.close()]);
+      // The requests' last events are sealed, and the head checkpointed, before the database closes.
+      await sealer.stop();
       await ctx.close();
       logger.info('shut down cleanly');
       process.exitCode = 0;

@@ -17,6 +17,7 @@ import * as helpFeedback from './0009-help-feedback.js';
 import * as oidcClients from './0010-oidc-clients.js';
 import * as oidcGrantAccounts from './0011-oidc-grant-accounts.js';
 import * as oidcClientKeys from './0012-oidc-client-keys.js';
+import * as auditChain from './0013-audit-chain.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -39,6 +40,7 @@ const migrations: Record<string, MigrationModule> = {
   '0010-oidc-clients': oidcClients,
   '0011-oidc-grant-accounts': oidcGrantAccounts,
   '0012-oidc-client-keys': oidcClientKeys,
+  '0013-audit-chain': auditChain,
 };
 
 class StaticProvider implements MigrationProvider {
