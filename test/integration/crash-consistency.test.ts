@@ -13,7 +13,8 @@
  * - every email in the outbox was delivered exactly once (by its Message-ID, the outbox id), or is a dead
  *   letter that `portcullis outbox --dead` shows — "outcome unknown" when the node died mid-send — and
  *   none was delivered twice;
- * - the audit log kept every row read before the crash, unchanged and in order, still refuses updates,
+ * - the audit log kept every row read before the crash, unchanged and in order, its chain verifies
+ *   (`portcullis audit verify`), it still refuses updates,
  *   and (SQLite) has no gap in its ids.
  */
 import { spawn } from 'node:child_process';
@@ -282,6 +283,11 @@ describe.each(dialects)('a SIGKILL under load on %s (issue #17)', (dialect) => {
     // number for a transaction the crash rolled back, which is no lost row.
     if (dialect === 'sqlite') expect(ids).toEqual(ids.map((_, i) => ids[0]! + i));
     await expect(db.updateTable('audit_events').set({ type: 'tampered' }).where('id', '=', ids[0]!).execute()).rejects.toThrow(/append-only/);
+    // Its chain verifies end to end (docs/operations.md#the-audit-log): the killed node's sealing stopped
+    // mid-way at worst, and what it had not sealed is sealed now, in order.
+    const verified = await runCli(['audit', 'verify', '--json'], cliEnv);
+    expect(verified.code, verified.stderr + verified.stdout).toBe(0);
+    expect((JSON.parse(verified.stdout) as { ok: boolean }).ok).toBe(true);
 
     // The outbox settles: nothing pending or mid-send once the killed node's claims have lapsed.
     const outbox = async () => db.selectFrom('outbox').select(['id', 'status', 'last_error', 'channel']).where('channel', '=', 'email').execute();
