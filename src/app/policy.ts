@@ -42,7 +42,8 @@ interface CachedPolicy {
   loadedAt: number;
 }
 
-const caches = new WeakMap<AppContext, { current: CachedPolicy | null; subscribed: boolean }>();
+/** `generation` counts the `policy:applied` events seen, so that a load begun before one is not kept after it. */
+const caches = new WeakMap<AppContext, { current: CachedPolicy | null; subscribed: boolean; generation: number }>();
 
 function compiledOrThrow(input: unknown): CompiledPolicy {
   const result = compilePolicy(input);
@@ -62,22 +63,26 @@ export function readPolicyText(text: string): unknown {
 export async function currentPolicy(ctx: AppContext): Promise<{ version: number; policy: CompiledPolicy }> {
   let cache = caches.get(ctx);
   if (!cache) {
-    cache = { current: null, subscribed: false };
+    cache = { current: null, subscribed: false, generation: 0 };
     caches.set(ctx, cache);
   }
   if (!cache.subscribed) {
     cache.subscribed = true;
     const entry = cache;
     ctx.bus.subscribe(POLICY_TOPIC, () => {
+      entry.generation += 1;
       entry.current = null;
     });
   }
   const now = Date.now();
   if (cache.current && now - cache.current.loadedAt < CACHE_MS) return cache.current;
+  const generation = cache.generation;
   const latest = await ctx.store.policy.latest();
   const policy = latest ? compiledOrThrow(readPolicyText(latest.document)) : compiledOrThrow(DEFAULT_POLICY_DOCUMENT);
-  cache.current = { version: latest?.version ?? 0, policy, loadedAt: now };
-  return cache.current;
+  const loaded = { version: latest?.version ?? 0, policy, loadedAt: now };
+  // A version applied while this load was reading may be newer than what it read: not kept.
+  if (cache.generation === generation) cache.current = loaded;
+  return loaded;
 }
 
 export async function directoryShape(ctx: AppContext): Promise<DirectoryShape> {
@@ -146,7 +151,10 @@ export async function applyPolicyText(ctx: AppContext, text: string, actor: Acto
   });
   await ctx.bus.publish(POLICY_TOPIC, String(version));
   const cache = caches.get(ctx);
-  if (cache) cache.current = null;
+  if (cache) {
+    cache.generation += 1;
+    cache.current = null;
+  }
   return { version };
 }
 

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAppContext, type AppContext } from '../../src/app/context.js';
-import { SIGNING_KEY_RETIRE_AFTER_SECONDS } from '../../src/app/oidc/lifetimes.js';
+import { KEY_PUBLISH_AHEAD_SECONDS, SIGNING_KEY_RETIRE_AFTER_SECONDS } from '../../src/app/oidc/lifetimes.js';
 import { ensureSigningKeys, listSigningKeys, rotateSigningKeys } from '../../src/app/oidc/signing-keys.js';
 import { loadConfig } from '../../src/config/load.js';
 import { buildApp } from '../../src/server/app.js';
@@ -134,14 +134,20 @@ describe.each(dialects)('OpenID Connect provider on %s', (dialect) => {
   it('after a rotation publishes the new and the previous keys, then drops the previous ones once they retire', async () => {
     const before = (await jwks(app)).map((k) => k.kid);
     const current = await rotateSigningKeys(ctx);
-    // Nodes reload the key set within a minute.
+    // Nodes reload the key set within a minute: the new keys are published, and the previous ones still come
+    // first (oidc-provider signs with the first key of each algorithm), so no node signs with a key that
+    // another, not yet reloaded, does not publish.
     ctx.advance(61);
     const after = await jwks(app);
     expect(after).toHaveLength(4);
     expect(after.map((k) => k.kid)).toEqual(expect.arrayContaining([...before, ...current.map((k) => k.kid)]));
-    // The current keys come first: oidc-provider signs with the first key of each algorithm.
-    expect(after.slice(0, 2).map((k) => k.kid).sort()).toEqual(current.map((k) => k.kid).sort());
+    expect(after.slice(0, 2).map((k) => k.kid).sort()).toEqual([...before].sort());
     for (const key of after) for (const member of PRIVATE_MEMBERS) expect(key).not.toHaveProperty(member);
+    // Once every node publishes them (KEY_PUBLISH_AHEAD_SECONDS), and a reload later, the new keys sign.
+    ctx.advance(KEY_PUBLISH_AHEAD_SECONDS - 61 + 61);
+    const signing = await jwks(app);
+    expect(signing).toHaveLength(4);
+    expect(signing.slice(0, 2).map((k) => k.kid).sort()).toEqual(current.map((k) => k.kid).sort());
 
     ctx.advance(SIGNING_KEY_RETIRE_AFTER_SECONDS);
     const later = await jwks(app);

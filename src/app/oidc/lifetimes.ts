@@ -22,4 +22,10 @@ export const OIDC_LIFETIMES = {
  * nodes that have not yet reloaded the key set (KEY_SET_REFRESH_SECONDS) and for clocks that differ.
  */
 export const KEY_SET_REFRESH_SECONDS = 60;
+/**
+ * A rotated-in key is published at once and signs only this long after it was made: by then every node has
+ * reloaded the key set (KEY_SET_REFRESH_SECONDS, twice over, and half a minute for clocks), so no node signs
+ * with a key another node does not yet publish in /oidc/jwks. The key it replaces signs until then.
+ */
+export const KEY_PUBLISH_AHEAD_SECONDS = 2 * KEY_SET_REFRESH_SECONDS + 30;
 export const SIGNING_KEY_RETIRE_AFTER_SECONDS = Math.max(OIDC_LIFETIMES.IdToken, OIDC_LIFETIMES.AccessToken) + 5 * 60;

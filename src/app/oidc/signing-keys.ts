@@ -14,7 +14,7 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { Kysely, Transaction } from 'kysely';
 import { openText, sealText } from '../../crypto/seal.js';
 import type { DatabaseSchema } from '../../store/schema.js';
-import { SIGNING_KEY_RETIRE_AFTER_SECONDS } from './lifetimes.js';
+import { KEY_PUBLISH_AHEAD_SECONDS, SIGNING_KEY_RETIRE_AFTER_SECONDS } from './lifetimes.js';
 
 export const SIGNING_ALGORITHMS = ['RS256', 'ES256'] as const;
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
@@ -143,9 +143,16 @@ export async function loadPublishedKeys(ctx: SigningKeyContext): Promise<Publish
     .where('state', 'in', ['current', 'previous'])
     .orderBy('created_at', 'desc')
     .execute();
-  rows.sort((a, b) => Number(b.state === 'current') - Number(a.state === 'current'));
+  // oidc-provider signs with the first key of each algorithm: the current one once every node publishes it
+  // (KEY_PUBLISH_AHEAD_SECONDS after it was made), until then the previous one; a current key with no other
+  // of its algorithm (the first start) signs at once, as it is first of its algorithm either way.
+  const now = ctx.clock().getTime();
+  const signsNow = (row: { state: string; created_at: string }) => row.state === 'current' && now - Date.parse(row.created_at) >= KEY_PUBLISH_AHEAD_SECONDS * 1000;
+  const rank = (row: { state: string; created_at: string }) => (signsNow(row) ? 0 : row.state === 'previous' ? 1 : 2);
+  rows.sort((a, b) => rank(a) - rank(b));
   return {
     keys: rows.map((row) => JSON.parse(openText(ctx.keys.keyEncryption, row.private_jwk_sealed, sealingContext(row.kid))) as JWK),
-    fingerprint: rows.map((row) => `${row.kid}:${row.state}`).join(','),
+    // Changes when a new key starts signing, so that every node reloads then.
+    fingerprint: rows.map((row) => `${row.kid}:${row.state}:${rank(row)}`).join(','),
   };
 }
