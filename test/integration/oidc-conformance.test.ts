@@ -245,12 +245,18 @@ describe.each(dialects)('OpenID conformance plans on %s', (dialect) => {
       expect(tokens.claims()).toMatchObject({ sub: shared.userId, aud: other.clientId });
     });
 
-    it('oidcc-login-hint: login_hint is accepted: the request reaches the sign-in page, not an error (OpenID Connect Core 1.0 §3.1.2.1)', async () => {
+    it('oidcc-login-hint: login_hint is accepted and fills in the email field of the sign-in page (OpenID Connect Core 1.0 §3.1.2.1)', async () => {
       const request = await authorize(rota.config, { login_hint: shared.email });
       const page = await new FetchBrowser(server.origin).follow(request.url);
       expect(page.status).toBe(200);
       expect(new URL(page.url, server.origin).pathname).toBe('/sign-in');
       expect(new URL(page.url, server.origin).searchParams.get('returnTo')).toMatch(/^\/oidc-interaction\/[\w-]+$/);
+      expect(page.body).toMatch(new RegExp(`name="email"[^>]*value="${shared.email.replace(/[.+]/g, '\\$&')}"|value="${shared.email.replace(/[.+]/g, '\\$&')}"[^>]*name="email"`));
+      // A hint that is not an address is ignored, and markup in it is never the page's.
+      const odd = await authorize(rota.config, { login_hint: '<b>x</b>' });
+      const plain = await new FetchBrowser(server.origin).follow(odd.url);
+      expect(plain.status).toBe(200);
+      expect(plain.body).not.toContain('<b>x</b>');
     });
 
     it('oidcc-id-token-hint: prompt=none with the id_token_hint of the signed-in person gives a code, and an ID token for the same sub (OpenID Connect Core 1.0 §3.1.2.1)', async () => {

@@ -31,6 +31,8 @@ export interface InteractionDetails {
   askedAcr: string[];
   /** The OpenID scopes consent would add (oidc-provider's `missingOIDCScope`). */
   missingScopes: string[];
+  /** `login_hint`, when it could be an email address (at most 320 characters, no control characters). */
+  loginHint?: string;
 }
 
 export type InteractionResult =
@@ -77,8 +79,9 @@ const ACR_NAMES: Record<string, string> = {
 };
 
 const interactionPath = (uid: string): string => `/oidc-interaction/${uid}`;
-const signInFor = (uid: string, fresh: boolean): string =>
-  `/sign-in?returnTo=${encodeURIComponent(interactionPath(uid))}${fresh ? '&prompt=login' : ''}`;
+/** Our sign-in, back to the interaction; the application's `login_hint` fills in the email field (OpenID Connect Core 1.0 §3.1.2.1). */
+const signInFor = (details: InteractionDetails, fresh: boolean): string =>
+  `/sign-in?returnTo=${encodeURIComponent(interactionPath(details.uid))}${fresh ? '&prompt=login' : ''}${details.loginHint ? `&login_hint=${encodeURIComponent(details.loginHint)}` : ''}`;
 
 function view(client: ClientInfo): ApplicationView {
   return { name: client.name, clientId: client.clientId };
@@ -149,7 +152,7 @@ export async function continueInteraction(ctx: AppContext, port: InteractionPort
       case 'sign-in':
         // A fresh sign-in is a new sign-in flow even for a signed-in person (`prompt=login` on /sign-in);
         // it ends their old session and starts a new one, whose time is the new auth_time.
-        return { kind: 'redirect', location: signInFor(details.uid, decision.reason === 'fresh-sign-in') };
+        return { kind: 'redirect', location: signInFor(details, decision.reason === 'fresh-sign-in') };
       case 'step-up':
         // The step-up offers first, and only, the methods that reach the class to reach (a push for app-push).
         return {
@@ -167,7 +170,7 @@ export async function continueInteraction(ctx: AppContext, port: InteractionPort
       }
     }
   }
-  if (!session || session.restricted !== null) return { kind: 'redirect', location: signInFor(details.uid, false) };
+  if (!session || session.restricted !== null) return { kind: 'redirect', location: signInFor(details, false) };
   if (!sameAccount(details, session)) {
     // Someone else signed in to Portcullis in this browser since the provider signed this person in.
     return { kind: 'return', application: view(client), location: await port.finish({ error: 'login_required', error_description: 'the signed-in account changed' }) };

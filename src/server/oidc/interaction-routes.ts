@@ -33,6 +33,7 @@ interface ConsentDetails {
 }
 
 interface InteractionParams {
+  login_hint?: unknown;
   client_id?: unknown;
   prompt?: unknown;
   max_age?: unknown;
@@ -53,6 +54,14 @@ function claimsAcr(claims: unknown): string[] {
   } catch {
     return [];
   }
+}
+
+/** A `login_hint` that could be an email address, to fill in the sign-in page with; anything else is ignored. */
+function emailHint(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
+  const hint = value.trim();
+  // eslint-disable-next-line no-control-regex
+  return hint.length > 0 && hint.length <= 320 && hint.includes('@') && !/[\u0000-\u001f\u007f\s]/.test(hint) ? hint : null;
 }
 
 /** The interaction behind this request's cookie, as a port the use cases speak to; null when it is gone. */
@@ -81,6 +90,7 @@ async function portFor(provider: Provider, request: FastifyRequest, reply: Fasti
       maxAge: params.max_age === undefined || params.max_age === null || params.max_age === '' ? undefined : Number(params.max_age),
       askedAcr: askedAcrValues(typeof params.acr_values === 'string' ? params.acr_values : undefined, claimsAcr(params.claims)),
       missingScopes: details.missingOIDCScope ?? [],
+      ...(emailHint(params.login_hint) ? { loginHint: emailHint(params.login_hint)! } : {}),
     },
     finish: (result: InteractionResult) => provider.interactionResult(request.raw, reply.raw, result),
     async grant(accountId: string) {

@@ -156,7 +156,10 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
         : query.reset === '1'
           ? 'Your password has been changed. Sign in with your new password.'
           : undefined;
-    return renderEmailStep(reply, { returnTo, notice });
+    // An application's login_hint (OpenID Connect Core 1.0 §3.1.2.1, passed on by src/app/oidc/interactions.ts)
+    // fills in the field; the person still chooses Continue.
+    const hint = typeof query.login_hint === 'string' && query.login_hint.length <= 320 ? query.login_hint : undefined;
+    return renderEmailStep(reply, { returnTo, notice, ...(hint ? { email: hint } : {}) });
   });
 
   app.post('/sign-in', async (request, reply) => {
