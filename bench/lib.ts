@@ -2,6 +2,7 @@
  * What the benchmarks share: statistics, free ports and process memory, fresh databases, and a lean
  * HTTP "browser" (node:http with keep-alive, a cookie jar and the CSRF token of the last page).
  */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
@@ -31,6 +32,27 @@ export async function redisAnswers(url: string): Promise<boolean> {
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The p-th percentile (nearest rank); NaN for no samples. */
+/**
+ * The environment of a Portcullis server a benchmark starts: its own data directory, port and secret, no
+ * metrics listener (nothing to collide with another server on this machine), warnings only in the log, and
+ * limits high enough that the load is never throttled.
+ */
+export function benchServerEnv(options: { dataDir: string; port: number; origin: string; databaseUrl?: string }): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    PORTCULLIS_DATA_DIR: options.dataDir,
+    PORT: String(options.port),
+    PUBLIC_URL: options.origin,
+    HOST: '127.0.0.1',
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'warn',
+    PORTCULLIS_SECRET: randomBytes(32).toString('base64url'),
+    SIGN_IN_LOCKOUT_THRESHOLD: '100',
+    SIGN_IN_IP_FAILURE_LIMIT: '1000000',
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+  };
+}
+
 export function percentile(xs: number[], p: number): number {
   if (xs.length === 0) return NaN;
   const sorted = [...xs].sort((a, b) => a - b);

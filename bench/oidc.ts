@@ -37,6 +37,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import {
   closedLoop,
+  benchServerEnv,
   closeIdleConnections,
   cpuMsOf,
   DEFAULT_POSTGRES,
@@ -418,20 +419,11 @@ async function runOn(spec: TargetSpec): Promise<void> {
   const port = await freePort();
   const origin = `http://localhost:${port}`;
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...benchServerEnv({ dataDir, port, origin, databaseUrl: database.url }),
     BENCH_ACCOUNTS: String(Math.max(32, 2 * signInConcurrency)),
-    PORTCULLIS_DATA_DIR: dataDir,
-    PORT: String(port),
-    PUBLIC_URL: origin,
-    HOST: '127.0.0.1',
-    METRICS_PORT: '0',
-    LOG_LEVEL: 'warn',
-    PORTCULLIS_SECRET: randomBytes(32).toString('base64url'),
-    SIGN_IN_LOCKOUT_THRESHOLD: '100',
-    SIGN_IN_IP_FAILURE_LIMIT: '1000000',
-    DATABASE_URL: database.url,
     ...(spec.redisUrl ? { REDIS_URL: spec.redisUrl } : { REDIS_URL: '' }),
   };
+
   let server: Server | undefined;
   let postgres: PostgresCpu | null = null;
   try {

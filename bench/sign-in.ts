@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   agent,
+  benchServerEnv,
   closedLoop,
   closeIdleConnections,
   cpuMsOf,
@@ -333,20 +334,7 @@ const dataDir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-bench-'));
 const port = await freePort();
 const origin = `http://localhost:${port}`;
 const postgres = args.database ? await freshPostgresDatabase(args.database) : null;
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  PORTCULLIS_DATA_DIR: dataDir,
-  PORT: String(port),
-  PUBLIC_URL: origin,
-  HOST: '127.0.0.1',
-  // The benchmark reads no metrics: no listener to collide with another server's on this machine.
-  METRICS_PORT: '0',
-  LOG_LEVEL: 'warn',
-  PORTCULLIS_SECRET: randomBytes(32).toString('base64url'),
-  SIGN_IN_LOCKOUT_THRESHOLD: '100',
-  SIGN_IN_IP_FAILURE_LIMIT: '1000000',
-  ...(postgres ? { DATABASE_URL: postgres.url } : {}),
-};
+const env = benchServerEnv({ dataDir, port, origin, ...(postgres ? { databaseUrl: postgres.url } : {}) });
 const databaseLabel = postgres ? `PostgreSQL at ${new URL(postgres.url).host}` : 'SQLite';
 // A run-unique tag for the unknown addresses of the enumeration samples.
 const runTag = randomBytes(4).toString('hex');

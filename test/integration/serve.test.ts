@@ -11,20 +11,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/browser.js';
 import { BIN, runCli } from '../helpers/cli.js';
-
-
-async function waitFor(url: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not answer`);
-}
+import { waitForOk } from '../helpers/server-process.js';
 
 /** This machine's addresses other than loopback (IPv4), where a listener on 127.0.0.1 must not answer. */
 function otherAddresses(): string[] {
@@ -61,7 +48,7 @@ describe('portcullis serve', () => {
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
 
-    await waitFor(`http://127.0.0.1:${port}/healthz`);
+    await waitForOk(`http://127.0.0.1:${port}/healthz`);
     expect(stderr).toContain('WARNING: PORTCULLIS_SECRET is not set');
     expect(stderr).toContain('ada.admin@example.org');
     expect(stderr).toContain('correct-harbour-lantern');
@@ -118,7 +105,7 @@ describe('portcullis serve', () => {
     withToken.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     withToken.stderr!.on('data', (d: Buffer) => (output += d.toString()));
     const exited = new Promise<number | null>((resolve) => withToken.on('exit', (code) => resolve(code)));
-    await waitFor(`http://127.0.0.1:${port}/healthz`);
+    await waitForOk(`http://127.0.0.1:${port}/healthz`);
     const url = `http://127.0.0.1:${metricsPort}/metrics`;
     const none = await fetch(url);
     expect(none.status).toBe(401);
@@ -154,7 +141,7 @@ describe('portcullis serve', () => {
     let warned = '';
     open.stderr!.on('data', (d: Buffer) => (warned += d.toString()));
     const openExited = new Promise<number | null>((resolve) => open.on('exit', (code) => resolve(code)));
-    await waitFor(`http://127.0.0.1:${port}/healthz`);
+    await waitForOk(`http://127.0.0.1:${port}/healthz`);
     expect(warned).toContain('WARNING: METRICS_HOST=0.0.0.0 without METRICS_TOKEN');
     expect((await fetch(url)).status).toBe(200);
     open.kill('SIGTERM');
