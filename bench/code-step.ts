@@ -20,7 +20,7 @@ import pino from 'pino';
 import { DEFAULT_POSTGRES, freshDatabase, percentile, postgresAnswers, type Target } from './lib.js';
 import { createAppContext, type AppContext } from '../src/app/context.js';
 import { addOrganisation } from '../src/app/directory.js';
-import { totpStrategy } from '../src/app/methods/totp.js';
+import { totpStrategy } from '../src/app/methods/totp/index.js';
 import { generateTotp, TOTP_PERIOD_SECONDS, TOTP_SECRET_BYTES, totpSecretFromBytes, totpStep } from '../src/core/methods/totp.js';
 import type { CodeVerification } from '../src/core/sign-in/flow.js';
 import { loadConfig } from '../src/config/load.js';
@@ -282,7 +282,7 @@ async function runOn(target: Target): Promise<void> {
       const { account } = use;
       const row = readRow ? await app.store.methods.findForUser(account.user.id, account.row.id) : account.row;
       if (!row) throw new Error(`method ${account.row.id} is gone`);
-      const result = await totpStrategy.verify(app, account.user, row, null, use.code, context);
+      const result = await totpStrategy.verify(app, account.user, row, null, { type: 'code', code: use.code }, context);
       // A refusal should not happen here; it is counted and printed, and its step stays spent.
       if (result.ok) {
         account.row = { ...account.row, totp_last_step: use.step };
@@ -323,7 +323,7 @@ async function runOn(target: Target): Promise<void> {
         async (use) => {
           const row = await app.store.methods.findForUser(use.account.user.id, use.account.row.id);
           if (!row) throw new Error(`method ${use.account.row.id} is gone`);
-          return totpStrategy.verify(app, use.account.user, row, null, use.code, context);
+          return totpStrategy.verify(app, use.account.user, row, null, { type: 'code', code: use.code }, context);
         },
         'code-reused',
       ),
@@ -332,7 +332,7 @@ async function runOn(target: Target): Promise<void> {
     results.push([
       'replay racing the first use (the UPDATE refuses):',
       // The row as read before the step was claimed: what a request racing the winning one holds.
-      await phase(concurrency, ms, nextReplay, (use) => totpStrategy.verify(app, use.account.user, use.rowBefore, null, use.code, context), 'code-reused'),
+      await phase(concurrency, ms, nextReplay, (use) => totpStrategy.verify(app, use.account.user, use.rowBefore, null, { type: 'code', code: use.code }, context), 'code-reused'),
     ]);
 
     const goal = GOALS[target.kind];

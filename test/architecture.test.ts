@@ -1,12 +1,20 @@
 /**
- * The core is pure (CONVENTIONS.md): it imports nothing outside src/core but type-only modules, no
- * Node built-in or package that does I/O, and never reads the clock — it takes `now`.
+ * The core is pure (CONVENTIONS.md): it imports nothing outside src/core but type-only modules and the
+ * method units' definitions (pure data, checked here by the same rules), no Node built-in or package
+ * that does I/O, and never reads the clock — it takes `now`.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { methodKinds } from '../src/core/methods.js';
 
-const CORE = path.resolve(import.meta.dirname, '..', 'src', 'core');
+const SRC = path.resolve(import.meta.dirname, '..', 'src');
+const CORE = path.join(SRC, 'core');
+const METHODS = path.join(SRC, 'app', 'methods');
+
+/** A method unit's registry entry (issue #14): data the core reads, so held to the core's rules. */
+const isDefinition = (file: string) =>
+  file === path.join(METHODS, 'definitions.ts') || (path.dirname(path.dirname(file)) === METHODS && path.basename(file) === 'definition.ts');
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -27,7 +35,8 @@ export function importViolations(file: string, text: string): string[] {
     const specifier = match[3] ?? match[4] ?? match[5] ?? match[6]!;
     if (specifier.startsWith('.')) {
       const target = path.resolve(path.dirname(file), specifier);
-      if (!target.startsWith(CORE + path.sep) && !typeOnly) problems.push(`imports ${specifier} from outside src/core`);
+      const resolved = target.replace(/\.js$/, '.ts');
+      if (!target.startsWith(CORE + path.sep) && !isDefinition(resolved) && !typeOnly) problems.push(`imports ${specifier} from outside src/core`);
       continue;
     }
     if (typeOnly) continue;
@@ -47,13 +56,17 @@ export function importViolations(file: string, text: string): string[] {
 }
 
 describe('src/core is pure', () => {
-  const files = sources(CORE);
+  const files = [...sources(CORE), ...sources(METHODS).filter(isDefinition)];
 
   it('has modules to check', () => {
     expect(files.length).toBeGreaterThan(5);
   });
 
-  it.each(files.map((f) => [path.relative(CORE, f), f]))('%s imports no I/O and takes `now`', (_name, file) => {
+  it('holds the method units\' definitions to the same rules', () => {
+    expect(files.filter(isDefinition).length).toBeGreaterThanOrEqual(7);
+  });
+
+  it.each(files.map((f) => [path.relative(SRC, f), f]))('%s imports no I/O and takes `now`', (_name, file) => {
     expect(importViolations(file, readFileSync(file, 'utf8'))).toEqual([]);
   });
 
@@ -62,9 +75,64 @@ describe('src/core is pure', () => {
     expect(importViolations(file, "import { readFileSync } from 'node:fs';")).toEqual(['imports node:fs']);
     expect(importViolations(file, "import pg from 'pg';")).toEqual(['imports pg']);
     expect(importViolations(file, "import { openDatabase } from '../store/database.js';")).toEqual(['imports ../store/database.js from outside src/core']);
+    expect(importViolations(file, "import { methodDefinitionList } from '../app/methods/definitions.js';")).toEqual([]);
+    expect(importViolations(file, "import { passkeyUnit } from '../app/methods/passkey/index.js';")).toEqual(['imports ../app/methods/passkey/index.js from outside src/core']);
     expect(importViolations(file, "import type { Config } from '../config/load.js';")).toEqual([]);
     expect(importViolations(file, 'const t = Date.now();')).toEqual(['reads the clock (Date.now)']);
     expect(importViolations(file, 'await fetch(url);')).toEqual(['calls fetch']);
     expect(importViolations(file, "const m = await import('node:net');")).toEqual(['imports node:net']);
+  });
+});
+
+/**
+ * The web layer is generic over the method units (issue #14): no module in src/server names a method
+ * kind, and none reaches past the use cases into the store (src/store) — the routes call src/app only.
+ * Route modules also take no secrets of their own (no src/crypto) and make no store calls through the
+ * context (`ctx.store`, `ctx.keys`).
+ */
+describe('src/server is generic over methods and calls use cases only', () => {
+  const SERVER = path.join(SRC, 'server');
+  const files = sources(SERVER);
+  const kinds = ['totp', 'sms', 'voice', 'push', 'passkey', 'tap', 'recovery-code'];
+
+  /** A method kind as a string literal ('push', "totp"), outside comments. */
+  function namedKinds(text: string): string[] {
+    const code = text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+    return kinds.filter((kind) => new RegExp(`['"\`]${kind}['"\`]`).test(code));
+  }
+
+  function storeImports(file: string, text: string): string[] {
+    return [...text.matchAll(/from\s+['"]([^'"]+)['"]/g)]
+      .map((m) => m[1]!)
+      .filter((specifier) => specifier.startsWith('.') && path.resolve(path.dirname(file), specifier).startsWith(path.join(SRC, 'store') + path.sep));
+  }
+
+  function routeShortcuts(file: string, text: string): string[] {
+    if (path.basename(file) !== 'routes.ts') return [];
+    const problems = [...text.matchAll(/from\s+['"]([^'"]+)['"]/g)]
+      .map((m) => m[1]!)
+      .filter((s) => s.startsWith('.') && path.resolve(path.dirname(file), s).startsWith(path.join(SRC, 'crypto') + path.sep))
+      .map((s) => `imports ${s}`);
+    if (/\bctx\.store\./.test(text)) problems.push('calls ctx.store');
+    if (/\bctx\.keys\./.test(text)) problems.push('reads ctx.keys');
+    return problems;
+  }
+
+  it('has modules to check, the method units included in the kind list', () => {
+    expect(files.length).toBeGreaterThan(10);
+    expect(kinds.sort()).toEqual(['password', 'email'].reduce((all, k) => all.filter((x) => x !== k), [...methodKinds]).sort());
+  });
+
+  it.each(files.map((f) => [path.relative(SRC, f), f]))('%s names no method kind and imports nothing from src/store', (_name, file) => {
+    const text = readFileSync(file, 'utf8');
+    expect({ kinds: namedKinds(text), store: storeImports(file, text), shortcuts: routeShortcuts(file, text) }).toEqual({ kinds: [], store: [], shortcuts: [] });
+  });
+
+  it('catches what it is meant to catch', () => {
+    const file = path.join(SERVER, 'x', 'routes.ts');
+    expect(namedKinds("if (kind === 'push') {}")).toEqual(['push']);
+    expect(namedKinds("// a 'push' in a comment\nconst a = 1;")).toEqual([]);
+    expect(storeImports(file, "import { x } from '../../store/index.js';")).toEqual(['../../store/index.js']);
+    expect(routeShortcuts(file, "import { randomToken } from '../../crypto/tokens.js';\nawait ctx.store.users.findById(id);")).toEqual(['imports ../../crypto/tokens.js', 'calls ctx.store']);
   });
 });

@@ -13,8 +13,11 @@ import { createPasswordHasher, type PasswordHasher } from '../crypto/password-ha
 import { openDatabase } from '../store/database.js';
 import { createStore, type Store } from '../store/index.js';
 import { migrateToLatest } from '../store/migrations/index.js';
+
+/** A database or Redis that does not answer: the server says 503, not 500 (issue #17). */
+export { isDependencyUnavailable } from '../store/errors.js';
 import { createRedisThrottleStore, createSqlThrottleStore, type ThrottleStore } from '../store/throttle-store.js';
-import { createMetrics, type Metrics } from '../server/metrics.js';
+import { createMetrics, type Metrics } from './metrics.js';
 
 export type Clock = () => Date;
 
@@ -118,4 +121,9 @@ export async function createAppContext(config: Config, options: CreateContextOpt
       await database.close();
     },
   };
+}
+
+/** Whether the database answers (for /readyz). */
+export async function databaseAnswers(ctx: AppContext): Promise<boolean> {
+  return ctx.store.database.ping();
 }

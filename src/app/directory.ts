@@ -305,3 +305,16 @@ export async function activateAccount(ctx: AppContext, token: string, password: 
     return user;
   });
 }
+
+/** "My account": the person's organisation, and their roles with the organisation each is held in. */
+export async function accountSummary(ctx: AppContext, user: UserRow) {
+  const [organisation, roles] = await Promise.all([ctx.store.organisations.findById(user.organisation_id), ctx.store.roles.assignmentsOf(user.id)]);
+  const organisationNames = new Map<string, string>();
+  for (const assignment of roles) {
+    if (assignment.scope !== '*' && !organisationNames.has(assignment.scope)) {
+      organisationNames.set(assignment.scope, (await ctx.store.organisations.findById(assignment.scope))?.name ?? assignment.scope);
+    }
+  }
+  const roleLines = roles.map((r) => (r.scope === '*' ? r.role : `${r.role} (${organisationNames.get(r.scope)})`));
+  return { organisation, roleLines };
+}

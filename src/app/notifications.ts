@@ -17,6 +17,8 @@ export type SecurityNotice =
   | { kind: 'push-fraud-reported'; blocked: boolean; signInIp: string }
   | { kind: 'tap-issued'; expiresAt: Date; multiUse: boolean }
   | { kind: 'tap-used' }
+  | { kind: 'passkey-clone-suspected'; method: string }
+  | { kind: 'recovery-code-used'; left: number }
   | { kind: 'methods-reset'; count: number }
   | { kind: 'push-unblocked' }
   | { kind: 'sessions-revoked'; count: number };
@@ -59,8 +61,26 @@ export function composeNotice(ctx: AppContext, user: UserRow, notice: SecurityNo
         '',
         'The pass itself is never sent by email: your administrator or helpdesk gives it to you directly.',
       );
+    case 'passkey-clone-suspected':
+      return lines(
+        `A copy of your passkey may exist`,
+        `On ${at} someone tried to sign in with your passkey “${notice.method}”, and the passkey's count of uses went backwards. That can mean the passkey was copied, so we refused the sign-in.`,
+        '',
+        'If you did not expect this, delete that passkey on Security info and add a new one, or contact your helpdesk.',
+      );
     case 'tap-used':
       return lines(`A Temporary Access Pass was used to sign in`, `On ${at} a Temporary Access Pass was used to sign in to your account.`);
+    case 'recovery-code-used':
+      return lines(
+        `A recovery code was used to sign in`,
+        `On ${at} one of your recovery codes was used to sign in to your account. Each code works once, so that one will not work again.`,
+        '',
+        notice.left === 0
+          ? 'You have no recovery codes left.'
+          : `You have ${notice.left} recovery ${notice.left === 1 ? 'code' : 'codes'} left.`,
+        '',
+        'If you used it because you lost your phone, get new recovery codes from Security info, and remove the lost phone from your sign-in methods. Setting up new codes stops your old ones working.',
+      );
     case 'methods-reset':
       return lines(
         `Your sign-in methods were reset`,

@@ -6,16 +6,17 @@
 import { describeDuration } from '../core/duration.js';
 import { PortcullisError } from '../core/errors.js';
 import { labelMethod, methodDefinitions, orderMethods, type SecondFactorKind } from '../core/methods/registry.js';
-import { decideChangeAccess, type ChangeAccess } from '../core/security-info.js';
-import type { CodeVerification } from '../core/sign-in/flow.js';
 import type { MethodRow } from '../store/schema.js';
 import type { AppContext } from './context.js';
-import { strategyFor, strategyOf } from './methods/index.js';
-import type { EnrolmentStart } from './methods/strategy.js';
+import { strategyFor, strategyOf, unitOf, units } from './methods/index.js';
+import type { EnrolmentInput, MethodChoice, MethodUnit } from './methods/unit.js';
+import { pendingMethod, requireAccess } from './methods/enrolment.js';
+
+export { changeAccess } from './methods/enrolment.js';
 import { notifyUser } from './notifications.js';
 import { assertAcceptablePassword } from './passwords.js';
-import { assertMayBeDefault, assertMayRegister, signInPolicy } from './policy.js';
-import { lastSecondFactorAt, renewSession, type ActiveSession, type ClientInfo } from './sessions.js';
+import { assertMayBeDefault, assertMayRegister, deletionRefusalFor, registrableFor, signInPolicy } from './policy.js';
+import { renewSession, type ActiveSession, type ClientInfo } from './sessions.js';
 import { beginPasswordAttempt } from './sign-in-attempts.js';
 import { removeMethod } from './method-removal.js';
 import { signOutOfApplications } from './oidc/sign-out.js';
@@ -26,6 +27,9 @@ export interface MethodListing {
   kind: SecondFactorKind;
   name: string;
   detail: string;
+  /** What else its unit shows ("Synced passkey", the model). */
+  facts: string[];
+  renamable: boolean;
   addedAt: Date;
   lastUsedAt: Date | null;
   isDefault: boolean;
@@ -47,6 +51,7 @@ export async function listMethods(ctx: AppContext, userId: string, defaultMethod
         kind: strategy.definition.kind,
         name: strategy.definition.name,
         detail: strategy.detail(row),
+        ...(unitOf(row.kind)?.facts?.(row) ?? { facts: [], renamable: false }),
         addedAt: new Date(row.activated_at ?? row.created_at),
         lastUsedAt: row.last_used_at ? new Date(row.last_used_at) : null,
         isDefault: false,
@@ -57,83 +62,6 @@ export async function listMethods(ctx: AppContext, userId: string, defaultMethod
   const ordered = orderMethods(listings, defaultMethodId);
   const effective = ordered[0]?.id ?? null;
   return listings.map((l) => ({ ...l, isDefault: l.id === effective }));
-}
-
-export async function changeAccess(ctx: AppContext, session: ActiveSession, action: 'add-method' | 'change'): Promise<ChangeAccess> {
-  return decideChangeAccess({
-    action,
-    lastSecondFactorAt: lastSecondFactorAt(session),
-    activeMethodCount: await ctx.store.methods.countActive(session.user.id),
-    registrationGrantUntil: session.registrationGrantUntil,
-    now: ctx.clock(),
-    freshnessSeconds: ctx.config.secondFactors.freshnessSeconds,
-  });
-}
-
-async function requireAccess(ctx: AppContext, session: ActiveSession, action: 'add-method' | 'change'): Promise<ChangeAccess & { allowed: true }> {
-  const access = await changeAccess(ctx, session, action);
-  if (!access.allowed) throw new PortcullisError('mfa-required');
-  return access;
-}
-
-export async function beginEnrolment(
-  ctx: AppContext,
-  session: ActiveSession,
-  kind: string,
-  form: Record<string, string>,
-  client: ClientInfo & { ip: string },
-): Promise<EnrolmentStart> {
-  await requireAccess(ctx, session, 'add-method');
-  const strategy = strategyFor(kind);
-  if (!strategy?.beginEnrolment) throw new PortcullisError('method-not-found');
-  await assertMayRegister(ctx, session.user, session.restricted !== null, strategy.definition.kind);
-  if ((await ctx.store.methods.countActive(session.user.id, kind)) >= strategy.definition.maxPerUser) {
-    throw new PortcullisError('method-limit', { max: strategy.definition.maxPerUser });
-  }
-  return strategy.beginEnrolment(ctx, session.user, form, { purpose: 'enrolment', binding: 'enrolment', ip: client.ip });
-}
-
-export async function pendingMethod(ctx: AppContext, session: ActiveSession, methodId: string): Promise<MethodRow> {
-  const method = await ctx.store.methods.findForUser(session.user.id, methodId);
-  if (!method || method.status !== 'pending' || !method.pending_expires_at || Date.parse(method.pending_expires_at) <= ctx.clock().getTime()) {
-    throw new PortcullisError('enrolment-expired');
-  }
-  return method;
-}
-
-export async function finishEnrolment(
-  ctx: AppContext,
-  session: ActiveSession,
-  methodId: string,
-  challengeId: string | null,
-  code: string,
-  client: ClientInfo & { ip: string },
-): Promise<CodeVerification & { makeDefaultOffer?: boolean }> {
-  const access = await requireAccess(ctx, session, 'add-method');
-  const method = await pendingMethod(ctx, session, methodId);
-  const strategy = strategyOf(method);
-  if (!strategy.finishEnrolment) throw new PortcullisError('enrolment-expired');
-  const withoutSecondFactor = access.via === 'registration-grant';
-  // Activation, the end of the registration grant, the audit event and the email in one transaction
-  // (issue #17): a crash leaves either an active method with its event and notice, or none of them —
-  // never a method in use that the audit log and its owner were not told of.
-  return ctx.store.transaction(async (repos, trx) => {
-    const inTransaction: AppContext = { ...ctx, store: { ...ctx.store, ...repos } };
-    const result = await strategy.finishEnrolment!(inTransaction, session.user, method, challengeId, code, { purpose: 'enrolment', binding: `enrolment:${method.id}`, ip: client.ip });
-    if (!result.ok) return result;
-    const now = ctx.clock();
-    if (withoutSecondFactor) await repos.sessions.endRegistrationGrant(session.id);
-    await repos.audit.append({
-      type: 'method.added',
-      at: now,
-      actor: { kind: 'user', userId: session.user.id },
-      subjectUserId: session.user.id,
-      ip: client.ip,
-      details: { methodId: method.id, kind: method.kind, via: access.via },
-    });
-    await notifyUser(ctx, session.user, { kind: 'method-added', method: describeMethod(method), withoutSecondFactor }, trx);
-    return { ok: true };
-  });
 }
 
 export async function setDefaultMethod(ctx: AppContext, session: ActiveSession, methodId: string, client: ClientInfo): Promise<MethodRow> {
@@ -274,4 +202,120 @@ export async function renewAfterRegistration(ctx: AppContext, session: ActiveSes
     }
   }
   return renewSession(ctx, session, [...session.methods, proved], client, { restricted });
+}
+
+/**
+ * What a unit's set-up step is given: the person, their client, the form, and what the policy offers
+ * them now (in a session restricted to registration, only the kinds that would lift the restriction).
+ */
+export async function enrolmentInputFor(
+  ctx: AppContext,
+  session: ActiveSession,
+  client: ClientInfo & { ip: string },
+  form: Record<string, string>,
+  query: Record<string, string>,
+): Promise<EnrolmentInput> {
+  const registrable = await registrableFor(ctx, session.user);
+  const kinds = new Set<string>(session.restricted ? registrable.liftsRestriction : registrable.enabled);
+  return { ctx, session, client, form, query, offers: (kind) => kinds.has(kind), recommended: registrable.meetsAll[0] ?? null };
+}
+
+export interface AddChoices {
+  /** The radios of "Add sign-in method", in the units' order. */
+  items: Array<{ value: string; text: string; hint: { text: string } }>;
+  /** The units the policy lets this person set up now (shown or not: of a group, only the first shows). */
+  offered: Set<MethodUnit>;
+}
+
+/** The "Add sign-in method" choices the policy allows: of units in one group, the first that offers one. */
+export async function addChoices(ctx: AppContext, input: EnrolmentInput): Promise<AddChoices> {
+  const hasMethods = await hasActiveMethods(ctx, input.session.user.id);
+  const recommended = input.recommended;
+  const groups = new Set<string>();
+  const items: AddChoices['items'] = [];
+  const offered = new Set<MethodUnit>();
+  for (const unit of units) {
+    if (!unit.enrolment) continue;
+    const choice: MethodChoice | null = await unit.enrolment.choice(input, hasMethods);
+    if (!choice) continue;
+    offered.add(unit);
+    if (groups.has(choice.group)) continue;
+    groups.add(choice.group);
+    const note = recommended && unit.strategies.some((s) => s.definition.kind === recommended) ? ' (recommended by your organisation)' : '';
+    items.push({ value: unit.enrolment.value, text: `${choice.text}${note}`, hint: { text: choice.hint } });
+  }
+  return { items, offered };
+}
+
+/** Why a unit's set-up was not offered, as the policy says it (throws its refusal). */
+export async function refuseChoice(ctx: AppContext, session: ActiveSession, unit: MethodUnit): Promise<void> {
+  const kind = unit.strategies[0]?.definition.kind;
+  if (!kind) throw new PortcullisError('method-choice-missing');
+  await assertMayRegister(ctx, session.user, session.restricted !== null, kind);
+  throw new PortcullisError('method-choice-missing');
+}
+
+/** A pending method of the person's, with its unit; `enrolment-expired` when there is none (or it lapsed). */
+export async function pendingOf(ctx: AppContext, session: ActiveSession, methodId: string): Promise<{ unit: MethodUnit; method: MethodRow }> {
+  const method = await pendingMethod(ctx, session, methodId);
+  const unit = unitOf(method.kind);
+  if (!unit) throw new PortcullisError('enrolment-expired');
+  return { unit, method };
+}
+
+export async function hasActiveMethods(ctx: AppContext, userId: string): Promise<boolean> {
+  return (await ctx.store.methods.countActive(userId)) > 0;
+}
+
+/** "Authenticator app added": the new method, and whether to offer to make it the default. */
+export async function addedMethod(ctx: AppContext, session: ActiveSession, methodId: string) {
+  const method = await ctx.store.methods.findForUser(session.user.id, methodId);
+  if (!method || method.status !== 'active') throw new PortcullisError('method-not-found');
+  const methods = await listMethods(ctx, session.user.id, session.user.default_method_id);
+  const current = methods.find((m) => m.isDefault);
+  return { methodId: method.id, device: method.label, isDefault: current?.id === method.id, currentDefault: current ? labelMethod(current.name, current.detail) : '' };
+}
+
+/** The delete page: which method, whether it is the last one, why it may not go, and what deleting it means. */
+export async function deletionView(ctx: AppContext, session: ActiveSession, methodId: string, withRefusal: boolean) {
+  const method = await ctx.store.methods.findForUser(session.user.id, methodId);
+  if (!method || method.status !== 'active' || !strategyFor(method.kind)) throw new PortcullisError('method-not-found');
+  // Said before the button, not only after it: the last method meeting a requirement cannot go.
+  const refusal = withRefusal ? await deletionRefusalFor(ctx, session.user, method.id) : null;
+  return {
+    methodId: method.id,
+    method: describeMethod(method),
+    lastOne: (await ctx.store.methods.countActive(session.user.id)) === 1,
+    refusal,
+    note: strategyOf(method).deletionNote ?? null,
+  };
+}
+
+/** The rename page's method: one whose unit lets the person name it (a passkey). */
+export async function renamableMethod(ctx: AppContext, session: ActiveSession, methodId: string): Promise<{ methodId: string; name: string }> {
+  const method = await ctx.store.methods.findForUser(session.user.id, methodId);
+  const unit = method && method.status === 'active' ? unitOf(method.kind) : undefined;
+  if (!method || !unit?.rename) throw new PortcullisError('method-not-found');
+  return { methodId: method.id, name: method.label };
+}
+
+/** Renames a method its unit lets the person name; audited. */
+export async function renameMethod(ctx: AppContext, session: ActiveSession, methodId: string, name: string, client: ClientInfo): Promise<void> {
+  await requireAccess(ctx, session, 'change');
+  const method = await ctx.store.methods.findForUser(session.user.id, methodId);
+  const unit = method && method.status === 'active' ? unitOf(method.kind) : undefined;
+  if (!method || !unit?.rename) throw new PortcullisError('method-not-found');
+  const checked = unit.rename(name);
+  if (checked === null) throw new PortcullisError('method-name-invalid');
+  await ctx.store.transaction(async (repos) => {
+    await repos.methods.rename(method.id, checked);
+    await repos.audit.append({
+      type: 'method.renamed',
+      at: ctx.clock(),
+      actor: { kind: 'user', userId: session.user.id },
+      subjectUserId: session.user.id,
+      ip: client.ip,
+      details: { methodId: method.id, kind: method.kind },
+    });
+  });
 }

@@ -139,3 +139,8 @@ export async function endSession(ctx: AppContext, session: ActiveSession, client
     details: {},
   });
 }
+
+/** Ends a session without a sign-out of its own (a new sign-in in the same browser replaces it). */
+export async function dropSession(ctx: AppContext, sessionId: string): Promise<void> {
+  await ctx.store.sessions.delete(sessionId);
+}

@@ -168,3 +168,18 @@ export async function beginSecondFactorAttempt(ctx: AppContext, input: { userId:
     }),
   };
 }
+
+/**
+ * Counts a wrong second factor that arrives outside a sign-in attempt (a denied or wrongly numbered
+ * push, answered on the phone) toward the user's lockout.
+ */
+export async function recordSecondFactorFailure(ctx: AppContext, userId: string, ip: string): Promise<void> {
+  const now = ctx.clock();
+  const key = secondFactorCounterKey(userId);
+  const threshold = ctx.config.secondFactors.lockoutThreshold;
+  const failures = await ctx.throttles.increment(key, now, new Date(now.getTime() + accountCounterLifetimeSeconds(ctx.config.signIn) * 1000));
+  const lockout = lockoutAfterFailure(failures, now, { ...ctx.config.signIn, lockoutThreshold: threshold });
+  if (!lockout) return;
+  await ctx.throttles.lock(key, lockout.lockedUntil);
+  await reportLockout(ctx, { what: 'second-factor', threshold, userId, ip }, failures, now);
+}

@@ -6,19 +6,20 @@
  */
 import { isPortcullisError } from '../core/errors.js';
 import { reduceSignIn, UNRESTRICTED, type SignInEffect, type SignInError, type SignInEvent, type SignInResult, type SignInState } from '../core/sign-in/flow.js';
-import { accountCounterLifetimeSeconds, lockoutAfterFailure, type ThrottleAssessment } from '../core/throttle.js';
-import { methodDefinitions } from '../core/methods/registry.js';
+import { type ThrottleAssessment } from '../core/throttle.js';
+import { methodDefinitions, type SecondFactorKind } from '../core/methods/registry.js';
 import { safeReturnTo } from '../core/return-to.js';
 import { openText, sealText } from '../crypto/seal.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
 import type { MethodRow, UserRow } from '../store/schema.js';
 import type { AppContext } from './context.js';
-import { strategyOf, summarise } from './methods/index.js';
-import { passMethodRow, TAP_METHOD_ID } from './methods/tap.js';
+import { strategyFor, strategyOf } from './methods/index.js';
+import type { MethodPage } from './methods/unit.js';
+import { passMethodRow, TAP_METHOD_ID } from './methods/tap/index.js';
 import { signInPolicy } from './policy.js';
-import type { ChallengeContext } from './methods/strategy.js';
+import type { ChallengeContext, ChallengeResponse } from './methods/strategy.js';
 import type { ClientInfo } from './sessions.js';
-import { beginPasswordAttempt, beginSecondFactorAttempt, reportLockout, secondFactorCounterKey, type Attempt } from './sign-in-attempts.js';
+import { beginPasswordAttempt, beginSecondFactorAttempt, type Attempt } from './sign-in-attempts.js';
 
 /** How long a sign-in may take from the email step to the last step. */
 export const SIGN_IN_FLOW_SECONDS = 15 * 60;
@@ -99,21 +100,6 @@ export async function finishSignInFlow(ctx: AppContext, token: string): Promise<
   await ctx.store.signInFlows.delete(hashToken(token));
 }
 
-/**
- * Counts a wrong second factor that arrives outside a sign-in attempt (a denied or wrongly numbered
- * push, answered on the phone) toward the user's lockout.
- */
-export async function recordSecondFactorFailure(ctx: AppContext, userId: string, ip: string): Promise<void> {
-  const now = ctx.clock();
-  const key = secondFactorCounterKey(userId);
-  const threshold = ctx.config.secondFactors.lockoutThreshold;
-  const failures = await ctx.throttles.increment(key, now, new Date(now.getTime() + accountCounterLifetimeSeconds(ctx.config.signIn) * 1000));
-  const lockout = lockoutAfterFailure(failures, now, { ...ctx.config.signIn, lockoutThreshold: threshold });
-  if (!lockout) return;
-  await ctx.throttles.lock(key, lockout.lockedUntil);
-  await reportLockout(ctx, { what: 'second-factor', threshold, userId, ip }, failures, now);
-}
-
 export interface AdvanceInput {
   /** The flow's cookie token (its hash keys the flow and binds its challenges). */
   token: string;
@@ -122,6 +108,8 @@ export interface AdvanceInput {
   client: ClientInfo & { ip: string };
   /** The password or code typed, when the event carries one; it lives only in this call. */
   secret?: string;
+  /** The answer to a second-factor challenge (a code, an outside event, a ceremony's response). */
+  response?: ChallengeResponse;
   /** Persist the new state (false when the caller stores it itself, as a brand-new flow). */
   persist?: boolean;
   /**
@@ -254,7 +242,8 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
           feed({ type: 'code-verified', result: { ok: false, reason: 'code-expired' } });
           break;
         }
-        const verification = await strategyOf(method).verify(ctx, user, method, effect.challengeId, input.secret ?? '', challengeContext());
+        const response: ChallengeResponse = input.response ?? { type: 'code', code: input.secret ?? '' };
+        const verification = await strategyOf(method).verify(ctx, user, method, effect.challengeId, response, challengeContext());
         feed({ type: 'code-verified', result: verification });
         break;
       }
@@ -287,6 +276,18 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
  */
 export async function submitPassword(
   ctx: AppContext,
+  input: { token: string; state: Extract<SignInState, { step: 'password' }>; password: string; client: ClientInfo & { ip: string } },
+): Promise<SignInOutcome & { token: string }> {
+  // A sealed password step is stored, under a new token (the flow's new cookie), only once it moves on
+  // to a second factor.
+  const sealed = isSealedFlow(input.token);
+  const token = sealed ? randomToken(32) : input.token;
+  const outcome = await submitPasswordAs(ctx, { ...input, token, stored: !sealed });
+  return { ...outcome, token: outcome.state.step === 'second-factor' ? token : input.token };
+}
+
+async function submitPasswordAs(
+  ctx: AppContext,
   input: { token: string; state: Extract<SignInState, { step: 'password' }>; password: string; client: ClientInfo & { ip: string }; stored: boolean },
 ): Promise<SignInOutcome> {
   const passwordGiven = input.password.length > 0;
@@ -308,15 +309,30 @@ export async function submitPassword(
   }
 }
 
-/** The second-factor form, posted: the user's attempt is reserved first, then the code is checked. */
+/** The answer a challenge's form brought, by how the method is answered (its definition's challenge style). */
+export function responseFrom(kind: SecondFactorKind, form: Record<string, string>): ChallengeResponse {
+  const style = methodDefinitions[kind].challengeStyle;
+  if (style === 'external') return { type: 'event' };
+  if (style === 'ceremony') {
+    try {
+      return { type: 'ceremony', response: JSON.parse(form.credential ?? '') as unknown };
+    } catch {
+      return { type: 'ceremony', response: null };
+    }
+  }
+  return { type: 'code', code: form.code ?? '' };
+}
+
+/** The second-factor form, posted: the user's attempt is reserved first, then the answer is checked. */
 export async function submitCode(
   ctx: AppContext,
-  input: { token: string; state: Extract<SignInState, { step: 'second-factor' }>; code: string; client: ClientInfo & { ip: string } },
+  input: { token: string; state: Extract<SignInState, { step: 'second-factor' }>; form: Record<string, string>; client: ClientInfo & { ip: string } },
 ): Promise<SignInOutcome> {
-  const codeGiven = input.code.trim().length > 0;
+  const response = responseFrom(input.state.current.kind, input.form);
+  const codeGiven = response.type === 'code' ? response.code.trim().length > 0 : response.type === 'event' || response.response !== null;
   // An empty code field is refused before anything is reserved; a push ("has it been approved?") has
   // no code to type and is checked under the attempt like a code.
-  const checked = codeGiven || methodDefinitions[input.state.current.kind].challengeStyle !== 'code';
+  const checked = codeGiven || methodDefinitions[input.state.current.kind].challengeStyle === 'external';
   const started = checked ? await beginSecondFactorAttempt(ctx, { userId: input.state.userId, ip: input.client.ip }) : null;
   const attempt = started?.granted ? started.attempt : undefined;
   try {
@@ -325,12 +341,35 @@ export async function submitCode(
       state: input.state,
       event: { type: 'code-submitted', codeGiven, throttle: started && !started.granted ? started.throttle : { allowed: true } },
       client: input.client,
-      secret: input.code,
+      response,
       ...(attempt ? { attempt } : {}),
     });
   } finally {
     await attempt?.end();
   }
+}
+
+/** The sign-in page of the challenge in progress, as its method's strategy draws it. */
+export async function challengePage(ctx: AppContext, token: string, state: Extract<SignInState, { step: 'second-factor' }>): Promise<MethodPage> {
+  const current = state.options.find((o) => o.id === state.current.methodId);
+  const method = state.current.methodId === TAP_METHOD_ID ? passMethodRow(state.userId) : await ctx.store.methods.findForUser(state.userId, state.current.methodId);
+  const strategy = strategyFor(state.current.kind);
+  if (!method || !strategy) return { template: 'sign-in/verify.njk', data: { heading: 'Sign in another way', prompt: '', codeLabel: 'Code', canResend: false } };
+  const page = await strategy.challengePage(ctx, {
+    user: { id: state.userId, email: state.email },
+    method,
+    detail: current?.detail ?? '',
+    challengeId: state.current.challengeId,
+    context: { purpose: state.purpose, binding: flowBinding(token), ip: '' },
+  });
+  return { ...page, data: { ...page.data, hasOtherMethods: state.options.length > 1, canResend: Boolean(page.data.canResend) && strategy.resend !== undefined } };
+}
+
+/** What the challenge page's event stream follows (push: the phone's decision), or null when nothing. */
+export async function challengeEvents(ctx: AppContext, state: Extract<SignInState, { step: 'second-factor' }>) {
+  const strategy = strategyFor(state.current.kind);
+  if (!strategy?.challengeEvents || !state.current.challengeId) return null;
+  return strategy.challengeEvents(ctx, state.current.challengeId);
 }
 
 /** Resends the current challenge's code (text or call), within the resend and quota rules. */

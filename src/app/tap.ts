@@ -10,7 +10,7 @@ import type { Actor } from '../core/audit.js';
 import { PortcullisError } from '../core/errors.js';
 import { secureRandomBytes } from '../crypto/tokens.js';
 import type { AppContext } from './context.js';
-import { hashPass } from './methods/tap.js';
+import { hashPass } from './methods/tap/index.js';
 import { notifyUser } from './notifications.js';
 import { actorName, evaluateUser } from './policy.js';
 

@@ -1,5 +1,5 @@
 /**
- * Delivery's Prometheus metrics, on the app's registry (src/server/metrics.ts):
+ * Delivery's Prometheus metrics, on the app's registry (src/app/metrics.ts):
  * - portcullis_messages_total{channel,provider,outcome}: outcome sent, retried (a retryable failure,
  *   scheduled again) or dead (given up);
  * - portcullis_outbox_pending{channel}: messages waiting or being sent, counted when scraped;

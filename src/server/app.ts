@@ -9,13 +9,13 @@ import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { redactPath, type AppContext } from '../app/context.js';
 import { formatErrorMessage, isPortcullisError, type ErrorCode } from '../core/errors.js';
-import { isDependencyUnavailable } from '../store/errors.js';
+import { isDependencyUnavailable } from '../app/context.js';
 import { ensureAssets } from '../web/build-assets.js';
 import { accountRoutes } from './account/routes.js';
 import { activationRoutes } from './activation/routes.js';
 import { authenticatorRoutes } from './authenticator/routes.js';
 import { oidcProvider } from './oidc/plugin.js';
-import { deleteExpiredOidcArtefacts } from '../store/oidc-adapter.js';
+import { sweepExpired } from '../app/housekeeping.js';
 import { deviceApiRoutes } from './device-api/routes.js';
 import { devRoutes } from './dev/routes.js';
 import { helpRoutes } from './help/routes.js';
@@ -147,19 +147,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(oidcProvider, { ctx });
 
   // Housekeeping: expired sessions, sign-in flows, throttle counters, challenges and abandoned set-ups
-  // are deleted now and then.
+  // are deleted now and then (src/app/housekeeping.ts).
   const sweep = setInterval(() => {
-    const now = ctx.clock();
-    Promise.all([
-      ctx.store.sessions.deleteExpired(now),
-      ctx.store.signInFlows.deleteExpired(now),
-      ctx.throttles.deleteExpired(now),
-      ctx.store.challenges.deleteExpired(now),
-      ctx.store.methods.deleteStalePending(now),
-      deleteExpiredOidcArtefacts(ctx.store.database.db, now),
-    ]).catch(
-      (error: unknown) => ctx.logger.warn({ err: (error as Error).message }, 'housekeeping failed'),
-    );
+    sweepExpired(ctx).catch((error: unknown) => ctx.logger.warn({ err: (error as Error).message }, 'housekeeping failed'));
   }, 10 * 60 * 1000);
   sweep.unref();
   app.addHook('onClose', async () => clearInterval(sweep));

@@ -255,7 +255,7 @@ export function createOidcAdapterFactory(options: OidcAdapterOptions): (model: s
   return (model) => new OidcAdapter(model, options);
 }
 
-/** Housekeeping (src/server/app.ts): expired artefacts in the database; Redis expires its own. */
+/** Housekeeping (src/app/housekeeping.ts): expired artefacts in the database; Redis expires its own. */
 export async function deleteExpiredOidcArtefacts(db: Kysely<DatabaseSchema>, now: Date): Promise<number> {
   const result = await db.deleteFrom('oidc_artefacts').where('expires_at', '<=', now.toISOString()).executeTakeFirst();
   return Number(result.numDeletedRows);

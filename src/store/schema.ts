@@ -154,6 +154,10 @@ export interface MethodsTable {
   last_used_at: string | null;
   /** A pending set-up is abandoned after this. */
   pending_expires_at: string | null;
+  /** The method unit's own JSON (src/app/methods/<unit>/), read only by that unit. */
+  data: string | null;
+  /** What the unit finds the method by (a passkey's credential id), unique per kind. */
+  lookup_key: string | null;
 }
 
 export interface ChallengesTable {

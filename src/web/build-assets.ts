@@ -19,8 +19,13 @@ function nhsukDist(): string {
 }
 
 export function assetsBuilt(): boolean {
-  // A build from before the authenticator app existed lacks its bundle.
-  return existsSync(STAMP) && existsSync(path.join(AUTHENTICATOR_BUILD_DIR, 'sw.js')) && existsSync(path.join(ASSET_BUILD_DIR, 'altcha', 'altcha.js'));
+  // A build from before the authenticator app (or ALTCHA, or passkeys) existed lacks its bundle.
+  return (
+    existsSync(STAMP) &&
+    existsSync(path.join(AUTHENTICATOR_BUILD_DIR, 'sw.js')) &&
+    existsSync(path.join(ASSET_BUILD_DIR, 'altcha', 'altcha.js')) &&
+    existsSync(path.join(ASSET_BUILD_DIR, 'simplewebauthn-browser.js'))
+  );
 }
 
 export async function buildAssets(): Promise<{ files: string[] }> {
@@ -49,6 +54,10 @@ export async function buildAssets(): Promise<{ files: string[] }> {
   cpSync(path.join(altcha, 'dist', 'external', 'altcha.js'), path.join(ASSET_BUILD_DIR, 'altcha', 'altcha.js'));
   cpSync(path.join(altcha, 'dist', 'external', 'altcha.css'), path.join(ASSET_BUILD_DIR, 'altcha', 'altcha.css'));
   cpSync(path.join(altcha, 'dist', 'workers', 'pbkdf2.js'), path.join(ASSET_BUILD_DIR, 'altcha', 'workers', 'pbkdf2.js'));
+  // Passkeys (passkey.js): SimpleWebAuthn's browser UMD bundle, which sets window.SimpleWebAuthnBrowser.
+  // Its package.json is not exported either: from its CommonJS entry (script/index.js) up to the package.
+  const simpleWebAuthn = path.resolve(path.dirname(createRequire(import.meta.url).resolve('@simplewebauthn/browser')), '..');
+  cpSync(path.join(simpleWebAuthn, 'dist', 'bundle', 'index.umd.min.js'), path.join(ASSET_BUILD_DIR, 'simplewebauthn-browser.js'));
   // After the CSS: the authenticator's service worker caches it, and its build id covers it.
   await buildAuthenticator();
   writeFileSync(STAMP, new Date().toISOString());

@@ -29,7 +29,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
 import { applyPolicyText, DEFAULT_POLICY_DOCUMENT } from '../../src/app/policy.js';
-import { pairingStatus, startPairing } from '../../src/app/push.js';
+import { pairingStatus, startPairing } from '../../src/app/methods/push/pairing.js';
 import { generateTotp } from '../../src/core/methods/totp.js';
 import type { TestContext } from '../helpers/context.js';
 import { runCli } from '../helpers/cli.js';

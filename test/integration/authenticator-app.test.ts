@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { vapidKeys } from '../../src/app/push.js';
+import { vapidKeys } from '../../src/app/methods/push/shared.js';
 import { buildApp } from '../../src/server/app.js';
 import { AUTHENTICATOR_CSP } from '../../src/server/authenticator/routes.js';
 import { createTestContext, type TestContext } from '../helpers/context.js';

@@ -12,7 +12,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDelivery, type Delivery } from '../../src/channels/outbox.js';
 import type { OutgoingMessage } from '../../src/channels/types.js';
-import { createMetrics } from '../../src/server/metrics.js';
+import { createMetrics } from '../../src/app/metrics.js';
 import { createTestContext, type TestContext } from '../helpers/context.js';
 import { freePort } from '../helpers/browser.js';
 

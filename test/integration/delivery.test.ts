@@ -9,7 +9,7 @@ import { DeliveryError } from '../../src/channels/errors.js';
 import { createDelivery, OUTCOME_UNKNOWN, payloadAssociatedData, type Delivery, type DeliveryOptions } from '../../src/channels/outbox.js';
 import type { OutgoingMessage, Provider } from '../../src/channels/types.js';
 import { openText, SealError } from '../../src/crypto/seal.js';
-import { createMetrics } from '../../src/server/metrics.js';
+import { createMetrics } from '../../src/app/metrics.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
 import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
 

@@ -437,6 +437,14 @@ describe.each(dialects)('fuzzing every form and device API endpoint on %s (issue
       return opened(await atPage(browser, action), action);
     },
     '/security-info/password': async () => opened(await atPage(await signedIn('fuzz-mfa@example.org'), '/security-info/password'), '/security-info/password'),
+    // Passkeys (issue #14): the email page's passwordless form, and renaming — of a method that is not a
+    // passkey of this user, so every input is refused and nothing changes.
+    '/sign-in/passkey': async () => opened(await atPage(browserOf(), '/sign-in'), '/sign-in/passkey'),
+    '/security-info/methods/:methodId/rename': async () => ({
+      browser: await atPage(await signedIn('fuzz-mfa@example.org'), '/security-info'),
+      action: '/security-info/methods/not-a-passkey/rename',
+      fields: formInTemplate('security-info/rename.njk', '/security-info/methods/{{ methodId }}/rename'),
+    }),
     // Help pages (issue #16): the CAPTCHA's field is made by its widget in the browser, so the fuzzer
     // never solves it and every "No" it sends is refused.
     '/help/:slug/feedback': async () => opened(await atPage(browserOf(), '/help/lost-phone'), '/help/lost-phone/feedback'),

@@ -45,7 +45,8 @@ describe.each(dialects)('signing in to applications on %s', (dialect) => {
   it('advertises the acr values and claims it gives (OpenID Connect Discovery 1.0 §3)', async () => {
     const { config } = await application({ firstParty: true });
     const metadata = config.serverMetadata();
-    expect(metadata.acr_values_supported).toEqual([ACR.password, ACR.mfa, ACR.appPush]);
+    // Passkeys (issue #14) reach the strongest class, so discovery now lists it.
+    expect(metadata.acr_values_supported).toEqual([ACR.password, ACR.mfa, ACR.appPush, ACR.phishingResistant]);
     expect(metadata.claims_supported).toEqual(expect.arrayContaining(['sub', 'email', 'email_verified', 'name', 'acr', 'auth_time']));
   });
 

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
-import { pairingStatus, startPairing } from '../../src/app/push.js';
+import { pairingStatus, startPairing } from '../../src/app/methods/push/pairing.js';
 import { buildApp } from '../../src/server/app.js';
 import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
 import { TestDevice } from '../helpers/device.js';

@@ -20,7 +20,7 @@ import { createAppContext, type AppContext } from '../../src/app/context.js';
 import { CSV_HEADER } from '../../src/app/compliance-csv.js';
 import type { ComplianceRow, ComplianceSummary } from '../../src/app/compliance.js';
 import { addOrganisation, addUser, disableUser } from '../../src/app/directory.js';
-import { hashPass } from '../../src/app/methods/tap.js';
+import { hashPass } from '../../src/app/methods/tap/index.js';
 import { loadConfig } from '../../src/config/load.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { createTestDatabase, dialects, TEST_SECRET, type TestDatabase } from '../helpers/context.js';

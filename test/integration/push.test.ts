@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
 import { applyPolicyText, DEFAULT_POLICY_DOCUMENT, deletionRefusalFor } from '../../src/app/policy.js';
-import { pairingStatus, startPairing } from '../../src/app/push.js';
+import { pairingStatus, startPairing } from '../../src/app/methods/push/pairing.js';
 import { generateTotp } from '../../src/core/methods/totp.js';
 import { buildApp } from '../../src/server/app.js';
 import { deviceApiRoutes } from '../../src/server/device-api/routes.js';

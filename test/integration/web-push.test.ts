@@ -9,7 +9,7 @@ import ece from 'http_ece';
 import { importJWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { vapidKeys } from '../../src/app/push.js';
+import { vapidKeys } from '../../src/app/methods/push/shared.js';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
 import { generateTotp } from '../../src/core/methods/totp.js';
 import { buildApp } from '../../src/server/app.js';

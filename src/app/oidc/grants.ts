@@ -66,3 +66,8 @@ export async function revokeAllowedApplication(ctx: AppContext, userId: string, 
   });
   return true;
 }
+
+/** The provider's storage (src/store/oidc-adapter.ts) on this context's database, and Redis when set. */
+export function oidcArtefactAdapter(ctx: AppContext, options: { alreadyConsumed: () => Error }): ReturnType<typeof createOidcAdapterFactory> {
+  return createOidcAdapterFactory({ db: ctx.store.database.db, redis: ctx.redis, clock: ctx.clock, alreadyConsumed: options.alreadyConsumed });
+}

@@ -1,112 +1,43 @@
 /**
  * The method registry: what each second-factor method is, as data the pages, the sign-in flow, the
  * audit log and (later) the policy read. Each method's behaviour (enrol, challenge, verify) is a
- * strategy in `src/app/methods/`, one per kind, behind one interface; routes are generic over both.
+ * unit in `src/app/methods/`, behind one interface (src/app/methods/unit.ts); routes are generic over both.
  *
- * Strength order for the system-preferred method (DESIGN.md): passkey > push > totp > voice ≈ sms.
- * A Temporary Access Pass is a bootstrap credential outside the order.
+ * Strength order for the system-preferred method (DESIGN.md): passkey > push > totp > voice ≈ sms ≈
+ * recovery codes. A Temporary Access Pass is a bootstrap credential outside the order. The entries
+ * themselves are declared by each method's unit (src/app/methods/<unit>/definition.ts).
  */
-import type { MethodKind } from '../methods.js';
-import { amrValues } from '../methods.js';
+import { methodDefinitionList } from '../../app/methods/definitions.js';
+import type { BuiltInStrength, ChallengeStyle, MethodDefinition } from './definition.js';
 
-export type SecondFactorKind = Exclude<MethodKind, 'password' | 'email'>;
+export type { ChallengeStyle, MethodDefinition } from './definition.js';
 
-/** How a challenge is answered: a code typed into a form, or an outside event (a push approval, a passkey). */
-export type ChallengeStyle = 'code' | 'external';
+/** Every second-factor kind, from the one list of method units' definitions. */
+export type SecondFactorKind = (typeof methodDefinitionList)[number]['kind'];
 
-export interface MethodDefinition {
-  kind: SecondFactorKind;
-  /** RFC 8176 `amr` value. */
-  amr: string;
-  /** Higher is stronger; equal values are equally strong. */
-  strength: number;
-  challengeStyle: ChallengeStyle;
-  /** What people call it, in the article's words where it has them. */
-  name: string;
-  /** "Sign in another way" option text, with {detail} for the method's detail. */
-  useText: string;
-  /** The heading of the sign-in page that asks for it. */
-  heading: string;
-  /** The prompt above the code field at sign-in. */
-  prompt: string;
-  /** How many of this kind one user may hold. */
-  maxPerUser: number;
+export const methodDefinitions = Object.fromEntries(methodDefinitionList.map((d) => [d.kind, d as MethodDefinition<SecondFactorKind>])) as Record<
+  SecondFactorKind,
+  MethodDefinition<SecondFactorKind>
+>;
+
+/** The kinds, strongest first (the system-preferred order). */
+export const secondFactorKinds: readonly SecondFactorKind[] = methodDefinitionList.map((d) => d.kind).sort((a, b) => methodDefinitions[b].strength - methodDefinitions[a].strength);
+
+/** The kinds this build can challenge: all of them. */
+export const enabledKinds: readonly SecondFactorKind[] = secondFactorKinds;
+
+/** The kinds meeting a built-in strength, from the definitions. */
+export function kindsMeeting(strength: BuiltInStrength): SecondFactorKind[] {
+  return secondFactorKinds.filter((k) => (methodDefinitions[k].meets as readonly string[]).includes(strength));
 }
 
-export const methodDefinitions: Record<SecondFactorKind, MethodDefinition> = {
-  totp: {
-    kind: 'totp',
-    amr: amrValues.totp,
-    strength: 2,
-    challengeStyle: 'code',
-    name: 'Authenticator app – code',
-    useText: 'Use a code from your authenticator app',
-    heading: 'Enter the code from your authenticator app',
-    prompt: 'Enter the 6-digit code shown in your authenticator app.',
-    maxPerUser: 5,
-  },
-  sms: {
-    kind: 'sms',
-    amr: amrValues.sms,
-    strength: 1,
-    challengeStyle: 'code',
-    name: 'Phone – text message',
-    useText: 'Text a code to {detail}',
-    heading: 'Check your phone',
-    prompt: 'We have sent a 6-digit code by text message to {detail}. It expires in 10 minutes.',
-    maxPerUser: 5,
-  },
-  voice: {
-    kind: 'voice',
-    amr: amrValues.voice,
-    strength: 1,
-    challengeStyle: 'code',
-    name: 'Phone – call',
-    useText: 'Call {detail} and read out a code',
-    heading: 'Answer your phone',
-    prompt: 'We are calling {detail}. Enter the 6-digit code you hear. It expires in 10 minutes.',
-    maxPerUser: 5,
-  },
-  push: {
-    kind: 'push',
-    amr: amrValues.push,
-    strength: 3,
-    challengeStyle: 'external',
-    name: 'App based authentication – notification',
-    useText: 'Approve a request on my authenticator app ({detail})',
-    heading: 'Approve the sign-in on your phone',
-    prompt: 'Open your authenticator app and enter the number shown to sign in.',
-    maxPerUser: 5,
-  },
-  passkey: {
-    kind: 'passkey',
-    amr: amrValues.passkey,
-    strength: 4,
-    challengeStyle: 'external',
-    name: 'Passkey',
-    useText: 'Use a passkey ({detail})',
-    heading: 'Use your passkey',
-    prompt: 'Use your passkey to sign in.',
-    maxPerUser: 10,
-  },
-  tap: {
-    kind: 'tap',
-    amr: amrValues.tap,
-    strength: 0,
-    challengeStyle: 'code',
-    name: 'Temporary Access Pass',
-    useText: 'Use a Temporary Access Pass',
-    heading: 'Enter your Temporary Access Pass',
-    prompt: 'Enter the Temporary Access Pass your administrator gave you.',
-    maxPerUser: 1,
-  },
-};
-
-/** The kinds this build can challenge (a Temporary Access Pass is issued, not enrolled). Passkeys come later. */
-export const enabledKinds: readonly SecondFactorKind[] = ['totp', 'sms', 'voice', 'push', 'tap'];
-
 export function isSecondFactorKind(value: string): value is SecondFactorKind {
-  return (enabledKinds as readonly string[]).includes(value);
+  return Object.hasOwn(methodDefinitions, value);
+}
+
+/** Whether a method of this kind is answered by typing (a code or a pass), not by an event or a ceremony. */
+export function isTyped(style: ChallengeStyle): boolean {
+  return style === 'code';
 }
 
 /** A registered method as the core sees it. */

@@ -3,13 +3,15 @@
  *
  * The classes are ordered: each one is met by every stronger one. A session reaches the class of the
  * strongest method it used: the password alone `password`; any second factor `mfa`; an approved push
- * `app-push`; a passkey `phishing-resistant` (listed once passkeys are enabled). What a request asks
+ * `app-push`; a passkey `phishing-resistant`. What a request asks
  * (`acr_values`, OpenID Connect Core 1.0 §3.1.2.1, in order of preference) is met by the first asked class the
  * session reaches; a class no method reaches (an unknown one included) is never claimed — that ends in
  * `unmet_authentication_requirements` (RFC 9470 §3), never a weaker acr than asked.
  */
 import type { MethodKind, MethodUse } from '../methods.js';
 import { amrValues } from '../methods.js';
+import type { BuiltInStrength } from '../methods/definition.js';
+import { methodDefinitions } from '../methods/registry.js';
 
 export const ACR = {
   password: 'urn:portcullis:acr:password',
@@ -23,22 +25,23 @@ export type Acr = (typeof ACR)[keyof typeof ACR];
 /** Weakest first: a class is met by itself and every class after it. */
 const ORDER: readonly Acr[] = [ACR.password, ACR.mfa, ACR.appPush, ACR.phishingResistant];
 
-/** What discovery advertises (`acr_values_supported`): the classes an enabled method can reach (no passkeys yet). */
-export const ACR_VALUES_SUPPORTED: readonly Acr[] = [ACR.password, ACR.mfa, ACR.appPush];
+/** What discovery advertises (`acr_values_supported`): every class, now that passkeys reach the strongest. */
+export const ACR_VALUES_SUPPORTED: readonly Acr[] = ORDER;
 
-/** The class each method reaches on its own (with the password before it, for second factors). */
-const METHOD_ACR: Record<MethodKind, Acr | null> = {
-  password: ACR.password,
-  totp: ACR.mfa,
-  sms: ACR.mfa,
-  voice: ACR.mfa,
-  // A Temporary Access Pass stands in for a second factor at sign-in (docs/policy.md).
-  tap: ACR.mfa,
-  push: ACR.appPush,
-  passkey: ACR.phishingResistant,
-  // An emailed code only starts a password reset, which ends without a session.
-  email: null,
-};
+const BY_STRENGTH: Record<BuiltInStrength, Acr> = { mfa: ACR.mfa, 'app-push': ACR.appPush, 'phishing-resistant': ACR.phishingResistant };
+
+/**
+ * The class each method reaches on its own (with the password before it, for second factors): the
+ * strongest built-in strength its definition meets; any other second factor (a Temporary Access Pass,
+ * which stands in for one at sign-in: docs/policy.md) reaches `mfa`. An emailed code only starts a
+ * password reset, which ends without a session.
+ */
+function methodAcr(method: MethodKind): Acr | null {
+  if (method === 'password') return ACR.password;
+  if (method === 'email') return null;
+  const meets = methodDefinitions[method].meets.map((s) => BY_STRENGTH[s]);
+  return meets.reduce<Acr>((best, acr) => (rank(acr) > rank(best) ? acr : best), ACR.mfa);
+}
 
 const rank = (acr: string): number => ORDER.indexOf(acr as Acr);
 
@@ -50,7 +53,7 @@ export function isKnownAcr(value: string): value is Acr {
 export function acrReachedBy(methods: readonly MethodKind[]): Acr | null {
   let best: Acr | null = null;
   for (const method of methods) {
-    const acr = METHOD_ACR[method];
+    const acr = methodAcr(method);
     if (acr !== null && (best === null || rank(acr) > rank(best))) best = acr;
   }
   return best;
@@ -64,7 +67,7 @@ export function acrReachedBy(methods: readonly MethodKind[]): Acr | null {
 export function acrForStrength(methods: Iterable<MethodKind>): Acr | null {
   let weakest: Acr | null = null;
   for (const method of methods) {
-    const acr = METHOD_ACR[method];
+    const acr = methodAcr(method);
     if (acr === null) continue;
     if (weakest === null || rank(acr) < rank(weakest)) weakest = acr;
   }
@@ -129,6 +132,6 @@ export function askedAcrValues(acrValues: string | undefined, claimsAcr: readonl
 
 /** Whether a method of this kind, after the password, reaches `acr` (an unknown class is reached by none). */
 export function methodMeetsAcr(kind: MethodKind, acr: string): boolean {
-  const reached = METHOD_ACR[kind];
+  const reached = methodAcr(kind);
   return reached !== null && isKnownAcr(acr) && rank(acr) <= rank(reached);
 }

@@ -9,13 +9,13 @@
  *
  * Reasons are plain sentences for the page, naming the requirement and its date.
  */
-import { methodDefinitions, type MethodSummary, type SecondFactorKind } from '../methods/registry.js';
+import { methodDefinitions, secondFactorKinds, type MethodSummary, type SecondFactorKind } from '../methods/registry.js';
 import { formatDay } from './dates.js';
 import type { CompiledPolicy } from './document.js';
 import { evaluatePolicy, type Evaluation, type PolicySubject } from './evaluate.js';
 
 /** The kinds a person can set up themselves from Security info in this build. */
-export const SELF_SERVICE_KINDS: readonly SecondFactorKind[] = ['push', 'totp', 'sms', 'voice'];
+export const SELF_SERVICE_KINDS: readonly SecondFactorKind[] = secondFactorKinds.filter((k) => methodDefinitions[k].selfService);
 
 const CANDIDATE_ID = '\u0000candidate';
 
@@ -38,6 +38,8 @@ export function registrableKinds(subject: PolicySubject, policy: CompiledPolicy,
   const liftsRestriction: SecondFactorKind[] = [];
   const meetsAll: SecondFactorKind[] = [];
   for (const kind of enabled) {
+    // A backup (recovery codes) is never the method to set up: it is added beside another.
+    if (methodDefinitions[kind].backupOnly) continue;
     const after = evaluatePolicy(withMethod(subject, kind), policy, now);
     if (after.decision.session !== 'full') continue;
     liftsRestriction.push(kind);
@@ -81,44 +83,18 @@ export function deletionRefusal(subject: PolicySubject, policy: CompiledPolicy, 
   return null;
 }
 
-/** Method kinds as they read in a sentence ("you must use … to sign in"). */
-const PHRASES: Record<SecondFactorKind, string> = {
-  push: 'notifications in the Portcullis Authenticator app',
-  passkey: 'a passkey',
-  totp: 'codes from an authenticator app',
-  sms: 'a phone',
-  voice: 'a phone',
-  tap: 'a Temporary Access Pass',
-};
-
 export function phraseFor(kinds: readonly SecondFactorKind[]): string {
-  const phrases = [...new Set(kinds.map((k) => PHRASES[k]))];
+  const phrases = [...new Set(kinds.map((k) => methodDefinitions[k].phrase))];
   if (phrases.length <= 1) return phrases[0] ?? 'another sign-in method';
   return `${phrases.slice(0, -1).join(', ')} or ${phrases.at(-1)}`;
 }
-
-const STEPS: Partial<Record<SecondFactorKind, string[]>> = {
-  push: [
-    'Install the Portcullis Authenticator on your phone, or open it in your phone’s browser.',
-    'Select ‘Add sign-in method’, choose ‘Authenticator app’ and scan the QR code with your phone.',
-    'Approve the test request on your phone by typing the number shown here.',
-    'Make it your default sign-in method.',
-  ],
-  totp: [
-    'Select ‘Add sign-in method’ and choose ‘Authenticator app’.',
-    'Select ‘I want to use a different authenticator app’ and scan the QR code with your app.',
-    'Enter the 6-digit code your app shows.',
-  ],
-  sms: ['Select ‘Add sign-in method’ and choose ‘Phone’.', 'Enter your mobile number and the code we send to it.'],
-  voice: ['Select ‘Add sign-in method’ and choose ‘Phone’.', 'Enter your phone number and the code we read out to you.'],
-};
 
 /** Where a person stands with the policy, in words for the Security info banner and the sign-in interrupt. */
 export interface Standing {
   tone: 'required' | 'due' | 'info';
   heading: string;
   body: string[];
-  steps: string[];
+  steps: readonly string[];
   /** The kinds to set up, strongest first. */
   needed: SecondFactorKind[];
 }
@@ -137,9 +113,9 @@ export function describeStanding(input: {
     ? restricted
       ? registrable.liftsRestriction
       : registrable.meetsAll
-    : registrable.enabled;
+    : registrable.enabled.filter((k) => !methodDefinitions[k].backupOnly);
   const preferred = registrable.meetsAll.find((k) => needed.includes(k)) ?? needed[0];
-  const steps = (preferred && STEPS[preferred]) ?? [];
+  const steps = (preferred && methodDefinitions[preferred].setUpSteps) ?? [];
   const pending = evaluation.requirements.filter((r) => r.mode === 'enforce' && r.state.state !== 'compliant' && r.state.state !== 'exempt');
   const requirement = pending.find((r) => r.type === 'requirement') ?? pending[0];
   const compiled = requirement ? policy.requirements.find((r) => r.id === requirement.id) : undefined;
@@ -152,7 +128,7 @@ export function describeStanding(input: {
     if (decision.session === 'registration-only' && decision.because === 'methods-not-enabled') {
       // Issue #12: what they have is no longer allowed, whatever any requirement's date says.
       const kinds = [...new Set(evaluation.usable.map((m) => m.kind))];
-      const it = new Set(kinds.map((k) => PHRASES[k])).size > 1 ? 'them' : 'it';
+      const it = new Set(kinds.map((k) => methodDefinitions[k].phrase)).size > 1 ? 'them' : 'it';
       body.push(`Your organisation no longer lets you sign in with ${phraseFor(kinds)}.`);
       body.push(
         decision.until
@@ -201,7 +177,7 @@ export function describeStanding(input: {
       tone: 'info',
       heading: `Move to ${phraseFor([campaign.method])}`,
       body: [`Your organisation asks everyone in your role to use ${phraseFor([campaign.method])}${campaign.deadline ? ` by ${day(campaign.deadline)}` : ' as soon as possible'}.`],
-      steps: STEPS[campaign.method] ?? steps,
+      steps: methodDefinitions[campaign.method].setUpSteps.length ? methodDefinitions[campaign.method].setUpSteps : steps,
       needed: [campaign.method],
     };
   }

@@ -9,20 +9,23 @@
  * Requirements combine by intersection: everything that applies to a user holds at once.
  */
 import { z } from 'zod';
-import { isSecondFactorKind, type SecondFactorKind } from '../methods/registry.js';
+import { isSecondFactorKind, kindsMeeting, methodDefinitions, secondFactorKinds, type SecondFactorKind } from '../methods/registry.js';
 import { zonedToInstant, isValidTimeZone } from './dates.js';
 
 /** `client:KEY`: sign-ins to the application with that policy key (`client add --key`). */
 export const isClientTarget = (target: string): boolean => target.startsWith('client:');
 
-export const POLICY_METHODS = ['sms', 'voice', 'totp', 'push', 'passkey', 'tap'] as const;
-export type PolicyMethod = (typeof POLICY_METHODS)[number];
+export const POLICY_METHODS = secondFactorKinds as readonly [SecondFactorKind, ...SecondFactorKind[]];
+export type PolicyMethod = SecondFactorKind;
+/** The kinds a strength or a campaign can name: all but those in no strength (a pass). */
+const STRENGTH_METHODS = secondFactorKinds.filter((k) => methodDefinitions[k].meets.length > 0) as [SecondFactorKind, ...SecondFactorKind[]];
+const CAMPAIGN_METHODS = secondFactorKinds.filter((k) => methodDefinitions[k].campaignable) as [SecondFactorKind, ...SecondFactorKind[]];
 
 /** Built-in strengths (DESIGN.md); a policy may add its own. TAP is a bootstrap credential, in none. */
 export const BUILT_IN_STRENGTHS: Record<string, readonly SecondFactorKind[]> = {
-  mfa: ['sms', 'voice', 'totp', 'push', 'passkey'],
-  'app-push': ['push', 'passkey'],
-  'phishing-resistant': ['passkey'],
+  mfa: kindsMeeting('mfa'),
+  'app-push': kindsMeeting('app-push'),
+  'phishing-resistant': kindsMeeting('phishing-resistant'),
 };
 
 const target = z
@@ -93,7 +96,7 @@ const campaign = z
     id,
     name: z.string().trim().min(1).max(200).optional(),
     ...targets,
-    method: z.enum(['sms', 'voice', 'totp', 'push', 'passkey']),
+    method: z.enum(CAMPAIGN_METHODS),
     snoozeDays: z.number().int().min(0).max(14).default(1),
     maxSnoozes: z.number().int().min(0).max(100).default(3),
   })
@@ -103,7 +106,7 @@ export const policyDocumentSchema = z
   .object({
     version: z.literal(1),
     timeZone: z.string().default('Europe/London'),
-    strengths: z.record(id, z.array(z.enum(['sms', 'voice', 'totp', 'push', 'passkey']))).default({}),
+    strengths: z.record(id, z.array(z.enum(STRENGTH_METHODS))).default({}),
     methods: z.partialRecord(z.enum(POLICY_METHODS), methodEntry),
     requirements: z.array(requirement).default([]),
     registration: z.array(registration).default([]),

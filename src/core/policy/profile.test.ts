@@ -20,7 +20,7 @@ describe('KIND_BITS', () => {
   });
 
   it('keeps the values stored in existing rows (changing one silently re-buckets every user)', () => {
-    expect(Object.fromEntries(KIND_BITS)).toEqual({ sms: 1, voice: 2, totp: 4, push: 8, passkey: 16 });
+    expect(Object.fromEntries(KIND_BITS)).toEqual({ sms: 1, voice: 2, totp: 4, push: 8, passkey: 16, 'recovery-code': 32 });
   });
 });
 

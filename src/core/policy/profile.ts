@@ -8,16 +8,12 @@
  * and hand each distinct profile to the one evaluator, the core's `evaluatePolicy`. Live exceptions
  * depend on the date and are joined in separately.
  */
-import type { SecondFactorKind } from '../methods/registry.js';
+import { methodDefinitions, type SecondFactorKind } from '../methods/registry.js';
 
-/** Method kinds as bits: a user's kinds fold into one number, in SQL (SUM of DISTINCT bits) or here. */
-export const KIND_BITS: ReadonlyArray<readonly [SecondFactorKind, number]> = [
-  ['sms', 1],
-  ['voice', 2],
-  ['totp', 4],
-  ['push', 8],
-  ['passkey', 16],
-];
+/** Method kinds as bits (each definition's `profileBit`): a user's kinds fold into one number, in SQL (SUM of DISTINCT bits) or here. */
+export const KIND_BITS: ReadonlyArray<readonly [SecondFactorKind, number]> = Object.values(methodDefinitions)
+  .flatMap((d) => (d.profileBit === null ? [] : [[d.kind, d.profileBit] as const]))
+  .sort((a, b) => a[1] - b[1]);
 
 export interface Profile {
   roles: string[];

@@ -313,7 +313,7 @@ const CODE_REASONS: Record<FailedReason, SignInReason> = {
 
 /**
  * Failures the sign-in counts toward the second-factor lockout: wrong codes. Time-outs never count;
- * push denials, wrong numbers and reports are counted when the device answers (src/app/push.ts), since
+ * push denials, wrong numbers and reports are counted when the device answers (src/app/methods/push/decisions.ts), since
  * an attacker's own sign-in page would never report them.
  */
 const COUNTED: ReadonlySet<FailedReason> = new Set(['code-incorrect', 'code-reused', 'code-too-many-attempts']);

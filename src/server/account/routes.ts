@@ -3,6 +3,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../app/context.js';
+import { accountSummary } from '../../app/directory.js';
 import { listAllowedApplications, revokeAllowedApplication } from '../../app/oidc/grants.js';
 import { SCOPE_DESCRIPTIONS } from '../../app/oidc/interactions.js';
 import { field } from '../forms.js';
@@ -30,17 +31,7 @@ export async function accountRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
   app.get('/account', { preHandler: requireSession }, async (request, reply) => {
     const session = request.auth!;
     const user = session.user;
-    const [organisation, roles] = await Promise.all([
-      ctx.store.organisations.findById(user.organisation_id),
-      ctx.store.roles.assignmentsOf(user.id),
-    ]);
-    const organisationNames = new Map<string, string>();
-    for (const assignment of roles) {
-      if (assignment.scope !== '*' && !organisationNames.has(assignment.scope)) {
-        organisationNames.set(assignment.scope, (await ctx.store.organisations.findById(assignment.scope))?.name ?? assignment.scope);
-      }
-    }
-    const roleLines = roles.map((r) => (r.scope === '*' ? r.role : `${r.role} (${organisationNames.get(r.scope)})`));
+    const { organisation, roleLines } = await accountSummary(ctx, user);
     const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
     // The applications this person allowed (docs/oidc.md#consent), to see and remove.
     const applications = (await listAllowedApplications(ctx, user.id)).map((application) => ({

@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import nunjucks from 'nunjucks';
 import type { AppContext } from '../../app/context.js';
-import { vapidKeys } from '../../app/push.js';
+import { vapidKeys } from '../../app/methods/push/shared.js';
 import { AUTHENTICATOR_BUILD_DIR, AUTHENTICATOR_SOURCE_DIR } from '../../web/authenticator/build.js';
 
 export const AUTHENTICATOR_CSP = [

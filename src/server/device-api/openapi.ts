@@ -3,7 +3,7 @@
  * docs/device-api.md; a test checks that every route the server registers under /device/v1 is here.
  */
 import type { AppContext } from '../../app/context.js';
-import { vapidKeys } from '../../app/push.js';
+import { vapidKeys } from '../../app/methods/push/shared.js';
 
 const error = { $ref: '#/components/schemas/Error' };
 const signed = [{ deviceJws: [] }];

@@ -7,19 +7,11 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app/context.js';
 import { formatErrorMessage, isPortcullisError } from '../../core/errors.js';
-import {
-  busTopics,
-  challengeForDevice,
-  decideChallenge,
-  devicesOf,
-  pairDevice,
-  pendingForDevice,
-  removeDevice,
-  renameDevice,
-  setDeviceSubscription,
-  verifyDeviceRequest,
-  type DeviceRequest,
-} from '../../app/push.js';
+import { busTopics } from '../../app/methods/push/shared.js';
+import { challengeForDevice, pendingForDevice } from '../../app/methods/push/challenges.js';
+import { decideChallenge } from '../../app/methods/push/decisions.js';
+import { pairDevice, verifyDeviceRequest, type DeviceRequest } from '../../app/methods/push/device-requests.js';
+import { devicesOf, removeDevice, renameDevice, setDeviceSubscription } from '../../app/methods/push/devices.js';
 import { openApiDocument } from './openapi.js';
 
 const config = { surface: 'api' as const, csrf: false };

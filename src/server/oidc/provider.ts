@@ -21,7 +21,7 @@ import { rememberedGrantId } from '../../app/oidc/grants.js';
 import { askedAcrFor } from '../../app/oidc/application-policy.js';
 import { ACR_VALUES_SUPPORTED, askedAcrValues } from '../../core/oidc/acr.js';
 import { OIDC_LIFETIMES } from '../../app/oidc/lifetimes.js';
-import { createOidcAdapterFactory } from '../../store/oidc-adapter.js';
+import { oidcArtefactAdapter } from '../../app/oidc/grants.js';
 import { createPageRenderer } from '../plugins/views.js';
 import { providerPages } from './pages.js';
 
@@ -143,10 +143,7 @@ const ownTokensOnly = async (_oidcCtx: unknown, client: { clientId: string }, to
   token.clientId === client.clientId;
 
 export function createProvider(ctx: AppContext, signingKeys: JWK[]): Provider {
-  const artefacts = createOidcAdapterFactory({
-    db: ctx.store.database.db,
-    redis: ctx.redis,
-    clock: ctx.clock,
+  const artefacts = oidcArtefactAdapter(ctx, {
     // The second redemption of one code, racing the first (src/store/oidc-adapter.ts).
     alreadyConsumed: () => new errors.InvalidGrant('grant request is invalid'),
   });

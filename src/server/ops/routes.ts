@@ -3,7 +3,7 @@
  * answer). /metrics is not here: it has a listener of its own (metrics-server.ts, issue #12).
  */
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../app/context.js';
+import { databaseAnswers, type AppContext } from '../../app/context.js';
 
 export async function opsRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
   const config = { surface: 'api' as const };
@@ -11,7 +11,7 @@ export async function opsRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext
   app.get('/healthz', { config }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { config }, async (_request, reply) => {
-    const database = await ctx.store.database.ping();
+    const database = await databaseAnswers(ctx);
     let redis: boolean | undefined;
     if (ctx.redis) {
       try {

@@ -7,26 +7,14 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app/context.js';
-import { endSession, renewSession, startSession, type ClientInfo } from '../../app/sessions.js';
-import {
-  advanceSignIn,
-  createSignInFlow,
-  finishSignInFlow,
-  isSealedFlow,
-  resendChallenge,
-  startPasswordStep,
-  SIGN_IN_FLOW_SECONDS,
-  submitCode,
-  submitPassword,
-} from '../../app/sign-in.js';
+import { dropSession, endSession, renewSession, startSession, type ClientInfo } from '../../app/sessions.js';
+import { advanceSignIn, challengeEvents, challengePage, createSignInFlow, finishSignInFlow, resendChallenge, startPasswordStep, SIGN_IN_FLOW_SECONDS, submitCode, submitPassword } from '../../app/sign-in.js';
 import { errorCatalogue, isPortcullisError } from '../../core/errors.js';
-import { describeDuration } from '../../core/duration.js';
-import { describeUse, methodDefinitions } from '../../core/methods/registry.js';
+import { describeUse } from '../../core/methods/registry.js';
 import { safeReturnTo } from '../../core/return-to.js';
 import { reduceSignIn, startSignIn, startStepUp, type SignInError, type SignInState } from '../../core/sign-in/flow.js';
-import { randomToken } from '../../crypto/tokens.js';
-import { busTopics } from '../../app/push.js';
 import { signInPolicy, stepUpOptions } from '../../app/policy.js';
+import { passwordlessPage, signInPasswordless } from '../../app/sign-in-passwordless.js';
 import { SESSION_COOKIE, SIGN_IN_COOKIE, cookieOptions } from '../cookies.js';
 import { openEventStream } from '../device-api/routes.js';
 import { flowAt as flowAtStep } from './flow-cookie.js';
@@ -53,9 +41,15 @@ function statusOf(error: SignInError | null): number {
   return error ? errorCatalogue[error.code].status : 200;
 }
 
-function renderEmailStep(reply: FastifyReply, data: { email?: string; returnTo: string; error?: SignInError | null; notice?: string }) {
+async function renderEmailStep(ctx: AppContext, reply: FastifyReply, data: { email?: string; returnTo: string; error?: SignInError | null; notice?: string }) {
   const errorView = data.error ? formError(data.error) : {};
-  return reply.render('sign-in/email.njk', { email: data.email ?? '', returnTo: data.returnTo, notice: data.notice, ...errorView }, statusOf(data.error ?? null));
+  // "Sign in with a passkey", where a method offers passwordless sign-in (src/app/sign-in-passwordless.ts).
+  const passwordless = await passwordlessPage(ctx);
+  return reply.render(
+    'sign-in/email.njk',
+    { email: data.email ?? '', returnTo: data.returnTo, notice: data.notice, ...(passwordless ? { passwordlessTemplate: passwordless.template, ...passwordless.data } : {}), ...errorView },
+    statusOf(data.error ?? null),
+  );
 }
 
 function renderPasswordStep(reply: FastifyReply, state: Extract<SignInState, { step: 'password' }>, error: SignInError | null = null) {
@@ -67,43 +61,12 @@ function renderPasswordStep(reply: FastifyReply, state: Extract<SignInState, { s
   );
 }
 
-async function renderVerifyStep(ctx: AppContext, reply: FastifyReply, state: SecondFactorState, error: SignInError | null = null, notice?: string) {
+/** The challenge's page, as its method draws it (a code form, the number for the phone, a passkey ceremony). */
+async function renderVerifyStep(ctx: AppContext, reply: FastifyReply, token: string, state: SecondFactorState, error: SignInError | null = null, notice?: string) {
   if (error?.retryAfterSeconds) reply.header('retry-after', String(error.retryAfterSeconds));
-  const definition = methodDefinitions[state.current.kind];
-  const current = state.options.find((o) => o.id === state.current.methodId);
+  const page = await challengePage(ctx, token, state);
   const errorView = error ? formError({ ...error, field: error.field ?? (error.code.startsWith('code') ? 'code' : undefined) }) : {};
-  if (definition.challengeStyle === 'external') {
-    // Push: the number to type into the app, while the challenge is live.
-    const challenge = state.current.challengeId ? await ctx.store.push.findChallenge(state.current.challengeId) : undefined;
-    const live = challenge?.status === 'pending' && Date.parse(challenge.expires_at) > ctx.clock().getTime();
-    return reply.render(
-      'sign-in/push.njk',
-      {
-        number: live ? challenge.number : '',
-        expiresIn: live ? describeDuration(Math.max(1, Math.round((Date.parse(challenge.expires_at) - ctx.clock().getTime()) / 1000))) : '',
-        device: current?.detail ?? 'your phone',
-        methodId: state.current.methodId,
-        hasOtherMethods: state.options.length > 1,
-        notice,
-        ...errorView,
-      },
-      statusOf(error),
-    );
-  }
-  return reply.render(
-    'sign-in/verify.njk',
-    {
-      heading: definition.heading,
-      prompt: definition.prompt.replace('{detail}', current?.detail ?? ''),
-      isPass: state.current.kind === 'tap',
-      codeLabel: state.current.kind === 'tap' ? 'Temporary Access Pass' : 'Code',
-      canResend: state.current.challengeId !== null && (state.current.kind === 'sms' || state.current.kind === 'voice'),
-      hasOtherMethods: state.options.length > 1,
-      notice,
-      ...errorView,
-    },
-    statusOf(error),
-  );
+  return reply.render(page.template, { ...page.data, notice, ...errorView }, statusOf(error));
 }
 
 export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
@@ -130,7 +93,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
       registrationGrant: state.offerRegistration,
     });
     // A session this browser already had ends: one sign-in, one session.
-    if (request.auth) await ctx.store.sessions.delete(request.auth.id);
+    if (request.auth) await dropSession(ctx, request.auth.id);
     // A new session id at sign-in (OWASP ASVS 5 V7.2.4), and a new CSRF seed with it.
     reply.setCookie(SESSION_COOKIE, sessionToken, cookieOptions(ctx.config.sessions.absoluteSeconds));
     reply.rotateCsrf();
@@ -159,14 +122,14 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     // An application's login_hint (OpenID Connect Core 1.0 §3.1.2.1, passed on by src/app/oidc/interactions.ts)
     // fills in the field; the person still chooses Continue.
     const hint = typeof query.login_hint === 'string' && query.login_hint.length <= 320 ? query.login_hint : undefined;
-    return renderEmailStep(reply, { returnTo, notice, ...(hint ? { email: hint } : {}) });
+    return renderEmailStep(ctx, reply, { returnTo, notice, ...(hint ? { email: hint } : {}) });
   });
 
   app.post('/sign-in', async (request, reply) => {
     const email = field(request.body, 'email');
     const returnTo = safeReturnTo(field(request.body, 'returnTo'));
     const result = reduceSignIn(startSignIn(returnTo), { type: 'email-submitted', email }, ctx.clock());
-    if (result.error || result.state.step !== 'password') return renderEmailStep(reply, { email, returnTo, error: result.error });
+    if (result.error || result.state.step !== 'password') return renderEmailStep(ctx, reply, { email, returnTo, error: result.error });
     const previous = request.cookies[SIGN_IN_COOKIE];
     if (previous) await finishSignInFlow(ctx, previous);
     // Nothing is stored yet: the password step lives sealed in its cookie (src/app/sign-in.ts).
@@ -182,17 +145,14 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
 
   app.post('/sign-in/password', async (request, reply) => {
     const flow = await flowAt(request, 'password');
-    if (!flow) return renderEmailStep(reply, { returnTo: '/account', error: { code: 'sign-in-expired', params: {}, field: 'email' } });
+    if (!flow) return renderEmailStep(ctx, reply, { returnTo: '/account', error: { code: 'sign-in-expired', params: {}, field: 'email' } });
     const password = field(request.body, 'password');
     const client = clientInfo(request, ctx.config.locationHeader);
-    // A sealed password step is stored, under a new token, only once it moves on to a second factor.
-    const sealed = isSealedFlow(flow.token);
-    const token = sealed ? randomToken(32) : flow.token;
-    const outcome = await submitPassword(ctx, { token, state: flow.state, password, client, stored: !sealed });
+    const outcome = await submitPassword(ctx, { token: flow.token, state: flow.state, password, client });
     if (outcome.state.step === 'complete') return finish(request, reply, flow.token, outcome.state);
     if (outcome.state.step === 'second-factor') {
-      if (sealed) reply.setCookie(SIGN_IN_COOKIE, token, cookieOptions(SIGN_IN_FLOW_SECONDS));
-      if (outcome.error) return renderVerifyStep(ctx, reply, outcome.state, outcome.error);
+      if (outcome.token !== flow.token) reply.setCookie(SIGN_IN_COOKIE, outcome.token, cookieOptions(SIGN_IN_FLOW_SECONDS));
+      if (outcome.error) return renderVerifyStep(ctx, reply, outcome.token, outcome.state, outcome.error);
       return reply.redirect('/sign-in/verify', 303);
     }
     if (outcome.state.step !== 'password') return reply.redirect('/sign-in', 303);
@@ -203,45 +163,47 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const flow = await flowAt(request, 'second-factor');
     if (!flow) return reply.redirect('/sign-in', 303);
     const notice = (request.query as Record<string, unknown>).resent === '1' ? 'We have sent you a new code.' : undefined;
-    return renderVerifyStep(ctx, reply, flow.state, null, notice);
+    return renderVerifyStep(ctx, reply, flow.token, flow.state, null, notice);
   });
 
   app.post('/sign-in/verify', async (request, reply) => {
     const flow = await flowAt(request, 'second-factor');
-    if (!flow) return renderEmailStep(reply, { returnTo: '/account', error: { code: 'sign-in-expired', params: {}, field: 'email' } });
-    const code = field(request.body, 'code');
-    const outcome = await submitCode(ctx, { token: flow.token, state: flow.state, code, client: clientInfo(request) });
+    if (!flow) return renderEmailStep(ctx, reply, { returnTo: '/account', error: { code: 'sign-in-expired', params: {}, field: 'email' } });
+    const form = { code: field(request.body, 'code'), credential: field(request.body, 'credential') };
+    const outcome = await submitCode(ctx, { token: flow.token, state: flow.state, form, client: clientInfo(request) });
     if (outcome.state.step === 'complete') return finish(request, reply, flow.token, outcome.state);
     if (outcome.state.step === 'reset-new-password') return reply.redirect('/forgot-password/new-password', 303);
     if (outcome.state.step !== 'second-factor') return reply.redirect('/sign-in', 303);
-    return renderVerifyStep(ctx, reply, outcome.state, outcome.error);
+    return renderVerifyStep(ctx, reply, flow.token, outcome.state, outcome.error);
   });
 
-  /** The push wait page's event stream: one `decision` event when the device answers. */
+  /**
+   * The challenge page's event stream, for a method answered elsewhere (push: the phone): one `decision`
+   * event when it is answered, or at its expiry.
+   */
   app.get('/sign-in/push-events', async (request, reply) => {
     const flow = await flowAt(request, 'second-factor');
-    const challengeId = flow?.state.current.kind === 'push' ? flow.state.current.challengeId : null;
-    if (!flow || !challengeId) return reply.code(204).send();
+    const events = flow ? await challengeEvents(ctx, flow.state) : null;
+    if (!events) return reply.code(204).send();
     let unsubscribe = () => {};
     let timer: NodeJS.Timeout | undefined;
     const stream = openEventStream(reply, () => {
       unsubscribe();
       clearTimeout(timer);
     });
-    unsubscribe = ctx.bus.subscribe(busTopics.challenge(challengeId), (status) => {
+    unsubscribe = ctx.bus.subscribe(events.topic, (status) => {
       stream.send('decision', JSON.stringify({ status }));
       stream.end();
     });
-    const challenge = await ctx.store.push.findChallenge(challengeId);
-    if (!challenge || challenge.status !== 'pending') {
-      stream.send('decision', JSON.stringify({ status: challenge?.status ?? 'expired' }));
+    if (events.status !== null) {
+      stream.send('decision', JSON.stringify({ status: events.status }));
       return stream.end();
     }
     // At expiry, tell the page too: continuing shows that the request timed out.
     timer = setTimeout(() => {
       stream.send('decision', JSON.stringify({ status: 'expired' }));
       stream.end();
-    }, Math.max(0, Date.parse(challenge.expires_at) - ctx.clock().getTime()) + 500);
+    }, Math.max(0, events.expiresAt.getTime() - ctx.clock().getTime()) + 500);
     timer.unref();
   });
 
@@ -252,7 +214,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
       await resendChallenge(ctx, flow.token, flow.state, request.ip);
     } catch (error) {
       if (!isPortcullisError(error)) throw error;
-      return renderVerifyStep(ctx, reply, flow.state, { code: error.code, params: error.params });
+      return renderVerifyStep(ctx, reply, flow.token, flow.state, { code: error.code, params: error.params });
     }
     return reply.redirect('/sign-in/verify?resent=1', 303);
   });
@@ -285,7 +247,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     });
     if (outcome.state.step !== 'second-factor') return reply.redirect('/sign-in', 303);
     if (outcome.error?.code === 'method-choice-missing') return renderOther(reply, outcome.state, outcome.error);
-    if (outcome.error) return renderVerifyStep(ctx, reply, outcome.state, outcome.error);
+    if (outcome.error) return renderVerifyStep(ctx, reply, flow.token, outcome.state, outcome.error);
     return reply.redirect('/sign-in/verify', 303);
   });
 
@@ -318,8 +280,24 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
       event: { type: 'method-chosen', methodId: started.current.methodId },
       client: clientInfo(request, ctx.config.locationHeader),
     });
-    if (outcome.error && outcome.state.step === 'second-factor') return renderVerifyStep(ctx, reply, outcome.state, outcome.error);
+    if (outcome.error && outcome.state.step === 'second-factor') return renderVerifyStep(ctx, reply, token, outcome.state, outcome.error);
     return reply.redirect('/sign-in/verify', 303);
+  });
+
+  /** Passwordless sign-in: the email page's "Sign in with a passkey" (or the browser's autofill of one). */
+  app.post('/sign-in/passkey', async (request, reply) => {
+    const returnTo = safeReturnTo(field(request.body, 'returnTo'));
+    try {
+      const { sessionToken } = await signInPasswordless(ctx, { credential: field(request.body, 'credential') }, clientInfo(request));
+      if (request.auth) await dropSession(ctx, request.auth.id);
+      // A new session id at sign-in (OWASP ASVS 5 V7.2.4), and a new CSRF seed with it.
+      reply.setCookie(SESSION_COOKIE, sessionToken, cookieOptions(ctx.config.sessions.absoluteSeconds));
+      reply.rotateCsrf();
+      return reply.redirect(returnTo, 303);
+    } catch (error) {
+      if (!isPortcullisError(error)) throw error;
+      return renderEmailStep(ctx, reply, { returnTo, error: { code: error.code, params: error.params, field: 'email' } });
+    }
   });
 
   app.post('/sign-out', async (request, reply) => {

@@ -18,6 +18,7 @@ import * as oidcClients from './0010-oidc-clients.js';
 import * as oidcGrantAccounts from './0011-oidc-grant-accounts.js';
 import * as oidcClientKeys from './0012-oidc-client-keys.js';
 import * as auditChain from './0013-audit-chain.js';
+import * as methodData from './0014-method-data.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -41,6 +42,7 @@ const migrations: Record<string, MigrationModule> = {
   '0011-oidc-grant-accounts': oidcGrantAccounts,
   '0012-oidc-client-keys': oidcClientKeys,
   '0013-audit-chain': auditChain,
+  '0014-method-data': methodData,
 };
 
 class StaticProvider implements MigrationProvider {

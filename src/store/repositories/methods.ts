@@ -26,6 +26,9 @@ export interface NewMethod {
   secretSealed: string | null;
   now: Date;
   pendingExpiresAt: Date;
+  /** The unit's own JSON, and the value it finds the method by (unique per kind). */
+  data?: string | null;
+  lookupKey?: string | null;
 }
 
 export function createMethodRepository(db: Kysely<DatabaseSchema>) {
@@ -46,6 +49,8 @@ export function createMethodRepository(db: Kysely<DatabaseSchema>) {
           activated_at: null,
           last_used_at: null,
           pending_expires_at: method.pendingExpiresAt.toISOString(),
+          data: method.data ?? null,
+          lookup_key: method.lookupKey ?? null,
         })
         .execute();
     },
@@ -68,10 +73,17 @@ export function createMethodRepository(db: Kysely<DatabaseSchema>) {
       return Number((await query.executeTakeFirstOrThrow()).n);
     },
     /** Makes a pending method active; false if it was not pending (or not the user's). */
-    async activate(userId: string, id: string, now: Date, totpStep: number | null): Promise<boolean> {
+    async activate(userId: string, id: string, now: Date, totpStep: number | null, unit?: { data: string | null; lookupKey: string | null; label?: string }): Promise<boolean> {
       const result = await db
         .updateTable('methods')
-        .set({ status: 'active', activated_at: now.toISOString(), last_used_at: now.toISOString(), pending_expires_at: null, totp_last_step: totpStep })
+        .set({
+          status: 'active',
+          activated_at: now.toISOString(),
+          last_used_at: now.toISOString(),
+          pending_expires_at: null,
+          totp_last_step: totpStep,
+          ...(unit ? { data: unit.data, lookup_key: unit.lookupKey, ...(unit.label !== undefined ? { label: unit.label } : {}) } : {}),
+        })
         .where('id', '=', id)
         .where('user_id', '=', userId)
         .where('status', '=', 'pending')
@@ -88,6 +100,28 @@ export function createMethodRepository(db: Kysely<DatabaseSchema>) {
     async claimTotpStep(id: string, step: number, now: Date): Promise<boolean> {
       const result = await claimStep(db, id, step, now.toISOString());
       return Number(result.numAffectedRows ?? 0) === 1;
+    },
+    /** The active method a unit finds by its lookup key (a passkey by its credential id). */
+    async findByLookupKey(kind: string, lookupKey: string): Promise<MethodRow | undefined> {
+      return db.selectFrom('methods').selectAll().where('kind', '=', kind).where('lookup_key', '=', lookupKey).where('status', '=', 'active').executeTakeFirst();
+    },
+    /** Whether any method of this kind, pending or active, holds the lookup key. */
+    async lookupKeyTaken(kind: string, lookupKey: string): Promise<boolean> {
+      return (await db.selectFrom('methods').select('id').where('kind', '=', kind).where('lookup_key', '=', lookupKey).executeTakeFirst()) !== undefined;
+    },
+    /**
+     * Replaces a unit's data, only if it is still `before`: true for exactly one of any requests racing
+     * from the same state (a recovery code used once, a signature counter moved forward once).
+     */
+    async replaceData(id: string, before: string | null, after: string, now: Date): Promise<boolean> {
+      const result = await db
+        .updateTable('methods')
+        .set({ data: after, last_used_at: now.toISOString() })
+        .where('id', '=', id)
+        .where('status', '=', 'active')
+        .where((eb) => (before === null ? eb('data', 'is', null) : eb('data', '=', before)))
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
     },
     async rename(id: string, label: string): Promise<void> {
       await db.updateTable('methods').set({ label }).where('id', '=', id).execute();

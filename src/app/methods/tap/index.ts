@@ -2,13 +2,15 @@
  * The Temporary Access Pass as a sign-in method: checked against the keyed hash of the user's one
  * pass, used once (unless issued multi-use), audited and emailed. Issuing a pass is in src/app/tap.ts.
  */
-import { methodDefinitions } from '../../core/methods/registry.js';
-import type { CodeVerification } from '../../core/sign-in/flow.js';
-import { hmac, safeEqual } from '../../crypto/tokens.js';
-import type { MethodRow } from '../../store/schema.js';
-import type { AppContext } from '../context.js';
-import { notifyUser } from '../notifications.js';
-import type { MethodStrategy } from './strategy.js';
+import { tapDefinition } from './definition.js';
+import { codePage } from '../pages.js';
+import type { MethodUnit } from '../unit.js';
+import type { CodeVerification } from '../../../core/sign-in/flow.js';
+import { hmac, safeEqual } from '../../../crypto/tokens.js';
+import type { MethodRow } from '../../../store/schema.js';
+import type { AppContext } from '../../context.js';
+import { notifyUser } from '../../notifications.js';
+import { typedCode, type MethodStrategy } from '../strategy.js';
 
 /** The pseudo method id a pass takes in a sign-in's list of methods. */
 export const TAP_METHOD_ID = 'tap';
@@ -33,17 +35,19 @@ export function passMethodRow(userId: string): MethodRow {
     activated_at: null,
     last_used_at: null,
     pending_expires_at: null,
+    data: null,
+    lookup_key: null,
   };
 }
 
 export const tapStrategy: MethodStrategy = {
-  definition: methodDefinitions.tap,
+  definition: tapDefinition,
   detail: () => 'Temporary Access Pass',
   async beginChallenge() {
     return { challengeId: null };
   },
-  async verify(ctx, user, _method, _challengeId, code, context): Promise<CodeVerification> {
-    const typed = code.replace(/[\s-]+/g, '').toUpperCase();
+  async verify(ctx, user, _method, _challengeId, response, context): Promise<CodeVerification> {
+    const typed = typedCode(response).replace(/[\s-]+/g, '').toUpperCase();
     if (!/^[A-Z0-9]{8,48}$/.test(typed)) return { ok: false, reason: 'code-incorrect' };
     const row = await ctx.store.policy.pass(user.id);
     const now = ctx.clock();
@@ -55,4 +59,8 @@ export const tapStrategy: MethodStrategy = {
     await notifyUser(ctx, user, { kind: 'tap-used' });
     return { ok: true };
   },
+  challengePage: async (_ctx, input) => codePage(tapDefinition, input.detail, { canResend: false, passLike: true, label: 'Temporary Access Pass' }),
 };
+
+/** A pass is issued by an administrator (src/app/tap.ts), never set up on Security info. */
+export const tapUnit: MethodUnit = { slug: 'temporary-access-pass', strategies: [tapStrategy] };
