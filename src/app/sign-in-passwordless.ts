@@ -9,16 +9,29 @@ import { PortcullisError } from '../core/errors.js';
 import { methodDefinitions, isSecondFactorKind } from '../core/methods/registry.js';
 import type { AppContext } from './context.js';
 import { summarise, units } from './methods/index.js';
-import type { MethodPage } from './methods/unit.js';
-import { signInPolicy } from './policy.js';
+import type { MethodPage, MethodUnit } from './methods/unit.js';
+import { currentPolicy, signInPolicy } from './policy.js';
 import { startSession, type ClientInfo } from './sessions.js';
 
 const firstFactorUnit = () => units.find((unit) => unit.firstFactor);
 
-/** The block the email page shows for it (with fresh options), or null when no unit offers one. */
+/**
+ * Whether the policy lets the unit's kind sign anyone in on its own: enabled for someone, and its
+ * `passwordless` setting not turned off (policy document: `methods.passkey.settings.passwordless`).
+ */
+async function passwordlessAllowed(ctx: AppContext, unit: MethodUnit): Promise<boolean> {
+  const { policy } = await currentPolicy(ctx);
+  return unit.strategies.some((s) => {
+    const entry = policy.methods[s.definition.kind];
+    return entry !== undefined && entry.enabled && entry.passwordless;
+  });
+}
+
+/** The block the email page shows for it (with fresh options), or null when no unit offers one the policy allows. */
 export async function passwordlessPage(ctx: AppContext): Promise<MethodPage | null> {
   const unit = firstFactorUnit();
-  return unit?.firstFactor ? unit.firstFactor.page(ctx) : null;
+  if (!unit?.firstFactor || !(await passwordlessAllowed(ctx, unit))) return null;
+  return unit.firstFactor.page(ctx);
 }
 
 function looksLikeCredential(text: string): boolean {
@@ -34,7 +47,7 @@ function looksLikeCredential(text: string): boolean {
 /** Verifies the posted response and starts the session; `passkey-refused` when it does not sign anyone in. */
 export async function signInPasswordless(ctx: AppContext, form: Record<string, string>, client: ClientInfo & { ip: string }): Promise<{ sessionToken: string; userId: string }> {
   const unit = firstFactorUnit();
-  if (!unit?.firstFactor) throw new PortcullisError('passkey-refused');
+  if (!unit?.firstFactor || !(await passwordlessAllowed(ctx, unit))) throw new PortcullisError('passkey-refused');
   // What is not a credential at all is refused before anything is counted or written (bad input changes nothing).
   if (!looksLikeCredential(form.credential ?? '')) throw new PortcullisError('passkey-refused');
   const now = ctx.clock();

@@ -78,13 +78,17 @@ export interface LiveServer {
 }
 
 /**
- * Portcullis on a free port of localhost, on a fresh SQLite database, with Chromium launched;
+ * Portcullis on a free port of localhost, on a fresh SQLite (or PostgreSQL) database, with Chromium launched;
  * `prepare` runs before the server is built (to add organisations and users).
  */
-export async function startLiveServer(env: Record<string, string> = {}, prepare?: (ctx: TestContext) => Promise<void>): Promise<LiveServer> {
+export async function startLiveServer(
+  env: Record<string, string> = {},
+  prepare?: (ctx: TestContext) => Promise<void>,
+  dialect: 'sqlite' | 'postgres' = 'sqlite',
+): Promise<LiveServer> {
   const port = await freePort();
   const origin = `http://localhost:${port}`;
-  const ctx = await createTestContext('sqlite', { PUBLIC_URL: origin, ...env });
+  const ctx = await createTestContext(dialect, { PUBLIC_URL: origin, ...env });
   if (prepare) await prepare(ctx);
   const app = await buildApp(ctx);
   await listen(app, port);

@@ -439,7 +439,11 @@ describe.each(dialects)('fuzzing every form and device API endpoint on %s (issue
     '/security-info/password': async () => opened(await atPage(await signedIn('fuzz-mfa@example.org'), '/security-info/password'), '/security-info/password'),
     // Passkeys (issue #14): the email page's passwordless form, and renaming — of a method that is not a
     // passkey of this user, so every input is refused and nothing changes.
-    '/sign-in/passkey': async () => opened(await atPage(browserOf(), '/sign-in'), '/sign-in/passkey'),
+    '/sign-in/passwordless': async () => ({
+      browser: await atPage(browserOf(), '/sign-in'),
+      action: '/sign-in/passwordless',
+      fields: formInTemplate('sign-in/passkey-first-factor.njk', '/sign-in/passwordless'),
+    }),
     '/security-info/methods/:methodId/rename': async () => ({
       browser: await atPage(await signedIn('fuzz-mfa@example.org'), '/security-info'),
       action: '/security-info/methods/not-a-passkey/rename',

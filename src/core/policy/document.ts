@@ -56,6 +56,8 @@ const methodEntry = z
         targets: z.array(pushTargetSetting).optional(),
         /** tap: whether a pass opens a full session (onboarding) rather than one limited to Security info. */
         fullSession: z.boolean().optional(),
+        /** passkey: whether it signs a person in on its own from the email page (default true; issue #14). */
+        passwordless: z.boolean().optional(),
       })
       .strict()
       .default({}),
@@ -153,6 +155,8 @@ export interface CompiledMethod extends TargetSet {
   numberDigits: number | null;
   numberDigitsTargets: Array<TargetSet & { numberDigits: number }>;
   fullSession: boolean;
+  /** Signs a person in on its own (a passkey, without the password). */
+  passwordless: boolean;
 }
 
 export interface CompiledPolicy {
@@ -258,6 +262,7 @@ export function compilePolicy(input: unknown): CompileResult {
       numberDigits: entry.settings.numberDigits ?? null,
       numberDigitsTargets: (entry.settings.targets ?? []).map((t) => ({ include: t.include, exclude: t.exclude, numberDigits: t.numberDigits })),
       fullSession: entry.settings.fullSession ?? false,
+      passwordless: entry.settings.passwordless ?? true,
     };
   }
   if (problems.length) return { ok: false, problems };

@@ -241,9 +241,10 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
    * (its id): one route for both, so that both keep the addresses people and tests know.
    */
   app.get<{ Params: { methodId: string } }>('/security-info/add/:methodId', async (request, reply) => {
-    if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add'))) return reply;
-    const input = await enrolmentInput(request);
     const unit = unitBySlug(request.params.methodId);
+    // Back to the unit's first page after a step-up; a pending set-up starts again from the choices.
+    if (!(await ensureAccess(request, reply, 'add-method', unit ? `/security-info/add/${unit.slug}` : '/security-info/add'))) return reply;
+    const input = await enrolmentInput(request);
     if (unit) {
       if (!unit.enrolment?.open) return reply.redirect('/security-info/add', 303);
       return startStep(request, reply, () => unit.enrolment!.open!(input));
@@ -259,9 +260,9 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
   });
 
   app.post<{ Params: { methodId: string } }>('/security-info/add/:methodId', async (request, reply) => {
-    if (!(await ensureAccess(request, reply, 'add-method', '/security-info/add'))) return reply;
-    const input = await enrolmentInput(request);
     const unit = unitBySlug(request.params.methodId);
+    if (!(await ensureAccess(request, reply, 'add-method', unit ? `/security-info/add/${unit.slug}` : '/security-info/add'))) return reply;
+    const input = await enrolmentInput(request);
     if (unit) {
       const enrolment = unit.enrolment;
       if (!enrolment?.submit) return reply.redirect('/security-info/add', 303);

@@ -285,7 +285,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
   });
 
   /** Passwordless sign-in: the email page's "Sign in with a passkey" (or the browser's autofill of one). */
-  app.post('/sign-in/passkey', async (request, reply) => {
+  app.post('/sign-in/passwordless', async (request, reply) => {
     const returnTo = safeReturnTo(field(request.body, 'returnTo'));
     try {
       const { sessionToken } = await signInPasswordless(ctx, { credential: field(request.body, 'credential') }, clientInfo(request));
@@ -296,7 +296,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
       return reply.redirect(returnTo, 303);
     } catch (error) {
       if (!isPortcullisError(error)) throw error;
-      return renderEmailStep(ctx, reply, { returnTo, error: { code: error.code, params: error.params, field: 'email' } });
+      return renderEmailStep(ctx, reply, { returnTo, error: { code: error.code, params: error.params, field: 'passwordless' } });
     }
   });
 

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CodeVerification } from '../../../core/sign-in/flow.js';
 import { hmac, safeEqual, secureRandomBytes } from '../../../crypto/tokens.js';
+import { isUniqueViolation } from '../../../store/errors.js';
 import type { MethodRow, UserRow } from '../../../store/schema.js';
 import type { AppContext } from '../../context.js';
 import { notifyUser } from '../../notifications.js';
@@ -165,16 +166,22 @@ export const passkeyStrategy: MethodStrategy = {
     return { methodId, challengeId: null };
   },
 
+  /**
+   * Activates the set-up with a credential `verifyRegistration` checked (inside the enrolment's
+   * transaction, which must not wait on the throttle store: on SQLite that would wait on itself).
+   */
   async finishEnrolment(ctx, user, method, _challengeId, response): Promise<CodeVerification> {
-    if (response.type !== 'ceremony') return { ok: false, reason: 'code-incorrect' };
-    const result = await checkRegistration(relyingParty(ctx), response.response, (challenge) => challengeValid(ctx, `enrolment:${method.id}`, challenge));
-    if (!result.ok) return { ok: false, reason: result.reason === 'challenge' ? 'code-expired' : 'code-incorrect' };
-    const challenge = challengeOf(response.response);
-    if (!challenge || !(await consumeChallenge(ctx, challenge))) return { ok: false, reason: 'code-expired' };
-    // A credential id belongs to one account (§7.1 step 25): registered once, here or anywhere.
-    if (await ctx.store.methods.lookupKeyTaken('passkey', result.credential.id)) return { ok: false, reason: 'code-reused' };
-    const activated = await ctx.store.methods.activate(user.id, method.id, ctx.clock(), null, { data: JSON.stringify(result.credential), lookupKey: result.credential.id });
-    return activated ? { ok: true } : { ok: false, reason: 'code-expired' };
+    const checked = response.type === 'ceremony' ? verified.get(response.response as object) : undefined;
+    if (!checked) return { ok: false, reason: 'code-incorrect' };
+    const { credential, name } = checked;
+    try {
+      const activated = await ctx.store.methods.activate(user.id, method.id, ctx.clock(), null, { data: JSON.stringify(credential), lookupKey: credential.id, label: name });
+      return activated ? { ok: true } : { ok: false, reason: 'code-expired' };
+    } catch (error) {
+      // Another set-up registered the same credential since the check: the unique index refused this one.
+      if (isUniqueViolation(error)) return { ok: false, reason: 'code-reused' };
+      throw error;
+    }
   },
 
   async beginChallenge(ctx, _user, _method, context) {
@@ -198,6 +205,25 @@ export const passkeyStrategy: MethodStrategy = {
 
   deletionNote: 'Your device may still offer this passkey: you can remove it there too, in its passwords or passkeys settings.',
 };
+
+/** Registration responses this process checked, with the credential each proved (see finishEnrolment). */
+const verified = new WeakMap<object, { credential: StoredCredential; name: string }>();
+
+/**
+ * Checks a registration response for a pending set-up (§7.1), uses its challenge up, and makes sure the
+ * credential id is not registered already (§7.1 step 25: one account only); the token it returns is
+ * what `finishEnrolment` activates.
+ */
+async function verifyRegistration(ctx: AppContext, method: MethodRow, response: unknown, name: string): Promise<{ ok: true; token: object } | { ok: false; reason: 'refused' | 'expired' | 'duplicate' }> {
+  const result = await checkRegistration(relyingParty(ctx), response, (challenge) => challengeValid(ctx, `enrolment:${method.id}`, challenge));
+  if (!result.ok) return { ok: false, reason: result.reason === 'challenge' ? 'expired' : 'refused' };
+  const challenge = challengeOf(response);
+  if (!challenge || !(await consumeChallenge(ctx, challenge))) return { ok: false, reason: 'expired' };
+  if (await ctx.store.methods.lookupKeyTaken('passkey', result.credential.id)) return { ok: false, reason: 'duplicate' };
+  const token = {};
+  verified.set(token, { credential: result.credential, name });
+  return { ok: true, token };
+}
 
 /** The set-up page: a name, and the browser's ceremony with options bound to this set-up. */
 async function ceremonyPage(input: EnrolmentInput, method: MethodRow, name?: string): Promise<EnrolmentOutcome> {
@@ -241,9 +267,10 @@ export const passkeyUnit: MethodUnit = {
       } catch {
         return { type: 'refused', error: { code: 'passkey-refused', field: 'credential' } };
       }
-      const result = await finishEnrolment(input.ctx, input.session, passkeyStrategy, method.id, null, { type: 'ceremony', response }, input.client);
+      const checked = await verifyRegistration(input.ctx, method, response, name);
+      if (!checked.ok) return { type: 'refused', error: { code: checked.reason === 'duplicate' ? 'passkey-duplicate' : 'passkey-refused', field: 'credential' } };
+      const result = await finishEnrolment(input.ctx, input.session, passkeyStrategy, method.id, null, { type: 'ceremony', response: checked.token }, input.client);
       if (!result.ok) return { type: 'refused', error: { code: result.reason === 'code-reused' ? 'passkey-duplicate' : 'passkey-refused', field: 'credential' } };
-      await input.ctx.store.methods.rename(method.id, name);
       return { type: 'added', methodId: method.id, proved: 'passkey', to: '/security-info?done=added' };
     },
   },

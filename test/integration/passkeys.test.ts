@@ -1,0 +1,177 @@
+/**
+ * Passkeys and recovery codes through buildApp() and inject(), on SQLite and PostgreSQL (issue #14):
+ * what the policy offers and refuses, the WebAuthn options the pages carry (WebAuthn L3 §5.4, §5.5,
+ * §13.4.3), passwordless sign-in only where the policy allows it, and a registration campaign that
+ * nudges people to a passkey. The ceremonies themselves run in Chromium (test/e2e/passkeys.e2e.test.ts)
+ * and against captured responses (src/app/methods/passkey/webauthn.test.ts).
+ */
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addOrganisation, addUser } from '../../src/app/directory.js';
+import { totpStrategy } from '../../src/app/methods/totp/index.js';
+import { applyPolicyText } from '../../src/app/policy.js';
+import { generateTotp } from '../../src/core/methods/totp.js';
+import { buildApp } from '../../src/server/app.js';
+import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
+import { TestBrowser } from '../helpers/http.js';
+
+const PASSWORD = 'lantern-harbour-correct';
+const actor = { kind: 'system' } as const;
+
+const policy = (extra: { passkey?: string; recovery?: string; campaigns?: string }) => `version: 1
+methods:
+  totp: { enabled: true }
+  sms: { enabled: true }
+  tap: { enabled: true }
+${extra.passkey ?? '  passkey: { enabled: true }'}
+${extra.recovery ?? "  'recovery-code': { enabled: true }"}
+${extra.campaigns ?? ''}
+`;
+
+/** The JSON a page carries for the browser's WebAuthn call. */
+function optionsIn(html: string, id: string): Record<string, unknown> {
+  const match = new RegExp(`<script type="application/json" nonce="[^"]+" id="${id}">([^<]*)</script>`).exec(html);
+  if (!match) throw new Error(`no ${id} in the page`);
+  return JSON.parse(match[1]!) as Record<string, unknown>;
+}
+
+describe.each(dialects)('passkeys and recovery codes on %s', (dialect) => {
+  let ctx: TestContext;
+  let app: FastifyInstance;
+  let n = 0;
+
+  beforeAll(async () => {
+    ctx = await createTestContext(dialect, { PUBLIC_URL: 'http://localhost:8080', SIGN_IN_LOCKOUT_THRESHOLD: '100' });
+    await addOrganisation(ctx, 'Test Trust', actor);
+    app = await buildApp(ctx);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await ctx?.destroy();
+  });
+
+  const apply = (text: string) => applyPolicyText(ctx, text, actor, 'passkeys test');
+
+  /** A person with a password and an authenticator app, signed in with both. */
+  async function signedIn(): Promise<{ browser: TestBrowser; userId: string }> {
+    n += 1;
+    const email = `passkeys-${dialect}-${n}-${Date.now()}@example.org`;
+    const { user } = await addUser(ctx, { email, displayName: `Person ${n}`, organisation: 'Test Trust', roles: [], password: PASSWORD }, actor);
+    const enrolment = await totpStrategy.beginEnrolment!(ctx, user, {}, { purpose: 'enrolment', binding: 'test', ip: '127.0.0.1' });
+    await ctx.store.methods.activate(user.id, enrolment.methodId, ctx.clock(), null);
+    const browser = new TestBrowser(app);
+    const password = await browser.signIn(email, PASSWORD);
+    expect(password.headers.location).toBe('/sign-in/verify');
+    await browser.get('/sign-in/verify');
+    const key = enrolment.totp!.key.replace(/\s+/g, '');
+    const done = await browser.post('/sign-in/verify', { code: generateTotp(key, new Date()) });
+    expect(done.statusCode).toBe(303);
+    return { browser, userId: user.id };
+  }
+
+  it('offers a passkey and recovery codes on "Add sign-in method" where the policy enables them, and refuses them where it does not', async () => {
+    await apply(policy({}));
+    const { browser } = await signedIn();
+    const page = await browser.get('/security-info/add');
+    expect(page.body).toContain('value="passkey"');
+    expect(page.body).toContain('value="recovery-codes"');
+
+    await apply(policy({ passkey: '  passkey: { enabled: false }', recovery: "  'recovery-code': { enabled: false }" }));
+    const without = await browser.get('/security-info/add');
+    expect(without.body).not.toContain('value="passkey"');
+    expect(without.body).not.toContain('value="recovery-codes"');
+    // Chosen anyway: the policy's reason, and nothing is set up.
+    const refused = await browser.post('/security-info/add', { method: 'recovery-codes' });
+    expect(refused.statusCode).toBe(409);
+    expect(refused.body).toContain('Your organisation does not allow Recovery codes');
+    expect(await ctx.store.database.db.selectFrom('methods').select('id').where('kind', '=', 'recovery-code').execute()).toEqual([]);
+  });
+
+  it('sets up a passkey with creation options bound to this set-up: our RP ID, no attestation, the algorithm allow-list, a 5-minute ceremony (WebAuthn L3 §5.4)', async () => {
+    await apply(policy({}));
+    const { browser, userId } = await signedIn();
+    await browser.get('/security-info/add');
+    const chosen = await browser.post('/security-info/add', { method: 'passkey' });
+    expect(chosen.headers.location).toMatch(/^\/security-info\/add\/[0-9a-f-]{36}$/);
+    const page = await browser.get(chosen.headers.location!);
+    expect(page.statusCode).toBe(200);
+    const options = optionsIn(page.body, 'webauthn-options') as {
+      rp: { id: string };
+      user: { id: string; name: string };
+      challenge: string;
+      pubKeyCredParams: Array<{ alg: number }>;
+      timeout: number;
+      attestation: string;
+      authenticatorSelection: { residentKey: string; userVerification: string };
+    };
+    expect(options.rp.id).toBe('localhost');
+    // The user handle is not the account's id or its email (§14.6.1).
+    expect(options.user.id).not.toContain(userId);
+    expect(Buffer.from(options.challenge, 'base64url').length).toBeGreaterThanOrEqual(16);
+    expect(options.pubKeyCredParams.map((p) => p.alg)).toEqual([-8, -7, -257]);
+    expect(options.timeout).toBe(300_000);
+    expect(options.attestation).toBe('none');
+    expect(options.authenticatorSelection).toMatchObject({ residentKey: 'preferred', userVerification: 'preferred' });
+    // A new page, a new challenge: each is single-use.
+    expect(optionsIn((await browser.get(chosen.headers.location!)).body, 'webauthn-options').challenge).not.toBe(options.challenge);
+
+    // A response that is not a credential is refused with the reason, and nothing is activated.
+    const refused = await browser.post(chosen.headers.location!, { name: 'Laptop', credential: '{"id":"x","response":{}}' });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.body).toContain('Your passkey could not be checked');
+    expect((await ctx.store.methods.activeForUser(userId)).map((m) => m.kind)).toEqual(['totp']);
+    const unnamed = await browser.post(chosen.headers.location!, { name: '', credential: '{}' });
+    expect(unnamed.statusCode).toBe(400);
+    expect(unnamed.body).toContain('Enter a name of 1 to 60');
+  });
+
+  it('offers passwordless sign-in on the email page only where the policy allows it (settings.passwordless)', async () => {
+    await apply(policy({}));
+    const open = await new TestBrowser(app).get('/sign-in');
+    const options = optionsIn(open.body, 'webauthn-passwordless-options') as { allowCredentials?: unknown[]; userVerification: string; rpId: string };
+    // Discoverable credentials: no list of credentials, so the page names nobody (§5.5).
+    expect(options.allowCredentials ?? []).toEqual([]);
+    expect(options.rpId).toBe('localhost');
+    expect(open.body).toContain('autocomplete="username webauthn"');
+
+    await apply(policy({ passkey: '  passkey: { enabled: true, settings: { passwordless: false } }' }));
+    const browser = new TestBrowser(app);
+    const closed = await browser.get('/sign-in');
+    expect(closed.body).not.toContain('Sign in with a passkey');
+    const before = await ctx.store.audit.list({ limit: 1 });
+    const refused = await browser.post('/sign-in/passwordless', { credential: '{"id":"AAAA","response":{"clientDataJSON":"e30"}}', returnTo: '/account' });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.headers['set-cookie'] ?? '').not.toContain('portcullis-session');
+    expect(await ctx.store.audit.list({ limit: 1 })).toEqual(before);
+  });
+
+  it('nudges people to a passkey with a registration campaign, whose "Set it up now" opens the passkey set-up', async () => {
+    await apply(
+      policy({
+        campaigns: `campaigns:
+  - id: passkeys-for-all
+    name: Set up a passkey
+    include: [all]
+    method: passkey
+    snoozeDays: 1
+    maxSnoozes: 2`,
+      }),
+    );
+    n += 1;
+    const email = `campaign-${dialect}-${n}-${Date.now()}@example.org`;
+    const { user } = await addUser(ctx, { email, displayName: 'Campaign', organisation: 'Test Trust', roles: [], password: PASSWORD }, actor);
+    const enrolment = await totpStrategy.beginEnrolment!(ctx, user, {}, { purpose: 'enrolment', binding: 'test', ip: '127.0.0.1' });
+    await ctx.store.methods.activate(user.id, enrolment.methodId, ctx.clock(), null);
+    const browser = new TestBrowser(app);
+    await browser.signIn(email, PASSWORD);
+    await browser.get('/sign-in/verify');
+    const done = await browser.post('/sign-in/verify', { code: generateTotp(enrolment.totp!.key.replace(/\s+/g, ''), new Date()) });
+    expect(done.headers.location).toMatch(/^\/security-info\/campaign\?/);
+    const interrupt = await browser.get(done.headers.location!);
+    expect(interrupt.body).toContain('passkey');
+    const now = await browser.post('/security-info/campaign', { method: 'passkey', campaign: 'passkeys-for-all', returnTo: '/account' });
+    expect(now.headers.location).toMatch(/^\/security-info\/add\/[0-9a-f-]{36}$/);
+    const page = await browser.get(now.headers.location!);
+    expect(page.body).toContain('Add a passkey');
+  });
+});
