@@ -113,6 +113,14 @@ describe('src/server is generic over methods and calls use cases only', () => {
       .map((m) => m[1]!)
       .filter((s) => s.startsWith('.') && path.resolve(path.dirname(file), s).startsWith(path.join(SRC, 'crypto') + path.sep))
       .map((s) => `imports ${s}`);
+    // The core only for what a page needs of it: error messages and statuses, a safe returnTo, the
+    // password length rule the form checks first; its decisions (the sign-in machine, the registry, the
+    // policy) are reached through the use cases.
+    for (const m of text.matchAll(/^import\s+(type\s+)?[^;]*?from\s+['"]([^'"]+)['"]/gm)) {
+      const target = path.resolve(path.dirname(file), m[2]!);
+      if (m[1] || !target.startsWith(CORE + path.sep)) continue;
+      if (!['errors.js', 'return-to.js', 'password-rules.js'].includes(path.relative(CORE, target))) problems.push(`calls the core's ${m[2]}`);
+    }
     if (/\bctx\.store\./.test(text)) problems.push('calls ctx.store');
     if (/\bctx\.keys\./.test(text)) problems.push('reads ctx.keys');
     return problems;
@@ -134,5 +142,8 @@ describe('src/server is generic over methods and calls use cases only', () => {
     expect(namedKinds("// a 'push' in a comment\nconst a = 1;")).toEqual([]);
     expect(storeImports(file, "import { x } from '../../store/index.js';")).toEqual(['../../store/index.js']);
     expect(routeShortcuts(file, "import { randomToken } from '../../crypto/tokens.js';\nawait ctx.store.users.findById(id);")).toEqual(['imports ../../crypto/tokens.js', 'calls ctx.store']);
+    expect(routeShortcuts(file, "import { reduceSignIn } from '../../core/sign-in/flow.js';\nimport type { SignInState } from '../../core/sign-in/flow.js';\nimport { safeReturnTo } from '../../core/return-to.js';")).toEqual([
+      "calls the core's ../../core/sign-in/flow.js",
+    ]);
   });
 });

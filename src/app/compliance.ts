@@ -18,7 +18,7 @@ import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
 import type { MethodSummary, SecondFactorKind } from '../core/methods/registry.js';
 import { formatDay } from '../core/policy/dates.js';
 import { parseProfile, type Profile } from '../core/policy/profile.js';
-import type { CompiledPolicy } from '../core/policy/document.js';
+import { listsModels, type CompiledPolicy } from '../core/policy/document.js';
 import { evaluatePolicy, type ComplianceState, type Evaluation, type PolicySubject } from '../core/policy/evaluate.js';
 import { applicationsFor, hasApplicationRequirements, namedApplications } from '../core/policy/applications.js';
 import { activeProfileCounts } from '../store/repositories/policy-profile.js';
@@ -39,6 +39,41 @@ interface Combination {
   exceptions: string[];
   /** The applications used, as `applicationsFor` gives them (empty: none, or no requirement targets one). */
   applications?: string[];
+  /**
+   * The models of the person's methods (`kind:model`, sorted), only when a requirement's strength lists
+   * models (issue #14): a passkey then meets it only if its model is listed.
+   */
+  models?: string[];
+}
+
+/** A combination's methods: one per kind, or one per model of a kind whose models are known. */
+function registeredOf(kinds: readonly SecondFactorKind[], models: readonly string[]): MethodSummary[] {
+  return kinds.flatMap((kind, i): MethodSummary[] => {
+    const ofKind = models.filter((m) => m.startsWith(`${kind}:`)).map((m) => m.slice(kind.length + 1));
+    if (ofKind.length === 0) return [{ id: `m${i}`, kind, detail: '' }];
+    return ofKind.map((model, j) => ({ id: `m${i}.${j}`, kind, detail: '', model }));
+  });
+}
+
+/** The models of these users' active methods (`kind:model`, sorted), for the people who have any. */
+async function modelsOf(db: Kysely<DatabaseSchema>, users?: Expression<unknown>): Promise<Map<string, { profile: string; models: string[] }>> {
+  let query = db
+    .selectFrom('methods as m')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .select(['m.user_id', 'm.kind', 'm.model', 'u.policy_profile as profile'])
+    .where('m.status', '=', 'active')
+    .where('m.model', 'is not', null)
+    .where('u.status', '=', 'active');
+  if (users) query = query.where('m.user_id', 'in', users as never);
+  const byUser = new Map<string, { profile: string; models: string[] }>();
+  for (const row of await query.execute()) {
+    const entry = byUser.get(row.user_id) ?? { profile: row.profile, models: [] };
+    const model = `${row.kind}:${row.model}`;
+    if (!entry.models.includes(model)) entry.models.push(model);
+    byUser.set(row.user_id, entry);
+  }
+  for (const entry of byUser.values()) entry.models.sort();
+  return byUser;
 }
 
 /**
@@ -56,14 +91,15 @@ class CombinationEvaluator {
 
   evaluate(combination: Combination): Evaluated {
     const applications = combination.applications ?? [];
-    const key = `${combination.roles.join(',')}|${combination.groups.join(',')}|${combination.kinds.join(',')}|${combination.exceptions.join(',')}|${applications.join(',')}`;
+    const models = combination.models ?? [];
+    const key = `${combination.roles.join(',')}|${combination.groups.join(',')}|${combination.kinds.join(',')}|${combination.exceptions.join(',')}|${applications.join(',')}|${models.join(',')}`;
     let evaluation = this.cache.get(key);
     if (!evaluation) {
       const subject: PolicySubject = {
         roles: combination.roles,
         elevated: combination.roles.some((r) => this.elevatedRoles.has(r)),
         groups: combination.groups,
-        registered: combination.kinds.map((kind, i): MethodSummary => ({ id: `m${i}`, kind, detail: '' })),
+        registered: registeredOf(combination.kinds, models),
         defaultMethodId: null,
         hasActiveTap: false,
         exceptions: combination.exceptions.map((requirementId) => ({ requirementId, until: new Date(this.at.getTime() + 366 * 86_400_000) })),
@@ -171,18 +207,29 @@ export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock())
   ]);
   // Users who use applications a requirement targets move from their profile's count to their
   // profile-with-applications' count; then users with live exceptions to their profile-with-exceptions'.
-  const counts = new Map<string, { profile: string; exceptions: string[]; applications: string[]; users: number }>();
-  for (const row of profiles) counts.set(`${row.profile}##`, { profile: row.profile, exceptions: [], applications: [], users: row.users });
-  const move = (profile: string, from: { exceptions: string[]; applications: string[] }, to: { exceptions: string[]; applications: string[] }, users: number) => {
-    const base = counts.get(`${profile}#${from.exceptions.join(',')}#${from.applications.join(',')}`);
+  type Where = { exceptions: string[]; applications: string[]; models: string[] };
+  const keyOf = (profile: string, at: Where) => `${profile}#${at.exceptions.join(',')}#${at.applications.join(',')}#${at.models.join(',')}`;
+  const counts = new Map<string, { profile: string; users: number } & Where>();
+  for (const row of profiles) counts.set(keyOf(row.profile, { exceptions: [], applications: [], models: [] }), { profile: row.profile, exceptions: [], applications: [], models: [], users: row.users });
+  const move = (profile: string, from: Where, to: Where, users: number) => {
+    const base = counts.get(keyOf(profile, from));
     if (base) base.users -= users;
-    const key = `${profile}#${to.exceptions.join(',')}#${to.applications.join(',')}`;
+    const key = keyOf(profile, to);
     const entry = counts.get(key) ?? { profile, ...to, users: 0 };
     entry.users += users;
     counts.set(key, entry);
   };
   const named = hasApplicationRequirements(policy) ? namedApplications(policy) : null;
-  if (named) for (const row of await applicationProfileCounts(db, at, named)) move(row.profile, { exceptions: [], applications: [] }, { exceptions: [], applications: row.applications }, row.users);
+  if (named) {
+    for (const row of await applicationProfileCounts(db, at, named)) move(row.profile, { exceptions: [], applications: [], models: [] }, { exceptions: [], applications: row.applications, models: [] }, row.users);
+  }
+  // Where a strength lists models, people whose methods have one move to their combination with those models.
+  const models = listsModels(policy) ? await modelsOf(db) : new Map<string, { profile: string; models: string[] }>();
+  const applicationsOfModelled = named && models.size ? await applicationsOf(db, at, new Set(named), [...models.keys()]) : new Map<string, string[]>();
+  for (const [userId, entry] of models) {
+    const applications = applicationsOfModelled.get(userId) ?? [];
+    move(entry.profile, { exceptions: [], applications, models: [] }, { exceptions: [], applications, models: entry.models }, 1);
+  }
   const exempted = new Map<string, { profile: string; requirements: Set<string> }>();
   for (const row of exceptions) {
     const entry = exempted.get(row.user_id) ?? { profile: row.profile, requirements: new Set<string>() };
@@ -192,7 +239,8 @@ export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock())
   const applicationsOfExempted = named && exempted.size ? await applicationsOf(db, at, new Set(named), [...exempted.keys()]) : new Map<string, string[]>();
   for (const [userId, { profile, requirements }] of exempted) {
     const applications = applicationsOfExempted.get(userId) ?? [];
-    move(profile, { exceptions: [], applications }, { exceptions: [...requirements].sort(), applications }, 1);
+    const userModels = models.get(userId)?.models ?? [];
+    move(profile, { exceptions: [], applications, models: userModels }, { exceptions: [...requirements].sort(), applications, models: userModels }, 1);
   }
   const rows = [...counts.values()].filter((c) => c.users > 0);
 
@@ -207,7 +255,7 @@ export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock())
   for (const row of rows) {
     const count = row.users;
     const { roles, groups, kinds } = parseProfile(row.profile);
-    const evaluation = evaluator.evaluate({ roles, groups, kinds, exceptions: row.exceptions, applications: row.applications });
+    const evaluation = evaluator.evaluate({ roles, groups, kinds, exceptions: row.exceptions, applications: row.applications, models: row.models });
     users.total += count;
     users.byState[evaluation.state.state] += count;
     if (kinds.length === 0) withoutMethod += count;
@@ -298,12 +346,13 @@ export async function* compliancePages(ctx: AppContext, filter: RowFilter = {}):
     `${r.id}${r.mode === 'report-only' ? ' (report only)' : ''}: ${STATE_WORDS[r.state.state]} ${when ? day(new Date(when)) : ''}`.trim();
   const shared = new Map<string, Shared>();
   const named = hasApplicationRequirements(policy) ? new Set(namedApplications(policy)) : null;
-  const sharedFor = (profileText: string, exceptions: string[], applications: string[]): Shared => {
-    const key = `${profileText}#${exceptions.join(',')}#${applications.join(',')}`;
+  const modelled = listsModels(policy);
+  const sharedFor = (profileText: string, exceptions: string[], applications: string[], models: string[]): Shared => {
+    const key = `${profileText}#${exceptions.join(',')}#${applications.join(',')}#${models.join(',')}`;
     let entry = shared.get(key);
     if (!entry) {
       const profile = parseProfile(profileText);
-      const evaluation = evaluator.evaluate({ ...profile, exceptions, applications });
+      const evaluation = evaluator.evaluate({ ...profile, exceptions, applications, models });
       const state = evaluation.state.state;
       entry = {
         evaluation,
@@ -371,11 +420,18 @@ export async function* compliancePages(ctx: AppContext, filter: RowFilter = {}):
       }
       // This range's users' applications, only when a requirement targets one.
       const applications = named ? await applicationsOf(q, at, named, q.selectFrom('users as u').select('u.id').where(range)) : null;
+      // And their methods' models, only when a strength lists models.
+      const pageModels = modelled ? await modelsOf(q, q.selectFrom('users as u').select('u.id').where(range)) : null;
       const page: ComplianceRow[] = [];
       for (const user of users) {
         if (user.status !== 'active') continue;
         const userExceptions = exceptionsOf.get(user.id);
-        const common = sharedFor(user.policy_profile, userExceptions ? [...new Set(userExceptions.map((e) => e.requirement_id))].sort() : [], applications?.get(user.id) ?? []);
+        const common = sharedFor(
+          user.policy_profile,
+          userExceptions ? [...new Set(userExceptions.map((e) => e.requirement_id))].sort() : [],
+          applications?.get(user.id) ?? [],
+          pageModels?.get(user.id)?.models ?? [],
+        );
         if (filter.onlyAtRisk && !common.atRisk) continue;
         const { evaluation, profile } = common;
         let { date, why } = common;

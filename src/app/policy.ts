@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import type { Actor } from '../core/audit.js';
 import { PortcullisError } from '../core/errors.js';
-import { compilePolicy, type CompiledPolicy, type PolicyProblem } from '../core/policy/document.js';
-import { evaluatePolicy, type Evaluation, type PolicySubject } from '../core/policy/evaluate.js';
+import { compilePolicy, meetsRequirement, type CompiledPolicy, type PolicyProblem } from '../core/policy/document.js';
+import { appliesTo, evaluatePolicy, type Evaluation, type PolicySubject } from '../core/policy/evaluate.js';
 import { parseProfile } from '../core/policy/profile.js';
 import { countStranded, type StrandedCount } from '../core/policy/stranded.js';
 import { unsatisfiable, validatePolicy, type DirectoryShape } from '../core/policy/validate.js';
@@ -351,4 +351,17 @@ export async function standingFor(ctx: AppContext, user: UserRow, restricted: bo
   const evaluation = await evaluateUser(ctx, user);
   const registrable = registrableKinds(evaluation.subject, evaluation.policy, ctx.clock());
   return { standing: describeStanding({ evaluation, policy: evaluation.policy, registrable, restricted, now: ctx.clock() }), evaluation, registrable };
+}
+
+/**
+ * Why a new method of this model may not be added, or null: a requirement that applies to the person
+ * lists the models that count for its strength (issue #14: only certain security keys for global
+ * administrators), and this one is not among them.
+ */
+export async function modelRefusal(ctx: AppContext, user: UserRow, kind: SecondFactorKind, model: string | null): Promise<string | null> {
+  const { policy } = await currentPolicy(ctx);
+  const subject = await subjectFor(ctx, user);
+  const refusing = policy.requirements.filter((r) => r.mode === 'enforce' && appliesTo(r, subject) && r.models[kind] && !meetsRequirement(r, { kind, model }));
+  if (refusing.length === 0) return null;
+  return refusing.map((r) => r.name).join('; ');
 }

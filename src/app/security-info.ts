@@ -27,6 +27,8 @@ export interface MethodListing {
   kind: SecondFactorKind;
   name: string;
   detail: string;
+  /** "Phone – text message – +44 7••• •••456": name and detail, as a choice or a sentence says it. */
+  label: string;
   /** What else its unit shows ("Synced passkey", the model). */
   facts: string[];
   renamable: boolean;
@@ -51,6 +53,7 @@ export async function listMethods(ctx: AppContext, userId: string, defaultMethod
         kind: strategy.definition.kind,
         name: strategy.definition.name,
         detail: strategy.detail(row),
+        label: labelMethod(strategy.definition.name, strategy.detail(row)),
         ...(unitOf(row.kind)?.facts?.(row) ?? { facts: [], renamable: false }),
         addedAt: new Date(row.activated_at ?? row.created_at),
         lastUsedAt: row.last_used_at ? new Date(row.last_used_at) : null,

@@ -5,9 +5,9 @@
  * interaction.
  */
 import { isPortcullisError } from '../core/errors.js';
-import { reduceSignIn, UNRESTRICTED, type SignInEffect, type SignInError, type SignInEvent, type SignInResult, type SignInState } from '../core/sign-in/flow.js';
+import { reduceSignIn, startSignIn, startStepUp, UNRESTRICTED, type SignInEffect, type SignInError, type SignInEvent, type SignInResult, type SignInState } from '../core/sign-in/flow.js';
 import { type ThrottleAssessment } from '../core/throttle.js';
-import { methodDefinitions, type SecondFactorKind } from '../core/methods/registry.js';
+import { describeUse, methodDefinitions, type SecondFactorKind } from '../core/methods/registry.js';
 import { safeReturnTo } from '../core/return-to.js';
 import { openText, sealText } from '../crypto/seal.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
@@ -16,9 +16,9 @@ import type { AppContext } from './context.js';
 import { strategyFor, strategyOf } from './methods/index.js';
 import type { MethodPage } from './methods/unit.js';
 import { passMethodRow, TAP_METHOD_ID } from './methods/tap/index.js';
-import { signInPolicy } from './policy.js';
+import { signInPolicy, stepUpOptions } from './policy.js';
 import type { ChallengeContext, ChallengeResponse } from './methods/strategy.js';
-import type { ClientInfo } from './sessions.js';
+import type { ActiveSession, ClientInfo } from './sessions.js';
 import { beginPasswordAttempt, beginSecondFactorAttempt, type Attempt } from './sign-in-attempts.js';
 
 /** How long a sign-in may take from the email step to the last step. */
@@ -380,4 +380,29 @@ export async function resendChallenge(ctx: AppContext, token: string, state: Ext
   const strategy = strategyOf(method);
   if (!strategy.resend) return;
   await strategy.resend(ctx, user, method, state.current.challengeId, { purpose: state.purpose, binding: flowBinding(token), ip });
+}
+
+/** The email form, posted: the first step of the state machine (nothing is looked up or stored yet). */
+export function submitEmail(ctx: AppContext, email: string, returnTo: string): SignInResult {
+  return reduceSignIn(startSignIn(returnTo), { type: 'email-submitted', email }, ctx.clock());
+}
+
+/** "Sign in another way": each of the flow's methods as its option text says it. */
+export function otherMethodOptions(state: Extract<SignInState, { step: 'second-factor' }>): Array<{ value: string; text: string; checked: boolean }> {
+  return state.options.map((o) => ({ value: o.id, text: describeUse(o), checked: o.id === state.current.methodId }));
+}
+
+/**
+ * A step-up for someone signed in: the methods their policy lets them confirm with (those reaching an
+ * application's `acr` when it asked for one), or null when nothing more is needed.
+ */
+export async function beginStepUp(ctx: AppContext, session: ActiveSession, returnTo: string, acr: unknown): Promise<Extract<SignInState, { step: 'second-factor' }> | null> {
+  return startStepUp({
+    userId: session.user.id,
+    email: session.user.email,
+    options: stepUpOptions(await signInPolicy(ctx, session.user), true, acr),
+    defaultMethodId: session.user.default_method_id,
+    methods: session.methods,
+    returnTo,
+  });
 }

@@ -111,6 +111,7 @@ export const errorCatalogue = {
   'method-name-invalid': { status: 400, message: 'Enter a name of 1 to 60 letters, numbers, spaces or punctuation' },
   'passkey-refused': { status: 400, message: 'Your passkey could not be checked. Try again, or sign in another way' },
   'passkey-duplicate': { status: 409, message: 'That passkey is already registered' },
+  'passkey-model-not-allowed': { status: 409, message: 'Your organisation does not accept this kind of passkey or security key for your role ({requirement}). Use one your organisation has given you' },
   'method-limit': { status: 409, message: 'You already have {max} sign-in methods of this type. Delete one first.' },
   'method-duplicate': { status: 409, message: 'This phone number is already set up' },
   'recovery-codes-not-saved': { status: 400, message: 'Confirm that you have saved your recovery codes' },

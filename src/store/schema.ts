@@ -158,6 +158,8 @@ export interface MethodsTable {
   data: string | null;
   /** What the unit finds the method by (a passkey's credential id), unique per kind. */
   lookup_key: string | null;
+  /** The authenticator's model (a passkey's AAGUID), for a policy's model lists. */
+  model: string | null;
 }
 
 export interface ChallengesTable {

@@ -28,8 +28,10 @@ const POLICY = JSON.stringify({
     passkey: { enabled: true },
     'recovery-code': { enabled: true },
   },
+  // Local administrators: only one model of security key counts (not the virtual authenticator's).
+  strengths: { 'admin-security-keys': { methods: ['passkey'], models: { passkey: ['cb69481e-8ff7-4039-93ec-0a2729a154a8'] } } },
   // Everyone with an elevated role must use app-push (push or a passkey) since a date already past.
-  requirements: [{ id: 'elevated-app-push', name: 'Administrators use the authenticator app or a passkey', include: ['elevated'], strength: 'app-push', effective: '2025-01-01', bootstrap: { duringGrace: 'any-registered', afterGrace: 'any-registered' } }],
+  requirements: [{ id: 'local-admin-keys', name: 'Local administrators use a security key', include: ['role:local-admin'], strength: 'admin-security-keys', effective: '2025-01-01', bootstrap: { duringGrace: 'any-registered', afterGrace: 'any-registered' } }, { id: 'elevated-app-push', name: 'Administrators use the authenticator app or a passkey', include: ['elevated'], strength: 'app-push', effective: '2025-01-01', bootstrap: { duringGrace: 'any-registered', afterGrace: 'any-registered' } }],
 });
 
 describe.each(['sqlite', 'postgres'] as const)('passkeys and recovery codes in Chromium on %s', (dialect) => {
@@ -276,6 +278,28 @@ describe.each(['sqlite', 'postgres'] as const)('passkeys and recovery codes in C
     await passwordOnly(page, admin.email, cdp, authenticatorId);
     await heading(page, 'My account');
     expect(await latestDetails(admin.email, 'sign-in.succeeded')).toMatchObject({ methods: ['password', 'passkey'] });
+    expect(outside).toEqual([]);
+  });
+
+  it('refuses a passkey whose model the strength does not list, saying which requirement (AAGUID allow-list)', async () => {
+    const admin = await person([{ role: 'local-admin', organisations: ['Northfield Trust'] }]);
+    const { page, outside } = await newPage();
+    await password(page, admin.email);
+    await heading(page, 'Enter the code from your authenticator app');
+    await page.getByLabel('Code', { exact: true }).fill(admin.code());
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await heading(page, 'Security info');
+    await page.getByRole('button', { name: 'Add sign-in method' }).click();
+    await page.locator('input[type="radio"][value="passkey"]').check();
+    await page.getByRole('button', { name: 'Add' }).click();
+    await heading(page, 'Add a passkey');
+    await page.getByLabel('Name').fill('Laptop');
+    await page.getByRole('button', { name: 'Add passkey' }).click();
+    await page.getByRole('heading', { name: 'There is a problem' }).waitFor();
+    await expect(page.locator('.nhsuk-error-summary').innerText()).resolves.toContain('Local administrators use a security key');
+    await expectAccessible(page);
+    const user = (await ctx.store.users.findByEmail(admin.email))!;
+    expect((await ctx.store.methods.activeForUser(user.id)).map((m) => m.kind)).toEqual(['totp']);
     expect(outside).toEqual([]);
   });
 });

@@ -9,7 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
 import { totpStrategy } from '../../src/app/methods/totp/index.js';
-import { applyPolicyText } from '../../src/app/policy.js';
+import { complianceRows, complianceSummary } from '../../src/app/compliance.js';
+import { applyPolicyText, modelRefusal } from '../../src/app/policy.js';
 import { generateTotp } from '../../src/core/methods/totp.js';
 import { buildApp } from '../../src/server/app.js';
 import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
@@ -173,5 +174,45 @@ describe.each(dialects)('passkeys and recovery codes on %s', (dialect) => {
     expect(now.headers.location).toMatch(/^\/security-info\/add\/[0-9a-f-]{36}$/);
     const page = await browser.get(now.headers.location!);
     expect(page.body).toContain('Add a passkey');
+  });
+
+  it('counts a strength with a model list by each person’s models, in the report and its rows, and refuses setting up another model', async () => {
+    const keys = 'cb69481e-8ff7-4039-93ec-0a2729a154a8';
+    const synced = 'ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4';
+    await apply(`version: 1
+timeZone: UTC
+methods:
+  totp: { enabled: true }
+  passkey: { enabled: true }
+strengths:
+  admin-security-keys: { methods: [passkey], models: { passkey: [${keys}] } }
+requirements:
+  - id: admins-keys
+    name: Global administrators use a security key
+    include: ['role:global-admin']
+    strength: admin-security-keys
+    effective: 2026-01-01
+`);
+    const tag = `${dialect}-${Date.now()}`;
+    const admin = async (email: string, model: string) => {
+      const { user } = await addUser(ctx, { email, displayName: email, organisation: 'Test Trust', roles: [{ role: 'global-admin', organisations: [] }], password: PASSWORD }, actor);
+      const id = `${model.slice(0, 8)}-${Math.random().toString(16).slice(2, 6)}-4000-8000-${Date.now().toString(16).padStart(12, '0').slice(-12)}`;
+      await ctx.store.methods.insertPending({ id, userId: user.id, kind: 'passkey', label: 'Key', phoneE164: null, secretSealed: null, now: ctx.clock(), pendingExpiresAt: new Date(Date.now() + 60_000) });
+      await ctx.store.methods.activate(user.id, id, ctx.clock(), null, { data: '{}', lookupKey: `cred-${id}`, model });
+      return user;
+    };
+    const withKey = await admin(`key-${tag}@example.org`, keys);
+    const withSynced = await admin(`synced-${tag}@example.org`, synced);
+    const summary = await complianceSummary(ctx);
+    const requirement = summary.requirements.find((r) => r.id === 'admins-keys')!;
+    expect(requirement.byState.compliant).toBe(1);
+    expect(requirement.byState['non-compliant']).toBe(1);
+    const rows = new Map<string, string>();
+    for await (const row of complianceRows(ctx)) rows.set(row.email, row.state);
+    expect(rows.get(withKey.email)).toBe('compliant');
+    expect(rows.get(withSynced.email)).toBe('non-compliant');
+    // Setting up a passkey of an unlisted model is refused for them, with the requirement's name.
+    expect(await modelRefusal(ctx, withSynced, 'passkey', synced)).toBe('Global administrators use a security key');
+    expect(await modelRefusal(ctx, withSynced, 'passkey', keys)).toBeNull();
   });
 });

@@ -51,7 +51,9 @@ export function unitByChoice(value: string): MethodUnit | undefined {
 export function summarise(rows: readonly MethodRow[]): MethodSummary[] {
   return rows.flatMap((row) => {
     const strategy = strategyFor(row.kind);
-    return strategy ? [{ id: row.id, kind: strategy.definition.kind, detail: strategy.detail(row) }] : [];
+    if (!strategy) return [];
+    const model = strategy.model?.(row);
+    return [{ id: row.id, kind: strategy.definition.kind, detail: strategy.detail(row), ...(model ? { model } : {}) }];
   });
 }
 

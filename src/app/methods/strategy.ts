@@ -69,6 +69,8 @@ export interface MethodStrategy {
   challengePage(ctx: AppContext, input: ChallengePageInput): Promise<MethodPage>;
   /** An event stream the challenge page follows (push: the phone's decision), where there is one. */
   challengeEvents?(ctx: AppContext, challengeId: string): Promise<{ topic: string; status: string | null; expiresAt: Date } | null>;
+  /** The authenticator's model (a passkey's AAGUID), which a policy's strength may list (issue #14). */
+  model?(method: MethodRow): string | null;
   /** Adding one replaces the person's existing one (recovery codes: a new set; the old stops working). */
   replacesExisting?: boolean;
   /** What deleting it means, said on the confirmation page beyond the method going. */

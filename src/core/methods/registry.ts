@@ -46,6 +46,8 @@ export interface MethodSummary {
   kind: SecondFactorKind;
   /** Shown to the user: the app name, or the masked phone number. */
   detail: string;
+  /** The authenticator's model where the method has one (a passkey's AAGUID), for a policy's model lists. */
+  model?: string | null;
 }
 
 /**

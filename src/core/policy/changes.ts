@@ -11,7 +11,7 @@
  */
 import { methodDefinitions, secondFactorKinds, type MethodSummary, type SecondFactorKind } from '../methods/registry.js';
 import { formatDay } from './dates.js';
-import type { CompiledPolicy } from './document.js';
+import { ANY_LISTED_MODEL, type CompiledPolicy } from './document.js';
 import { evaluatePolicy, type Evaluation, type PolicySubject } from './evaluate.js';
 
 /** The kinds a person can set up themselves from Security info in this build. */
@@ -20,7 +20,7 @@ export const SELF_SERVICE_KINDS: readonly SecondFactorKind[] = secondFactorKinds
 const CANDIDATE_ID = '\u0000candidate';
 
 function withMethod(subject: PolicySubject, kind: SecondFactorKind): PolicySubject {
-  return { ...subject, registered: [...subject.registered, { id: CANDIDATE_ID, kind, detail: '' }] };
+  return { ...subject, registered: [...subject.registered, { id: CANDIDATE_ID, kind, detail: '', model: ANY_LISTED_MODEL }] };
 }
 
 export interface Registrable {

@@ -42,6 +42,25 @@ const dateText = z.string().trim().regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2})?$/, '
 
 const id = z.string().trim().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be lower-case letters, digits and dashes');
 
+/** An authenticator model: its AAGUID (WebAuthn L3 §6.5.1), as the passkey's attested data gives it. */
+const aaguid = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be an AAGUID like cb69481e-8ff7-4039-93ec-0a2729a154a8');
+
+/**
+ * A strength naming its methods and, for some of them, the only authenticator models that count
+ * (issue #14: "only these security keys for global administrators"): `{ methods: [passkey], models:
+ * { passkey: [AAGUID, …] } }`.
+ */
+const strengthWithModels = z
+  .object({
+    methods: z.array(z.enum(STRENGTH_METHODS)),
+    models: z.partialRecord(z.enum(STRENGTH_METHODS), z.array(aaguid).min(1, 'must list at least one model')),
+  })
+  .strict();
+
 const pushTargetSetting = z.object({ ...targets, numberDigits: z.number().int().min(2).max(8) }).strict();
 
 const methodEntry = z
@@ -108,7 +127,7 @@ export const policyDocumentSchema = z
   .object({
     version: z.literal(1),
     timeZone: z.string().default('Europe/London'),
-    strengths: z.record(id, z.array(z.enum(STRENGTH_METHODS))).default({}),
+    strengths: z.record(id, z.union([z.array(z.enum(STRENGTH_METHODS)), strengthWithModels])).default({}),
     methods: z.partialRecord(z.enum(POLICY_METHODS), methodEntry),
     requirements: z.array(requirement).default([]),
     registration: z.array(registration).default([]),
@@ -129,10 +148,36 @@ export interface CompiledRequirement extends TargetSet {
   name: string;
   strength: string;
   methods: ReadonlySet<SecondFactorKind>;
+  /** For a kind listed here, only methods of these models (AAGUIDs) meet the strength. */
+  models: ModelLists;
   effective: Date;
   graceUntil: Date;
   mode: 'enforce' | 'report-only';
   bootstrap: { duringGrace: 'any-registered' | 'tap-only'; afterGrace: 'any-registered' | 'tap-only' };
+}
+
+/** Per kind, the authenticator models (AAGUIDs) that alone count towards a strength. */
+export type ModelLists = Partial<Record<SecondFactorKind, ReadonlySet<string>>>;
+
+/**
+ * Whether a registered method meets a requirement: its kind is one of the strength's, and where the
+ * strength lists models for that kind, the method's model is one of them (a method of unknown model is not).
+ */
+export function meetsRequirement(requirement: Pick<CompiledRequirement, 'methods' | 'models'>, method: { kind: SecondFactorKind; model?: string | null }): boolean {
+  if (!requirement.methods.has(method.kind)) return false;
+  const models = requirement.models[method.kind];
+  return !models || method.model === ANY_LISTED_MODEL || (typeof method.model === 'string' && models.has(method.model));
+}
+
+/**
+ * The model of a method not registered yet ("would a passkey help?"): one the lists accept, since the
+ * set-up itself refuses a model they do not (src/app/policy.ts `modelRefusal`).
+ */
+export const ANY_LISTED_MODEL = '*';
+
+/** Whether any requirement of the policy lists models (the report then reads each person's). */
+export function listsModels(policy: Pick<CompiledPolicy, 'requirements'>): boolean {
+  return policy.requirements.some((r) => Object.keys(r.models).length > 0);
 }
 
 export interface CompiledRegistration extends TargetSet {
@@ -193,10 +238,21 @@ export function compilePolicy(input: unknown): CompileResult {
 
   const strengths: Record<string, ReadonlySet<SecondFactorKind>> = {};
   for (const [name, kinds] of Object.entries(BUILT_IN_STRENGTHS)) strengths[name] = new Set(kinds);
-  for (const [name, kinds] of Object.entries(document.strengths)) {
+  const strengthModels: Record<string, ModelLists> = {};
+  for (const [name, entry] of Object.entries(document.strengths)) {
+    const kinds = Array.isArray(entry) ? entry : entry.methods;
     if (name in BUILT_IN_STRENGTHS) problems.push({ path: `strengths.${name}`, message: 'redefines a built-in strength' });
     if (kinds.length === 0) problems.push({ path: `strengths.${name}`, message: 'must list at least one method' });
     strengths[name] = new Set(kinds.filter(isSecondFactorKindOrPasskey));
+    if (!Array.isArray(entry)) {
+      const lists: ModelLists = {};
+      for (const [kind, models] of Object.entries(entry.models) as Array<[SecondFactorKind, string[] | undefined]>) {
+        if (!models) continue;
+        if (!kinds.includes(kind)) problems.push({ path: `strengths.${name}.models.${kind}`, message: `lists models of ${kind}, which the strength does not name` });
+        lists[kind] = new Set(models);
+      }
+      strengthModels[name] = lists;
+    }
   }
 
   const date = (text: string, path: string): Date => {
@@ -222,6 +278,7 @@ export function compilePolicy(input: unknown): CompileResult {
       exclude: r.exclude,
       strength: r.strength,
       methods: methods ?? new Set(),
+      models: strengthModels[r.strength] ?? {},
       effective,
       graceUntil: new Date(effective.getTime() + r.graceDays * 86_400_000),
       mode: r.mode,

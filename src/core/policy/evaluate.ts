@@ -13,7 +13,7 @@
  */
 import { methodDefinitions, orderMethods, type MethodSummary, type SecondFactorKind } from '../methods/registry.js';
 import type { PolicyReason } from '../reasons.js';
-import type { CompiledCampaign, CompiledPolicy, CompiledRequirement, TargetSet } from './document.js';
+import { meetsRequirement, type CompiledCampaign, type CompiledPolicy, type CompiledRequirement, type TargetSet } from './document.js';
 import { decideSession, type SessionDecision } from './session.js';
 import { appliesToApplications, isClientTarget } from './applications.js';
 
@@ -149,7 +149,7 @@ export function evaluatePolicy(subject: PolicySubject, policy: CompiledPolicy, n
   const restricting: CompiledRequirement[] = [];
   let allowed = new Set(enabledKinds);
   for (const requirement of applicable) {
-    const compliant = registeredEnabled.some((m) => requirement.methods.has(m.kind));
+    const compliant = registeredEnabled.some((m) => meetsRequirement(requirement, m));
     const exempt = exemptUntil(requirement.id);
     const state = requirementState(requirement, compliant, exempt, now);
     results.push({ id: requirement.id, name: requirement.name, type: 'requirement', mode: requirement.mode, strength: requirement.strength, state });

@@ -13,7 +13,7 @@
  */
 import type { MethodSummary, SecondFactorKind } from '../methods/registry.js';
 import type { PolicyReason } from '../reasons.js';
-import type { CompiledRequirement } from './document.js';
+import { meetsRequirement, type CompiledRequirement } from './document.js';
 
 export type SessionDecision =
   /** Sign in with one of `usable` for a full session. */
@@ -86,10 +86,18 @@ export function onlyDisabledMethods(registered: readonly { kind: string }[], ena
   return registered.length > 0 && registered.every((m) => !enabled.has(m.kind));
 }
 
+/**
+ * A registered method that may open a full session: its kind allowed now, and its model one that every
+ * requirement in force listing models for that kind accepts (a strength's model list, issue #14).
+ */
+function allowedMethod(f: Pick<SessionFacts, 'allowed' | 'restricting'>, m: MethodSummary): boolean {
+  return f.allowed.has(m.kind) && f.restricting.every((r) => !r.models[m.kind] || meetsRequirement(r, m));
+}
+
 const allowedMethodRegistered: SessionCheck = {
   name: 'allowed-method-registered',
   decide(f) {
-    const usable = f.registeredEnabled.filter((m) => f.allowed.has(m.kind));
+    const usable = f.registeredEnabled.filter((m) => allowedMethod(f, m));
     return usable.length ? { decision: { session: 'full' }, usable, reasons: [] } : null;
   },
 };
@@ -98,9 +106,9 @@ const registeredMethodsTooWeak: SessionCheck = {
   name: 'registered-methods-too-weak',
   decide(f) {
     // Enabled methods, all too weak for a requirement in force: its bootstrap rule decides.
-    if (f.registeredEnabled.length === 0 || f.registeredEnabled.some((m) => f.allowed.has(m.kind))) return null;
+    if (f.registeredEnabled.length === 0 || f.registeredEnabled.some((m) => allowedMethod(f, m))) return null;
     const t = f.now.getTime();
-    const unmet = f.restricting.filter((r) => !f.registeredEnabled.some((m) => r.methods.has(m.kind)));
+    const unmet = f.restricting.filter((r) => !f.registeredEnabled.some((m) => meetsRequirement(r, m)));
     const reasons: SessionOutcome['reasons'] = unmet.map((r) => (t < r.graceUntil.getTime() ? (`in-grace:${r.id}` as const) : (`non-compliant:${r.id}` as const)));
     const tapOnly = unmet.some((r) => (t < r.graceUntil.getTime() ? r.bootstrap.duringGrace : r.bootstrap.afterGrace) === 'tap-only');
     if (tapOnly) return { decision: { session: 'tap-only' }, usable: [], reasons };

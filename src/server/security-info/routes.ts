@@ -28,7 +28,6 @@ import {
   signOutEverywhere,
 } from '../../app/security-info.js';
 import { errorCatalogue, formatErrorMessage, isPortcullisError, PortcullisError, type ErrorCode } from '../../core/errors.js';
-import { labelMethod } from '../../core/methods/registry.js';
 import { passwordLength } from '../../core/password-rules.js';
 import { safeReturnTo } from '../../core/return-to.js';
 import { SESSION_COOKIE, cookieOptions } from '../cookies.js';
@@ -170,7 +169,7 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
     return reply.render('security-info/index.njk', {
       methods,
       rows,
-      defaultMethod: current ? labelMethod(current.name, current.detail) : '',
+      defaultMethod: current?.label ?? '',
       notice,
       restricted,
       standing,
@@ -341,7 +340,7 @@ export async function securityInfoRoutes(app: FastifyInstance, { ctx }: { ctx: A
       'security-info/default.njk',
       {
         backHref: '/security-info',
-        options: methods.map((m) => ({ value: m.id, text: labelMethod(m.name, m.detail), checked: chosen ? m.id === chosen : m.isDefault })),
+        options: methods.map((m) => ({ value: m.id, text: m.label, checked: chosen ? m.id === chosen : m.isDefault })),
         ...(error ? formError({ ...error, field: 'method' }) : {}),
       },
       error ? errorCatalogue[error.code].status : 200,

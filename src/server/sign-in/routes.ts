@@ -8,12 +8,24 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app/context.js';
 import { dropSession, endSession, renewSession, startSession, type ClientInfo } from '../../app/sessions.js';
-import { advanceSignIn, challengeEvents, challengePage, createSignInFlow, finishSignInFlow, resendChallenge, startPasswordStep, SIGN_IN_FLOW_SECONDS, submitCode, submitPassword } from '../../app/sign-in.js';
+import {
+  advanceSignIn,
+  beginStepUp,
+  challengeEvents,
+  challengePage,
+  createSignInFlow,
+  finishSignInFlow,
+  otherMethodOptions,
+  resendChallenge,
+  startPasswordStep,
+  SIGN_IN_FLOW_SECONDS,
+  submitCode,
+  submitEmail,
+  submitPassword,
+} from '../../app/sign-in.js';
 import { errorCatalogue, isPortcullisError } from '../../core/errors.js';
-import { describeUse } from '../../core/methods/registry.js';
 import { safeReturnTo } from '../../core/return-to.js';
-import { reduceSignIn, startSignIn, startStepUp, type SignInError, type SignInState } from '../../core/sign-in/flow.js';
-import { signInPolicy, stepUpOptions } from '../../app/policy.js';
+import type { SignInError, SignInState } from '../../core/sign-in/flow.js';
 import { passwordlessPage, signInPasswordless } from '../../app/sign-in-passwordless.js';
 import { SESSION_COOKIE, SIGN_IN_COOKIE, cookieOptions } from '../cookies.js';
 import { openEventStream } from '../device-api/routes.js';
@@ -128,7 +140,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
   app.post('/sign-in', async (request, reply) => {
     const email = field(request.body, 'email');
     const returnTo = safeReturnTo(field(request.body, 'returnTo'));
-    const result = reduceSignIn(startSignIn(returnTo), { type: 'email-submitted', email }, ctx.clock());
+    const result = submitEmail(ctx, email, returnTo);
     if (result.error || result.state.step !== 'password') return renderEmailStep(ctx, reply, { email, returnTo, error: result.error });
     const previous = request.cookies[SIGN_IN_COOKIE];
     if (previous) await finishSignInFlow(ctx, previous);
@@ -224,7 +236,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
       'sign-in/other.njk',
       {
         backHref: '/sign-in/verify',
-        options: state.options.map((o) => ({ value: o.id, text: describeUse(o), checked: o.id === state.current.methodId })),
+        options: otherMethodOptions(state),
         ...(error ? formError({ ...error, field: 'method' }) : {}),
       },
       statusOf(error),
@@ -260,14 +272,7 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     // link or image), only from our own pages or a typed address (Fetch Metadata).
     const site = request.headers['sec-fetch-site'];
     if (site === 'cross-site' || site === 'same-site') return reply.redirect('/security-info', 303);
-    const started = startStepUp({
-      userId: session.user.id,
-      email: session.user.email,
-      options: stepUpOptions(await signInPolicy(ctx, session.user), true, (request.query as Record<string, unknown>).acr),
-      defaultMethodId: session.user.default_method_id,
-      methods: session.methods,
-      returnTo,
-    });
+    const started = await beginStepUp(ctx, session, returnTo, (request.query as Record<string, unknown>).acr);
     if (!started) return reply.redirect(returnTo, 303);
     const previous = request.cookies[SIGN_IN_COOKIE];
     if (previous) await finishSignInFlow(ctx, previous);

@@ -51,6 +51,7 @@ export function createMethodRepository(db: Kysely<DatabaseSchema>) {
           pending_expires_at: method.pendingExpiresAt.toISOString(),
           data: method.data ?? null,
           lookup_key: method.lookupKey ?? null,
+          model: null,
         })
         .execute();
     },
@@ -73,7 +74,13 @@ export function createMethodRepository(db: Kysely<DatabaseSchema>) {
       return Number((await query.executeTakeFirstOrThrow()).n);
     },
     /** Makes a pending method active; false if it was not pending (or not the user's). */
-    async activate(userId: string, id: string, now: Date, totpStep: number | null, unit?: { data: string | null; lookupKey: string | null; label?: string }): Promise<boolean> {
+    async activate(
+      userId: string,
+      id: string,
+      now: Date,
+      totpStep: number | null,
+      unit?: { data: string | null; lookupKey: string | null; label?: string; model?: string | null },
+    ): Promise<boolean> {
       const result = await db
         .updateTable('methods')
         .set({
@@ -82,7 +89,7 @@ export function createMethodRepository(db: Kysely<DatabaseSchema>) {
           last_used_at: now.toISOString(),
           pending_expires_at: null,
           totp_last_step: totpStep,
-          ...(unit ? { data: unit.data, lookup_key: unit.lookupKey, ...(unit.label !== undefined ? { label: unit.label } : {}) } : {}),
+          ...(unit ? { data: unit.data, lookup_key: unit.lookupKey, model: unit.model ?? null, ...(unit.label !== undefined ? { label: unit.label } : {}) } : {}),
         })
         .where('id', '=', id)
         .where('user_id', '=', userId)

@@ -12,6 +12,7 @@ import { isUniqueViolation } from '../../../store/errors.js';
 import type { MethodRow, UserRow } from '../../../store/schema.js';
 import type { AppContext } from '../../context.js';
 import { notifyUser } from '../../notifications.js';
+import { modelRefusal } from '../../policy.js';
 import { beginEnrolment, finishEnrolment } from '../enrolment.js';
 import type { MethodStrategy } from '../strategy.js';
 import type { EnrolmentInput, EnrolmentOutcome, MethodUnit } from '../unit.js';
@@ -150,6 +151,8 @@ export const passkeyStrategy: MethodStrategy = {
 
   detail: (method) => method.label || 'Passkey',
 
+  model: (method) => method.model,
+
   async beginEnrolment(ctx, user) {
     const methodId = randomUUID();
     const now = ctx.clock();
@@ -175,7 +178,7 @@ export const passkeyStrategy: MethodStrategy = {
     if (!checked) return { ok: false, reason: 'code-incorrect' };
     const { credential, name } = checked;
     try {
-      const activated = await ctx.store.methods.activate(user.id, method.id, ctx.clock(), null, { data: JSON.stringify(credential), lookupKey: credential.id, label: name });
+      const activated = await ctx.store.methods.activate(user.id, method.id, ctx.clock(), null, { data: JSON.stringify(credential), lookupKey: credential.id, label: name, model: credential.aaguid });
       return activated ? { ok: true } : { ok: false, reason: 'code-expired' };
     } catch (error) {
       // Another set-up registered the same credential since the check: the unique index refused this one.
@@ -214,12 +217,21 @@ const verified = new WeakMap<object, { credential: StoredCredential; name: strin
  * credential id is not registered already (§7.1 step 25: one account only); the token it returns is
  * what `finishEnrolment` activates.
  */
-async function verifyRegistration(ctx: AppContext, method: MethodRow, response: unknown, name: string): Promise<{ ok: true; token: object } | { ok: false; reason: 'refused' | 'expired' | 'duplicate' }> {
+async function verifyRegistration(
+  ctx: AppContext,
+  user: UserRow,
+  method: MethodRow,
+  response: unknown,
+  name: string,
+): Promise<{ ok: true; token: object } | { ok: false; reason: 'refused' | 'expired' | 'duplicate' } | { ok: false; reason: 'model'; requirement: string }> {
   const result = await checkRegistration(relyingParty(ctx), response, (challenge) => challengeValid(ctx, `enrolment:${method.id}`, challenge));
   if (!result.ok) return { ok: false, reason: result.reason === 'challenge' ? 'expired' : 'refused' };
   const challenge = challengeOf(response);
   if (!challenge || !(await consumeChallenge(ctx, challenge))) return { ok: false, reason: 'expired' };
   if (await ctx.store.methods.lookupKeyTaken('passkey', result.credential.id)) return { ok: false, reason: 'duplicate' };
+  // A strength that lists the models it accepts, for a requirement that applies to this person.
+  const refusal = await modelRefusal(ctx, user, 'passkey', result.credential.aaguid);
+  if (refusal) return { ok: false, reason: 'model', requirement: refusal };
   const token = {};
   verified.set(token, { credential: result.credential, name });
   return { ok: true, token };
@@ -267,7 +279,8 @@ export const passkeyUnit: MethodUnit = {
       } catch {
         return { type: 'refused', error: { code: 'passkey-refused', field: 'credential' } };
       }
-      const checked = await verifyRegistration(input.ctx, method, response, name);
+      const checked = await verifyRegistration(input.ctx, input.session.user, method, response, name);
+      if (!checked.ok && checked.reason === 'model') return { type: 'refused', error: { code: 'passkey-model-not-allowed', params: { requirement: checked.requirement }, field: 'credential' } };
       if (!checked.ok) return { type: 'refused', error: { code: checked.reason === 'duplicate' ? 'passkey-duplicate' : 'passkey-refused', field: 'credential' } };
       const result = await finishEnrolment(input.ctx, input.session, passkeyStrategy, method.id, null, { type: 'ceremony', response: checked.token }, input.client);
       if (!result.ok) return { type: 'refused', error: { code: result.reason === 'code-reused' ? 'passkey-duplicate' : 'passkey-refused', field: 'credential' } };

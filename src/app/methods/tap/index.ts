@@ -37,6 +37,7 @@ export function passMethodRow(userId: string): MethodRow {
     pending_expires_at: null,
     data: null,
     lookup_key: null,
+    model: null,
   };
 }
 
