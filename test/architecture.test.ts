@@ -147,3 +147,46 @@ describe('src/server is generic over methods and calls use cases only', () => {
     ]);
   });
 });
+
+/**
+ * Issue #14: the import cycle between sign-in and push is gone (push counts a wrong answer through
+ * sign-in-attempts.ts, not sign-in.ts), and the application layer imports nothing from the web layer.
+ */
+describe('src/app imports', () => {
+  const APP = path.join(SRC, 'app');
+  const files = sources(SRC).filter((f) => !f.includes(`${path.sep}web${path.sep}`));
+  const graph = new Map<string, string[]>();
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    const targets = [...text.matchAll(/^\s*(?:import|export)\s+(type\s+)?[^'"]*?from\s+['"](\.[^'"]+)['"]/gm)]
+      .filter((m) => !m[1])
+      .map((m) => path.resolve(path.dirname(file), m[2]!).replace(/\.js$/, '.ts'));
+    graph.set(file, targets);
+  }
+  const reaches = (from: string, to: (file: string) => boolean): boolean => {
+    const seen = new Set<string>();
+    const stack = [...(graph.get(from) ?? [])];
+    while (stack.length) {
+      const next = stack.pop()!;
+      if (to(next)) return true;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      stack.push(...(graph.get(next) ?? []));
+    }
+    return false;
+  };
+  const signIn = path.join(APP, 'sign-in.ts');
+  const isPush = (file: string) => file.startsWith(path.join(APP, 'methods', 'push') + path.sep);
+
+  it('has no cycle through sign-in and push', () => {
+    expect(reaches(signIn, isPush)).toBe(true);
+    const pushModules = files.filter(isPush);
+    expect(pushModules.length).toBeGreaterThanOrEqual(6);
+    expect(pushModules.filter((file) => reaches(file, (f) => f === signIn)).map((f) => path.relative(SRC, f))).toEqual([]);
+  });
+
+  it('has no src/app module that imports src/server', () => {
+    const server = path.join(SRC, 'server') + path.sep;
+    expect(files.filter((f) => f.startsWith(APP + path.sep) && (graph.get(f) ?? []).some((t) => t.startsWith(server))).map((f) => path.relative(SRC, f))).toEqual([]);
+  });
+});

@@ -5,9 +5,12 @@
  * nudges people to a passkey. The ceremonies themselves run in Chromium (test/e2e/passkeys.e2e.test.ts)
  * and against captured responses (src/app/methods/passkey/webauthn.test.ts).
  */
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
+import { passkeyStrategy } from '../../src/app/methods/passkey/index.js';
+import type { StoredCredential } from '../../src/app/methods/passkey/webauthn.js';
 import { totpStrategy } from '../../src/app/methods/totp/index.js';
 import { complianceRows, complianceSummary } from '../../src/app/compliance.js';
 import { applyPolicyText, modelRefusal } from '../../src/app/policy.js';
@@ -15,6 +18,7 @@ import { generateTotp } from '../../src/core/methods/totp.js';
 import { buildApp } from '../../src/server/app.js';
 import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
 import { TestBrowser } from '../helpers/http.js';
+import { assertionFor, newSoftwareCredential } from '../helpers/software-authenticator.js';
 
 const PASSWORD = 'lantern-harbour-correct';
 const actor = { kind: 'system' } as const;
@@ -214,5 +218,48 @@ requirements:
     // Setting up a passkey of an unlisted model is refused for them, with the requirement's name.
     expect(await modelRefusal(ctx, withSynced, 'passkey', synced)).toBe('Global administrators use a security key');
     expect(await modelRefusal(ctx, withSynced, 'passkey', keys)).toBeNull();
+  });
+
+  it('refuses a used challenge, and a signature counter that went backwards as a clone signal, audited and emailed (WebAuthn L3 §6.1.1, §13.4.3); signs in without a password', async () => {
+    await apply(policy({}));
+    n += 1;
+    const email = `counter-${dialect}-${n}-${Date.now()}@example.org`;
+    const { user } = await addUser(ctx, { email, displayName: 'Counter', organisation: 'Test Trust', roles: [], password: PASSWORD }, actor);
+    const credential = newSoftwareCredential(randomBytes(16).toString('base64url'));
+    const stored: StoredCredential = { id: credential.id, publicKey: credential.publicKey, counter: 0, transports: ['internal'], aaguid: '00000000-0000-0000-0000-000000000000', algorithm: -7, backupEligible: false, backedUp: false, userVerified: true };
+    const methodId = randomUUID();
+    await ctx.store.methods.insertPending({ id: methodId, userId: user.id, kind: 'passkey', label: 'Laptop', phoneE164: null, secretSealed: null, now: ctx.clock(), pendingExpiresAt: new Date(Date.now() + 60_000) });
+    await ctx.store.methods.activate(user.id, methodId, ctx.clock(), null, { data: JSON.stringify(stored), lookupKey: credential.id });
+    const row = async () => (await ctx.store.methods.findForUser(user.id, methodId))!;
+    const context = { purpose: 'sign-in' as const, binding: `flow:${methodId}`, ip: '127.0.0.1' };
+    const verify = async (challengeId: string, response: unknown) => passkeyStrategy.verify(ctx, user, await row(), challengeId, { type: 'ceremony', response }, context);
+
+    const first = (await passkeyStrategy.beginChallenge(ctx, user, await row(), context)).challengeId!;
+    const response = assertionFor(credential, first, 'http://localhost:8080');
+    expect(await verify(first, response)).toEqual({ ok: true });
+    // The same response again: its challenge was used — a replay, not a clone.
+    expect(await verify(first, response)).toEqual({ ok: false, reason: 'code-reused' });
+    // A challenge bound to another flow is refused.
+    const elsewhere = (await passkeyStrategy.beginChallenge(ctx, user, await row(), { ...context, binding: 'flow:other' })).challengeId!;
+    expect((await verify(elsewhere, assertionFor(credential, elsewhere, 'http://localhost:8080'))).ok).toBe(false);
+    expect(await ctx.store.audit.list({ subjectUserId: user.id, type: 'passkey.counter-regression', limit: 5 })).toEqual([]);
+
+    // A fresh challenge, signed with a counter that did not move forward: a copy of the key.
+    const fresh = (await passkeyStrategy.beginChallenge(ctx, user, await row(), context)).challengeId!;
+    expect(await verify(fresh, assertionFor(credential, fresh, 'http://localhost:8080', { counter: 1 }))).toEqual({ ok: false, reason: 'code-incorrect' });
+    expect(await ctx.store.audit.list({ subjectUserId: user.id, type: 'passkey.counter-regression', limit: 5 })).toHaveLength(1);
+    const [notice] = await ctx.delivery.listOutbox({ to: email, limit: 5 });
+    expect(notice?.subject).toBe('A copy of your passkey may exist');
+    // Refused assertions move nothing: the counter is the last accepted one's.
+    expect(JSON.parse((await row()).data!).counter).toBe(1);
+
+    // Passwordless from the email page: its challenge, the credential found by its id, a session.
+    const browser = new TestBrowser(app);
+    const page = await browser.get('/sign-in');
+    const { challenge } = optionsIn(page.body, 'webauthn-passwordless-options') as { challenge: string };
+    const signedIn = await browser.post('/sign-in/passwordless', { credential: JSON.stringify(assertionFor(credential, challenge, 'http://localhost:8080')), returnTo: '/account' });
+    expect(signedIn.statusCode).toBe(303);
+    expect(signedIn.headers.location).toBe('/account');
+    expect((await browser.get('/account')).statusCode).toBe(200);
   });
 });

@@ -124,7 +124,10 @@ async function checkAndRecord(
   const result = await checkAssertion(relyingParty(ctx), response, (challenge) => challengeValid(ctx, binding, challenge), credential);
   const now = ctx.clock();
   if (!result.ok) {
+    // The same assertion sent again (a double submit, a replay) is a used challenge, not a clone.
     if (result.reason === 'counter-regression') {
+      const challenge = challengeOf(response);
+      if (!challenge || !(await consumeChallenge(ctx, challenge))) return { ok: false, reason: 'code-reused' };
       await ctx.store.audit.append({
         type: 'passkey.counter-regression',
         at: now,
