@@ -427,6 +427,26 @@ export function buildProgram(): Command {
     .description('Make new current signing keys; the ones they replace keep verifying (and stay in the JWKS) until the tokens they signed have expired')
     .action(() => withContext(async (ctx) => (await import('./commands/keys.js')).keysRotate(ctx)));
 
+  // Personal API tokens for the admin API (docs/admin-api.md). The token is printed by add only.
+  const tokenCommands = () => import('./commands/tokens.js');
+  const token = program.command('token').description('Personal API tokens for the admin API (/api/admin/v1)');
+  verb(token, 'add', 'server')
+    .description('Make a token that acts as an administrator, within their roles, for the scopes named; prints it once')
+    .requiredOption('--user <email>', 'the administrator the token acts as')
+    .requiredOption('--name <name>', 'what the token is for')
+    .option('--scope <scopes>', 'admin:read, admin:passes, admin:sessions (repeatable, or comma-separated; default admin:read)', collect, [])
+    .option('--days <n>', 'how long it lasts, 1 to 365 days', '90')
+    .option('--json', 'print JSON')
+    .action((options: import('./commands/tokens.js').TokenAddOptions) => withContext(async (ctx) => (await tokenCommands()).tokenAdd(ctx, options)));
+  verb(token, 'list', 'server')
+    .description('List the tokens (never the tokens themselves)')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) => withContext(async (ctx) => (await tokenCommands()).tokenList(ctx, options)));
+  verb(token, 'revoke', 'server')
+    .description('Revoke a token at once')
+    .argument('<id>', 'the token id (token list)')
+    .action((id: string) => withContext(async (ctx) => (await tokenCommands()).tokenRevoke(ctx, id)));
+
   // OpenID Connect clients (docs/oidc.md#clients). A secret is printed by add and rotate-secret only.
   const clientCommands = () => import('./commands/clients.js');
   const client = program.command('client').description('Applications that sign users in with Portcullis (OpenID Connect clients)');

@@ -18,6 +18,8 @@ export const auditEventTypes = [
   'method.added',
   'method.removed',
   'method.renamed',
+  'admin-token.created',
+  'admin-token.revoked',
   'passkey.counter-regression',
   'passkey.sign-in-refused',
   'method.default-changed',

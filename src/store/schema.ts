@@ -137,6 +137,22 @@ export interface UserTokensTable {
   used_at: string | null;
 }
 
+export interface AdminTokensTable {
+  id: string;
+  user_id: string;
+  name: string;
+  /** HMAC of the token under the code-hash key: the token itself is shown once and never kept. */
+  token_hash: string;
+  /** Space-separated admin API scopes (admin:read, admin:passes, admin:sessions, …). */
+  scopes: string;
+  created_at: string;
+  expires_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export type AdminTokenRow = Selectable<AdminTokensTable>;
+
 export interface MethodsTable {
   id: string;
   user_id: string;
@@ -304,6 +320,7 @@ export interface DatabaseSchema {
   audit_checkpoints: AuditCheckpointsTable;
   user_tokens: UserTokensTable;
   methods: MethodsTable;
+  admin_tokens: AdminTokensTable;
   challenges: ChallengesTable;
   devices: DevicesTable;
   device_enrolments: DeviceEnrolmentsTable;

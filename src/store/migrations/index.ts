@@ -19,6 +19,7 @@ import * as oidcGrantAccounts from './0011-oidc-grant-accounts.js';
 import * as oidcClientKeys from './0012-oidc-client-keys.js';
 import * as auditChain from './0013-audit-chain.js';
 import * as methodData from './0014-method-data.js';
+import * as adminTokens from './0015-admin-tokens.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -43,6 +44,7 @@ const migrations: Record<string, MigrationModule> = {
   '0012-oidc-client-keys': oidcClientKeys,
   '0013-audit-chain': auditChain,
   '0014-method-data': methodData,
+  '0015-admin-tokens': adminTokens,
 };
 
 class StaticProvider implements MigrationProvider {

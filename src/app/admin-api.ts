@@ -1,0 +1,181 @@
+/**
+ * The admin API's use cases (issue #15 points 1 and 6): personal API tokens, who holds one and what
+ * they may do, and the reads and actions the API offers — always within the holder's scope
+ * (src/core/admin/scope.ts), so that guessing another organisation's user id finds no one. The console
+ * and the CLI are to share these.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Actor } from '../core/audit.js';
+import { administers, authorityOf, may, visibleOrganisations, type AdminAction, type Authority } from '../core/admin/scope.js';
+import { PortcullisError } from '../core/errors.js';
+import { hmac, randomToken } from '../crypto/tokens.js';
+import type { AdminTokenRow, UserRow } from '../store/schema.js';
+import { revokeSessions } from './admin.js';
+import type { AppContext } from './context.js';
+import { listMethods } from './security-info.js';
+import { evaluateUser } from './policy.js';
+import { issuePass, TAP_MAX_SECONDS, TAP_MIN_SECONDS } from './tap.js';
+
+/** What a token may be used for; an action needs its scope as well as the holder's role. */
+export const ADMIN_TOKEN_SCOPES = ['admin:read', 'admin:passes', 'admin:sessions'] as const;
+export type AdminTokenScope = (typeof ADMIN_TOKEN_SCOPES)[number];
+
+const TOKEN_PREFIX = 'pcat_';
+const MAX_TOKEN_DAYS = 365;
+
+const hashOf = (ctx: AppContext, token: string) => hmac(ctx.keys.codeHash, `admin-token:${token}`);
+
+/** `portcullis token add`: a token for an administrator, shown once; only its keyed hash is kept. */
+export async function createAdminToken(
+  ctx: AppContext,
+  email: string,
+  input: { name: string; scopes: readonly string[]; days: number },
+  actor: Actor,
+): Promise<{ id: string; token: string; expiresAt: Date; scopes: AdminTokenScope[] }> {
+  const user = await ctx.store.users.findByEmail(email);
+  if (!user) throw new PortcullisError('user-not-found', { email: email.trim() });
+  const name = input.name.trim();
+  if (name.length < 1 || name.length > 80) throw new PortcullisError('admin-token-name-invalid');
+  const unknown = input.scopes.filter((s) => !(ADMIN_TOKEN_SCOPES as readonly string[]).includes(s));
+  if (unknown.length || input.scopes.length === 0) throw new PortcullisError('admin-token-scope-invalid', { scopes: ADMIN_TOKEN_SCOPES.join(', ') });
+  if (!Number.isInteger(input.days) || input.days < 1 || input.days > MAX_TOKEN_DAYS) throw new PortcullisError('admin-token-days-invalid', { max: MAX_TOKEN_DAYS });
+  if (!administers(authorityOf(await ctx.store.roles.assignmentsOf(user.id)))) throw new PortcullisError('admin-forbidden');
+  const token = `${TOKEN_PREFIX}${randomToken(32)}`;
+  const id = randomUUID();
+  const now = ctx.clock();
+  const expiresAt = new Date(now.getTime() + input.days * 86_400_000);
+  const scopes = [...new Set(input.scopes)].sort() as AdminTokenScope[];
+  await ctx.store.transaction(async (repos, trx) => {
+    await trx
+      .insertInto('admin_tokens')
+      .values({ id, user_id: user.id, name, token_hash: hashOf(ctx, token), scopes: scopes.join(' '), created_at: now.toISOString(), expires_at: expiresAt.toISOString(), last_used_at: null, revoked_at: null })
+      .execute();
+    await repos.audit.append({ type: 'admin-token.created', at: now, actor, subjectUserId: user.id, ip: null, details: { tokenId: id, name, scopes, expiresAt: expiresAt.toISOString() } });
+  });
+  return { id, token, expiresAt, scopes };
+}
+
+export async function listAdminTokens(ctx: AppContext): Promise<Array<Omit<AdminTokenRow, 'token_hash'> & { email: string }>> {
+  return ctx.store.database.db
+    .selectFrom('admin_tokens as t')
+    .innerJoin('users as u', 'u.id', 't.user_id')
+    .select(['t.id', 't.user_id', 't.name', 't.scopes', 't.created_at', 't.expires_at', 't.last_used_at', 't.revoked_at', 'u.email'])
+    .orderBy('t.created_at')
+    .execute();
+}
+
+export async function revokeAdminToken(ctx: AppContext, id: string, actor: Actor): Promise<void> {
+  const now = ctx.clock();
+  await ctx.store.transaction(async (repos, trx) => {
+    const row = await trx.updateTable('admin_tokens').set({ revoked_at: now.toISOString() }).where('id', '=', id).where('revoked_at', 'is', null).returning(['user_id']).executeTakeFirst();
+    if (!row) throw new PortcullisError('admin-token-not-found');
+    await repos.audit.append({ type: 'admin-token.revoked', at: now, actor, subjectUserId: row.user_id, ip: null, details: { tokenId: id } });
+  });
+}
+
+/** The administrator a request acts as: their user, what their roles let them do, and what the token does. */
+export interface AdminCaller {
+  user: UserRow;
+  authority: Authority;
+  scopes: ReadonlySet<AdminTokenScope>;
+  actor: Actor;
+}
+
+/**
+ * `Authorization: Bearer pcat_…`: a live token of an active administrator who meets the policy now (an
+ * administrator must be compliant to administer). Every failure is the same 401, so a probe learns nothing.
+ */
+export async function authenticateAdmin(ctx: AppContext, authorization: string | undefined): Promise<AdminCaller> {
+  const match = /^Bearer (pcat_[A-Za-z0-9_-]{43})$/.exec(authorization ?? '');
+  if (!match) throw new PortcullisError('admin-token-invalid');
+  const now = ctx.clock();
+  const row = await ctx.store.database.db
+    .selectFrom('admin_tokens')
+    .selectAll()
+    .where('token_hash', '=', hashOf(ctx, match[1]!))
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now.toISOString())
+    .executeTakeFirst();
+  const user = row ? await ctx.store.users.findById(row.user_id) : undefined;
+  if (!row || !user || user.status !== 'active') throw new PortcullisError('admin-token-invalid');
+  const authority = authorityOf(await ctx.store.roles.assignmentsOf(user.id));
+  if (!administers(authority)) throw new PortcullisError('admin-forbidden');
+  const { state } = await evaluateUser(ctx, user);
+  if (state.state !== 'compliant' && state.state !== 'exempt') throw new PortcullisError('admin-not-compliant');
+  await ctx.store.database.db.updateTable('admin_tokens').set({ last_used_at: now.toISOString() }).where('id', '=', row.id).execute();
+  return { user, authority, scopes: new Set(row.scopes.split(' ') as AdminTokenScope[]), actor: { kind: 'user', userId: user.id } };
+}
+
+function requireScope(caller: AdminCaller, scope: AdminTokenScope): void {
+  if (!caller.scopes.has(scope)) throw new PortcullisError('admin-scope-missing', { scope });
+}
+
+/** A user the caller may `action`; one they may not even see is not found, as if there were none. */
+async function userFor(ctx: AppContext, caller: AdminCaller, userId: string, action: AdminAction): Promise<UserRow> {
+  const user = /^[0-9a-f-]{36}$/.test(userId) ? await ctx.store.users.findById(userId) : undefined;
+  if (!user || !may(caller.authority, 'view', user.organisation_id)) throw new PortcullisError('user-not-found', { email: userId });
+  if (!may(caller.authority, action, user.organisation_id)) throw new PortcullisError('admin-forbidden');
+  return user;
+}
+
+export interface AdminUserSummary {
+  id: string;
+  email: string;
+  name: string;
+  organisation: string;
+  status: string;
+}
+
+/** Users the caller may see, by email or name (a prefix), optionally of one organisation. */
+export async function searchUsers(ctx: AppContext, caller: AdminCaller, filter: { q?: string; organisationId?: string; limit: number }): Promise<AdminUserSummary[]> {
+  requireScope(caller, 'admin:read');
+  const visible = visibleOrganisations(caller.authority);
+  if (visible !== 'everywhere' && visible.length === 0) return [];
+  let query = ctx.store.database.db
+    .selectFrom('users as u')
+    .innerJoin('organisations as o', 'o.id', 'u.organisation_id')
+    .select(['u.id', 'u.email', 'u.display_name', 'o.name as organisation', 'u.status'])
+    .orderBy('u.email_normalised')
+    .limit(filter.limit);
+  if (visible !== 'everywhere') query = query.where('u.organisation_id', 'in', visible);
+  if (filter.organisationId) query = query.where('u.organisation_id', '=', filter.organisationId);
+  if (filter.q) {
+    const prefix = `${filter.q.trim().toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where((eb) => eb.or([eb('u.email_normalised', 'like', prefix), eb('u.display_name', 'like', prefix)]));
+  }
+  return (await query.execute()).map((r) => ({ id: r.id, email: r.email, name: r.display_name, organisation: r.organisation, status: r.status }));
+}
+
+/** One user's page: who they are, their methods and default. */
+export async function userDetail(ctx: AppContext, caller: AdminCaller, userId: string) {
+  requireScope(caller, 'admin:read');
+  const user = await userFor(ctx, caller, userId, 'view');
+  const organisation = await ctx.store.organisations.findById(user.organisation_id);
+  const methods = await listMethods(ctx, user.id, user.default_method_id);
+  return {
+    id: user.id,
+    email: user.email,
+    name: user.display_name,
+    organisation: organisation?.name ?? '',
+    status: user.status,
+    methods: methods.map((m) => ({ id: m.id, kind: m.kind, name: m.name, detail: m.detail, isDefault: m.isDefault, addedAt: m.addedAt.toISOString(), lastUsedAt: m.lastUsedAt?.toISOString() ?? null })),
+  };
+}
+
+/** A Temporary Access Pass for the user (10 minutes to 30 days; one-time unless said), shown once. */
+export async function issuePassFor(ctx: AppContext, caller: AdminCaller, userId: string, input: { lifetimeMinutes: number; multiUse: boolean }) {
+  requireScope(caller, 'admin:passes');
+  const user = await userFor(ctx, caller, userId, 'issue-pass');
+  const lifetimeSeconds = input.lifetimeMinutes * 60;
+  if (lifetimeSeconds < TAP_MIN_SECONDS || lifetimeSeconds > TAP_MAX_SECONDS) throw new PortcullisError('tap-lifetime-invalid');
+  const { pass, expiresAt } = await issuePass(ctx, user.email, { lifetimeSeconds, multiUse: input.multiUse }, caller.actor);
+  return { pass, expiresAt: expiresAt.toISOString(), multiUse: input.multiUse };
+}
+
+/** Ends the user's sessions, and what applications hold (back-channel logouts). */
+export async function revokeSessionsFor(ctx: AppContext, caller: AdminCaller, userId: string) {
+  requireScope(caller, 'admin:sessions');
+  const user = await userFor(ctx, caller, userId, 'revoke-sessions');
+  const { sessions } = await revokeSessions(ctx, user.email, caller.actor);
+  return { sessions };
+}

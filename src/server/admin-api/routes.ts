@@ -1,0 +1,177 @@
+/**
+ * The admin API, /api/admin/v1 (issue #15 point 6): the same reads and actions as the console, for the
+ * service owners' own tooling. Each route declares its JSON schemas; Fastify validates requests with
+ * them and @fastify/swagger (the Fastify convention) generates the OpenAPI document from them, served
+ * at /api/admin/v1/openapi.json. Authenticated by a personal API token (`portcullis token add`), acting
+ * as its holder within their roles' scope; errors are RFC 9457 `application/problem+json` with a stable
+ * `code`. Cookies and CSRF play no part (`csrf: false`); answers are JSON (`surface: 'api'`).
+ */
+import swagger from '@fastify/swagger';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticateAdmin, issuePassFor, revokeSessionsFor, searchUsers, userDetail, type AdminCaller } from '../../app/admin-api.js';
+import type { AppContext } from '../../app/context.js';
+import { formatErrorMessage, isPortcullisError } from '../../core/errors.js';
+
+const PREFIX = '/api/admin/v1';
+
+// ajv-formats is CommonJS: its default export arrives wrapped under ESM.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
+const validator = addFormats(new Ajv({ removeAdditional: false, useDefaults: true, coerceTypes: 'array', allErrors: false, strict: false }));
+const config = { surface: 'api' as const, csrf: false };
+
+const problem = {
+  type: 'object',
+  required: ['type', 'title', 'status', 'code'],
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    code: { type: 'string', description: 'Stable: what a client branches on' },
+    detail: { type: 'string' },
+    field: { type: 'string', description: 'The request field at fault, for a validation error' },
+  },
+} as const;
+
+const errors = { 400: problem, 401: problem, 403: problem, 404: problem } as const;
+
+const userId = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', format: 'uuid' } } } as const;
+
+const userSummary = {
+  type: 'object',
+  properties: { id: { type: 'string' }, email: { type: 'string' }, name: { type: 'string' }, organisation: { type: 'string' }, status: { type: 'string' } },
+} as const;
+
+function sendProblem(reply: FastifyReply, status: number, code: string, detail: string, field?: string): FastifyReply {
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({ type: `https://portcullis.invalid/problems/${code}`, title: detail, status, code, detail, ...(field ? { field } : {}) });
+}
+
+/** Schema failures name the field (`field`); our own refusals keep their catalogue code. */
+function answerError(error: FastifyError, reply: FastifyReply): FastifyReply {
+  if (error.validation) {
+    const first = error.validation[0];
+    const path = first?.instancePath?.replace(/^\//, '').replace(/\//g, '.') || (first?.params as { missingProperty?: string } | undefined)?.missingProperty || '';
+    const field = path || (first?.params as { additionalProperty?: string } | undefined)?.additionalProperty || undefined;
+    const where = error.validationContext ?? 'body';
+    return sendProblem(reply, 400, 'request-invalid', `${where}${field ? `.${field}` : ''} ${first?.message ?? 'is not valid'}`, field);
+  }
+  if (isPortcullisError(error)) return sendProblem(reply, error.status, error.code, formatErrorMessage(error.code, error.params));
+  throw error;
+}
+
+export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
+  await app.register(async (api) => {
+    await api.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: { title: 'Portcullis admin API', version: '1', description: 'Users, passes and sessions, within the scope of the token holder’s roles.' },
+        servers: [{ url: ctx.config.publicOrigin }],
+        components: { securitySchemes: { token: { type: 'http', scheme: 'bearer', description: 'A personal API token from `portcullis token add`' } } },
+        security: [{ token: [] }],
+      },
+    });
+    // Unknown fields are refused, not quietly dropped (Fastify's default validator removes them): a
+    // request that asks for something we do not do should hear so, with the field named.
+    api.setValidatorCompiler(({ schema }) => validator.compile(schema));
+    api.setErrorHandler((error: FastifyError, _request, reply) => answerError(error, reply));
+    api.setNotFoundHandler((_request, reply) => sendProblem(reply, 404, 'not-found', formatErrorMessage('not-found')));
+
+    const caller = new WeakMap<FastifyRequest, AdminCaller>();
+    api.addHook('preHandler', async (request) => {
+      if (request.routeOptions.url === `${PREFIX}/openapi.json`) return;
+      caller.set(request, await authenticateAdmin(ctx, request.headers.authorization));
+    });
+    const who = (request: FastifyRequest) => caller.get(request)!;
+
+    api.get('/openapi.json', { config, schema: { hide: true } }, async () => api.swagger());
+
+    api.get<{ Querystring: { q?: string; organisation?: string; limit?: number } }>(
+      '/users',
+      {
+        config,
+        schema: {
+          summary: 'Find users the token holder may see',
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              q: { type: 'string', minLength: 1, maxLength: 320, description: 'The start of an email address or a name' },
+              organisation: { type: 'string', format: 'uuid' },
+              limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+            },
+          },
+          response: { 200: { type: 'object', properties: { users: { type: 'array', items: userSummary } } }, ...errors },
+        },
+      },
+      async (request) => ({
+        users: await searchUsers(ctx, who(request), { ...(request.query.q ? { q: request.query.q } : {}), ...(request.query.organisation ? { organisationId: request.query.organisation } : {}), limit: request.query.limit ?? 50 }),
+      }),
+    );
+
+    api.get<{ Params: { id: string } }>(
+      '/users/:id',
+      {
+        config,
+        schema: {
+          summary: 'A user, with their sign-in methods',
+          params: userId,
+          response: {
+            200: {
+              type: 'object',
+              properties: {
+                ...userSummary.properties,
+                methods: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: { id: { type: 'string' }, kind: { type: 'string' }, name: { type: 'string' }, detail: { type: 'string' }, isDefault: { type: 'boolean' }, addedAt: { type: 'string' }, lastUsedAt: { type: ['string', 'null'] } },
+                  },
+                },
+              },
+            },
+            ...errors,
+          },
+        },
+      },
+      async (request) => userDetail(ctx, who(request), request.params.id),
+    );
+
+    api.post<{ Params: { id: string }; Body: { lifetimeMinutes?: number; multiUse?: boolean } }>(
+      '/users/:id/passes',
+      {
+        config,
+        schema: {
+          summary: 'Issue a Temporary Access Pass (shown once; one live per user)',
+          params: userId,
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              lifetimeMinutes: { type: 'integer', minimum: 10, maximum: 43_200, default: 60 },
+              multiUse: { type: 'boolean', default: false },
+            },
+          },
+          response: { 201: { type: 'object', properties: { pass: { type: 'string' }, expiresAt: { type: 'string' }, multiUse: { type: 'boolean' } } }, ...errors },
+        },
+      },
+      async (request, reply) => reply.code(201).send(await issuePassFor(ctx, who(request), request.params.id, { lifetimeMinutes: request.body?.lifetimeMinutes ?? 60, multiUse: request.body?.multiUse ?? false })),
+    );
+
+    api.post<{ Params: { id: string } }>(
+      '/users/:id/sessions/revoke',
+      {
+        config,
+        schema: {
+          summary: 'End the user’s sessions, in Portcullis and in applications (back-channel logout)',
+          params: userId,
+          response: { 200: { type: 'object', properties: { sessions: { type: 'integer' } } }, ...errors },
+        },
+      },
+      async (request) => revokeSessionsFor(ctx, who(request), request.params.id),
+    );
+  }, { prefix: PREFIX });
+}

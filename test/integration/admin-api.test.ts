@@ -1,0 +1,177 @@
+/**
+ * The admin API (issue #15 points 1, 6 and 7) through buildApp() and inject(), on SQLite and PostgreSQL:
+ * personal API tokens, scope enforced in the use cases (a local administrator can neither see nor act on
+ * another organisation's users, even by guessing ids), the helpdesk's narrower rights, every action
+ * audited with who and whom, the schemas rejecting bad input with the field named and changing nothing,
+ * errors as RFC 9457 problem+json with a stable code, and the OpenAPI document generated from the routes.
+ */
+import fc from 'fast-check';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAdminToken, revokeAdminToken } from '../../src/app/admin-api.js';
+import { addOrganisation, addUser } from '../../src/app/directory.js';
+import { applyPolicyText } from '../../src/app/policy.js';
+import { buildApp } from '../../src/server/app.js';
+import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
+
+const actor = { kind: 'system' } as const;
+const API = '/api/admin/v1';
+
+describe.each(dialects)('the admin API on %s', (dialect) => {
+  let ctx: TestContext;
+  let app: FastifyInstance;
+  const tag = `${dialect}-${Date.now()}`;
+  const people: Record<string, { id: string; email: string }> = {};
+  const tokens: Record<string, string> = {};
+
+  const call = (method: 'GET' | 'POST', url: string, token: string | null, body?: unknown) =>
+    app.inject({ method, url, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { payload: JSON.stringify(body) } : {}) });
+  const auditCount = async () => (await ctx.store.database.db.selectFrom('audit_events').select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow()).n;
+
+  beforeAll(async () => {
+    ctx = await createTestContext(dialect, {});
+    const a = await addOrganisation(ctx, `North ${tag}`, actor);
+    const b = await addOrganisation(ctx, `South ${tag}`, actor);
+    await applyPolicyText(ctx, 'version: 1\nmethods:\n  totp: { enabled: true }\n  tap: { enabled: true }\n', actor, 'admin API test');
+    const person = async (key: string, organisation: string, roles: Array<{ role: string; organisations: string[] }>) => {
+      const email = `${key}-${tag}@example.org`;
+      const { user } = await addUser(ctx, { email, displayName: `${key} person`, organisation, roles }, actor);
+      people[key] = { id: user.id, email };
+    };
+    await person('global', a.name, [{ role: 'global-admin', organisations: [] }]);
+    await person('local', a.name, [{ role: 'local-admin', organisations: [a.name] }]);
+    await person('helpdesk', b.name, [{ role: 'helpdesk', organisations: [] }]);
+    await person('north', a.name, []);
+    await person('south', b.name, []);
+    for (const key of ['global', 'local', 'helpdesk']) {
+      tokens[key] = (await createAdminToken(ctx, people[key]!.email, { name: `${key} tooling`, scopes: ['admin:read', 'admin:passes', 'admin:sessions'], days: 30 }, actor)).token;
+    }
+    tokens.readOnly = (await createAdminToken(ctx, people.global!.email, { name: 'reports', scopes: ['admin:read'], days: 30 }, actor)).token;
+    app = await buildApp(ctx);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await ctx?.destroy();
+  });
+
+  it('refuses a request without a live token, as problem+json with a stable code, and gives no token to a non-administrator', async () => {
+    for (const token of [null, 'pcat_not-a-token', `pcat_${'A'.repeat(43)}`]) {
+      const response = await call('GET', `${API}/users`, token);
+      expect(response.statusCode).toBe(401);
+      expect(response.headers['content-type']).toContain('application/problem+json');
+      expect(response.json()).toMatchObject({ status: 401, code: 'admin-token-invalid' });
+    }
+    const revoked = await createAdminToken(ctx, people.global!.email, { name: 'short-lived', scopes: ['admin:read'], days: 1 }, actor);
+    expect((await call('GET', `${API}/users`, revoked.token)).statusCode).toBe(200);
+    await revokeAdminToken(ctx, revoked.id, actor);
+    expect((await call('GET', `${API}/users`, revoked.token)).json()).toMatchObject({ code: 'admin-token-invalid' });
+    await expect(createAdminToken(ctx, people.north!.email, { name: 'mine', scopes: ['admin:read'], days: 1 }, actor)).rejects.toMatchObject({ code: 'admin-forbidden' });
+  });
+
+  it('shows a local administrator only their own organisation’s users, and another’s not even by id', async () => {
+    const listed = (await call('GET', `${API}/users?q=${encodeURIComponent('')}`, tokens.local!)).statusCode;
+    expect(listed).toBe(400);
+    const mine = (await call('GET', `${API}/users?limit=500`, tokens.local!)).json() as { users: Array<{ email: string }> };
+    const emails = mine.users.map((u) => u.email);
+    expect(emails).toContain(people.north!.email);
+    expect(emails).not.toContain(people.south!.email);
+    expect(emails).not.toContain(people.helpdesk!.email);
+    const all = ((await call('GET', `${API}/users?limit=500`, tokens.global!)).json() as { users: Array<{ email: string }> }).users.map((u) => u.email);
+    expect(all).toEqual(expect.arrayContaining([people.north!.email, people.south!.email]));
+
+    const before = await auditCount();
+    const guessed = await call('GET', `${API}/users/${people.south!.id}`, tokens.local!);
+    expect(guessed.statusCode).toBe(404);
+    expect(guessed.json()).toMatchObject({ code: 'user-not-found' });
+    const pass = await call('POST', `${API}/users/${people.south!.id}/passes`, tokens.local!, {});
+    expect(pass.statusCode).toBe(404);
+    expect(await ctx.store.policy.pass(people.south!.id)).toBeUndefined();
+    expect(await auditCount()).toEqual(before);
+    expect((await call('GET', `${API}/users/${people.north!.id}`, tokens.local!)).json()).toMatchObject({ email: people.north!.email, methods: [] });
+  });
+
+  it('issues a one-time pass, audited with who and whom, one live per user; the helpdesk may, but may not end sessions', async () => {
+    const first = await call('POST', `${API}/users/${people.north!.id}/passes`, tokens.helpdesk!, { lifetimeMinutes: 60 });
+    expect(first.statusCode).toBe(201);
+    const issued = first.json() as { pass: string; expiresAt: string; multiUse: boolean };
+    expect(issued.pass).toMatch(/^[A-Z0-9]{16}$/);
+    expect(issued.multiUse).toBe(false);
+    expect(Date.parse(issued.expiresAt) - Date.now()).toBeGreaterThan(59 * 60_000);
+    const [event] = await ctx.store.audit.list({ subjectUserId: people.north!.id, type: 'tap.issued', limit: 1 });
+    expect({ type: event!.actor_type, id: event!.actor_id }).toEqual({ type: 'user', id: people.helpdesk!.id });
+    const firstHash = (await ctx.store.policy.pass(people.north!.id))!.pass_hash;
+    await call('POST', `${API}/users/${people.north!.id}/passes`, tokens.helpdesk!, {});
+    expect((await ctx.store.policy.pass(people.north!.id))!.pass_hash).not.toBe(firstHash);
+
+    const refused = await call('POST', `${API}/users/${people.north!.id}/sessions/revoke`, tokens.helpdesk!);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toMatchObject({ code: 'admin-forbidden' });
+    const ended = await call('POST', `${API}/users/${people.north!.id}/sessions/revoke`, tokens.local!);
+    expect(ended.statusCode).toBe(200);
+    expect(ended.json()).toEqual({ sessions: 0 });
+    // A token without the scope cannot act, whatever its holder's roles.
+    expect((await call('POST', `${API}/users/${people.north!.id}/passes`, tokens.readOnly!, {})).json()).toMatchObject({ status: 403, code: 'admin-scope-missing' });
+  });
+
+  it('rejects bad input by its schema, naming the field, and changes nothing', async () => {
+    const before = await auditCount();
+    const pass = await ctx.store.policy.pass(people.north!.id);
+    for (const [body, field] of [
+      [{ lifetimeMinutes: 5 }, 'lifetimeMinutes'],
+      [{ lifetimeMinutes: 60 * 24 * 31 }, 'lifetimeMinutes'],
+      [{ multiUse: 'yes' }, 'multiUse'],
+      [{ colour: 'red' }, 'colour'],
+    ] as const) {
+      const response = await call('POST', `${API}/users/${people.north!.id}/passes`, tokens.global!, body);
+      expect(response.statusCode, JSON.stringify(body)).toBe(400);
+      expect(response.json()).toMatchObject({ code: 'request-invalid', field });
+    }
+    const notAnId = await call('GET', `${API}/users/not-a-uuid`, tokens.global!);
+    expect(notAnId.json()).toMatchObject({ status: 400, code: 'request-invalid', field: 'id' });
+    const limit = await call('GET', `${API}/users?limit=0`, tokens.global!);
+    expect(limit.json()).toMatchObject({ code: 'request-invalid', field: 'limit' });
+    expect(await auditCount()).toEqual(before);
+    expect((await ctx.store.policy.pass(people.north!.id))?.pass_hash).toBe(pass?.pass_hash);
+  });
+
+  it('answers any JSON body below 500: issued (201) or refused with a problem (400), never anything else (fuzzed)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.json(), fc.record({ lifetimeMinutes: fc.oneof(fc.integer(), fc.double(), fc.string()), multiUse: fc.oneof(fc.boolean(), fc.string(), fc.constant(null)) }, { requiredKeys: [] }).map((v) => JSON.stringify(v))), async (payload) => {
+        const response = await app.inject({ method: 'POST', url: `${API}/users/${people.north!.id}/passes`, headers: { authorization: `Bearer ${tokens.global}`, 'content-type': 'application/json' }, payload });
+        expect([201, 400], `${payload} → ${response.statusCode} ${response.body}`).toContain(response.statusCode);
+        if (response.statusCode === 400) expect(response.headers['content-type']).toContain('application/problem+json');
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('serves an OpenAPI 3.1 document generated from the routes’ own schemas', async () => {
+    const response = await call('GET', `${API}/openapi.json`, null);
+    expect(response.statusCode).toBe(200);
+    const doc = response.json() as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, { minimum?: number }> } }> } }>> };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths).sort()).toEqual([`${API}/users`, `${API}/users/{id}`, `${API}/users/{id}/passes`, `${API}/users/{id}/sessions/revoke`]);
+    expect(doc.paths[`${API}/users/{id}/passes`]!.post!.requestBody!.content['application/json']!.schema.properties.lifetimeMinutes!.minimum).toBe(10);
+  });
+
+  it('refuses an administrator who does not meet the policy now: an administrator must be compliant to administer', async () => {
+    await applyPolicyText(
+      ctx,
+      `version: 1
+methods:
+  totp: { enabled: true }
+  tap: { enabled: true }
+requirements:
+  - id: admins-mfa
+    include: [elevated]
+    strength: mfa
+    effective: 2020-01-01
+`,
+      actor,
+      'admins need a second factor',
+    );
+    const refused = await call('GET', `${API}/users`, tokens.global!);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toMatchObject({ code: 'admin-not-compliant' });
+  });
+});
