@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Actor } from '../core/audit.js';
 import { administers, authorityOf, may, visibleOrganisations, type AdminAction, type Authority } from '../core/admin/scope.js';
+import { GLOBAL_SCOPE } from '../core/directory.js';
 import { PortcullisError } from '../core/errors.js';
 import { hmac, randomToken } from '../crypto/tokens.js';
 import type { AdminTokenRow, UserRow } from '../store/schema.js';
@@ -14,6 +15,7 @@ import { revokeSessions } from './admin.js';
 import type { AppContext } from './context.js';
 import { listMethods } from './security-info.js';
 import { evaluateUser } from './policy.js';
+import { oidcArtefactAdapter } from './oidc/grants.js';
 import { issuePass, TAP_MAX_SECONDS, TAP_MIN_SECONDS } from './tap.js';
 
 /** What a token may be used for; an action needs its scope as well as the holder's role. */
@@ -73,9 +75,9 @@ export async function revokeAdminToken(ctx: AppContext, id: string, actor: Actor
   });
 }
 
-/** The administrator a request acts as: their user, what their roles let them do, and what the token does. */
+/** The administrator a request acts as: their user (none for a service client), what they may do, and what the token does. */
 export interface AdminCaller {
-  user: UserRow;
+  user: UserRow | null;
   authority: Authority;
   scopes: ReadonlySet<AdminTokenScope>;
   actor: Actor;
@@ -86,6 +88,8 @@ export interface AdminCaller {
  * administrator must be compliant to administer). Every failure is the same 401, so a probe learns nothing.
  */
 export async function authenticateAdmin(ctx: AppContext, authorization: string | undefined): Promise<AdminCaller> {
+  const oauth = /^Bearer ([A-Za-z0-9_-]{43})$/.exec(authorization ?? '');
+  if (oauth) return authenticateClient(ctx, oauth[1]!);
   const match = /^Bearer (pcat_[A-Za-z0-9_-]{43})$/.exec(authorization ?? '');
   if (!match) throw new PortcullisError('admin-token-invalid');
   const now = ctx.clock();
@@ -104,6 +108,47 @@ export async function authenticateAdmin(ctx: AppContext, authorization: string |
   if (state.state !== 'compliant' && state.state !== 'exempt') throw new PortcullisError('admin-not-compliant');
   await ctx.store.database.db.updateTable('admin_tokens').set({ last_used_at: now.toISOString() }).where('id', '=', row.id).execute();
   return { user, authority, scopes: new Set(row.scopes.split(' ') as AdminTokenScope[]), actor: { kind: 'user', userId: user.id } };
+}
+
+/**
+ * An OAuth access token from Portcullis's own provider: a service client's client credentials token
+ * (RFC 6749 §4.4), opaque, found where the provider keeps it — revoked (RFC 7009) or expired, it is gone.
+ * Its scopes are the admin scopes it was issued; where it may use them is its `admin-scope`.
+ */
+async function authenticateClient(ctx: AppContext, token: string): Promise<AdminCaller> {
+  const stored = await oidcArtefactAdapter(ctx, { alreadyConsumed: () => new PortcullisError('admin-token-invalid') })('ClientCredentials').find(token);
+  const payload = stored as { clientId?: unknown; scope?: unknown; kind?: unknown; exp?: unknown } | undefined;
+  if (!payload || payload.kind !== 'ClientCredentials' || typeof payload.clientId !== 'string') throw new PortcullisError('admin-token-invalid');
+  if (typeof payload.exp === 'number' && payload.exp * 1000 <= ctx.clock().getTime()) throw new PortcullisError('admin-token-invalid');
+  const grant = await ctx.store.database.db.selectFrom('admin_clients').select('organisations').where('client_id', '=', payload.clientId).executeTakeFirst();
+  if (!grant) throw new PortcullisError('admin-forbidden');
+  const organisations = JSON.parse(grant.organisations) as string[];
+  // A service acts as a local administrator would, where it was told: never on the policy or the roles of administrators.
+  const authority = authorityOf(organisations.map((scope) => ({ role: 'local-admin', scope })));
+  const scopes = String(payload.scope ?? '').split(' ').filter((s): s is AdminTokenScope => (ADMIN_TOKEN_SCOPES as readonly string[]).includes(s));
+  return { user: null, authority, scopes: new Set(scopes), actor: { kind: 'client', clientId: payload.clientId } };
+}
+
+/** `portcullis client admin-scope`: where a service client may use its admin scopes (every organisation, or these). */
+export async function setClientAdminScope(ctx: AppContext, clientId: string, where: { everywhere: boolean; organisations: readonly string[] }, actor: Actor): Promise<string[]> {
+  const client = await ctx.store.database.db.selectFrom('oidc_clients').select(['client_id', 'kind']).where('client_id', '=', clientId).executeTakeFirst();
+  if (!client) throw new PortcullisError('admin-client-not-found', { clientId });
+  if (client.kind !== 'service') throw new PortcullisError('admin-client-not-service');
+  if (where.everywhere === where.organisations.length > 0) throw new PortcullisError('admin-client-scope-invalid');
+  const ids: string[] = [];
+  for (const name of where.organisations) {
+    const organisation = await ctx.store.organisations.findByName(name);
+    if (!organisation) throw new PortcullisError('organisation-not-found', { name });
+    ids.push(organisation.id);
+  }
+  const organisations = where.everywhere ? [GLOBAL_SCOPE] : [...new Set(ids)].sort();
+  const now = ctx.clock();
+  await ctx.store.transaction(async (repos, trx) => {
+    await trx.deleteFrom('admin_clients').where('client_id', '=', clientId).execute();
+    await trx.insertInto('admin_clients').values({ client_id: clientId, organisations: JSON.stringify(organisations), created_at: now.toISOString() }).execute();
+    await repos.audit.append({ type: 'admin-client.scope-set', at: now, actor, subjectUserId: null, ip: null, details: { client_id: clientId, organisations } });
+  });
+  return organisations;
 }
 
 function requireScope(caller: AdminCaller, scope: AdminTokenScope): void {

@@ -466,6 +466,18 @@ export function buildProgram(): Command {
     .option('--scope <scope>', 'with --service: a scope it may ask for (repeatable, or space-separated)', collect, [])
     .option('--json', 'print JSON (with clientSecret)')
     .action((options: import('./commands/clients.js').ClientAddOptions) => withContext(async (ctx) => (await clientCommands()).clientAdd(ctx, options)));
+  verb(client, 'admin-scope', 'server')
+    .description('Where a --service client may use its admin scopes (admin:read, admin:passes, admin:sessions) on the admin API: every organisation, or those named')
+    .argument('<client-id>')
+    .option('--everywhere', 'every organisation')
+    .option('--organisation <name>', 'an organisation (repeatable)', collect, [])
+    .action((id: string, options: { everywhere?: boolean; organisation: string[] }) =>
+      withContext(async (ctx) => {
+        const { setClientAdminScope } = await import('../app/admin-api.js');
+        const organisations = await setClientAdminScope(ctx, id, { everywhere: options.everywhere ?? false, organisations: options.organisation }, cliActor());
+        out(organisations[0] === '*' ? `Client ${id} may use its admin scopes in every organisation.` : `Client ${id} may use its admin scopes in ${organisations.length} organisation${organisations.length === 1 ? '' : 's'}.`);
+      }),
+    );
   verb(client, 'list', 'server')
     .description('List the clients: id, name, kind, first party, grant types (never their secrets)')
     .option('--json', 'print JSON')

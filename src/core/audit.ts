@@ -20,6 +20,7 @@ export const auditEventTypes = [
   'method.renamed',
   'admin-token.created',
   'admin-token.revoked',
+  'admin-client.scope-set',
   'passkey.counter-regression',
   'passkey.sign-in-refused',
   'method.default-changed',

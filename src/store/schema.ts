@@ -153,6 +153,14 @@ export interface AdminTokensTable {
 
 export type AdminTokenRow = Selectable<AdminTokensTable>;
 
+/** Where a service client may use its admin scopes (migration 0016). */
+export interface AdminClientsTable {
+  client_id: string;
+  /** JSON: ["*"] for every organisation, or organisation ids. */
+  organisations: string;
+  created_at: string;
+}
+
 export interface MethodsTable {
   id: string;
   user_id: string;
@@ -321,6 +329,7 @@ export interface DatabaseSchema {
   user_tokens: UserTokensTable;
   methods: MethodsTable;
   admin_tokens: AdminTokensTable;
+  admin_clients: AdminClientsTable;
   challenges: ChallengesTable;
   devices: DevicesTable;
   device_enrolments: DeviceEnrolmentsTable;

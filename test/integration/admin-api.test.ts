@@ -8,7 +8,8 @@
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAdminToken, revokeAdminToken } from '../../src/app/admin-api.js';
+import { createAdminToken, revokeAdminToken, setClientAdminScope } from '../../src/app/admin-api.js';
+import { addClient } from '../../src/app/oidc/clients.js';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
 import { applyPolicyText } from '../../src/app/policy.js';
 import { buildApp } from '../../src/server/app.js';
@@ -152,6 +153,32 @@ describe.each(dialects)('the admin API on %s', (dialect) => {
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual([`${API}/users`, `${API}/users/{id}`, `${API}/users/{id}/passes`, `${API}/users/{id}/sessions/revoke`]);
     expect(doc.paths[`${API}/users/{id}/passes`]!.post!.requestBody!.content['application/json']!.schema.properties.lifetimeMinutes!.minimum).toBe(10);
+  });
+
+  it('takes OAuth access tokens from Portcullis’s own provider: a service client’s client credentials, its scopes, where it was told (RFC 6749 §4.4, RFC 7009)', async () => {
+    const { client, secret } = await addClient(ctx, { name: `Helpdesk robot ${tag}`, redirectUris: [], postLogoutRedirectUris: [], confidential: true, firstParty: false, service: true, scopes: ['admin:read', 'admin:passes'] }, actor);
+    const basic = `Basic ${Buffer.from(`${client.clientId}:${secret}`).toString('base64')}`;
+    const tokenFor = async (scope: string) => {
+      const response = await app.inject({ method: 'POST', url: '/oidc/token', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString() });
+      expect(response.statusCode, response.body).toBe(200);
+      return (response.json() as { access_token: string }).access_token;
+    };
+    const token = await tokenFor('admin:read admin:passes');
+    // Until it is told where, a service administers nowhere.
+    expect((await call('GET', `${API}/users`, token)).json()).toMatchObject({ status: 403, code: 'admin-forbidden' });
+    await setClientAdminScope(ctx, client.clientId, { everywhere: false, organisations: [`North ${tag}`] }, actor);
+    const emails = ((await call('GET', `${API}/users?limit=500`, token)).json() as { users: Array<{ email: string }> }).users.map((u) => u.email);
+    expect(emails).toContain(people.north!.email);
+    expect(emails).not.toContain(people.south!.email);
+    expect((await call('GET', `${API}/users/${people.south!.id}`, token)).statusCode).toBe(404);
+    expect((await call('POST', `${API}/users/${people.north!.id}/passes`, token, {})).statusCode).toBe(201);
+    const [event] = await ctx.store.audit.list({ subjectUserId: people.north!.id, type: 'tap.issued', limit: 1 });
+    expect({ type: event!.actor_type, id: event!.actor_id }).toEqual({ type: 'client', id: client.clientId });
+    // A scope it was not given, and a token revoked at the provider.
+    expect((await call('POST', `${API}/users/${people.north!.id}/sessions/revoke`, token)).json()).toMatchObject({ code: 'admin-scope-missing' });
+    const revoked = await app.inject({ method: 'POST', url: '/oidc/token/revocation', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ token }).toString() });
+    expect(revoked.statusCode).toBe(200);
+    expect((await call('GET', `${API}/users`, token)).json()).toMatchObject({ status: 401, code: 'admin-token-invalid' });
   });
 
   it('refuses an administrator who does not meet the policy now: an administrator must be compliant to administer', async () => {

@@ -51,4 +51,17 @@ describe('portcullis token', () => {
     expect(badScope.code).not.toBe(0);
     expect(badScope.stderr).toContain('admin:read, admin:passes, admin:sessions');
   });
+
+  it('tells a service client where it may use its admin scopes (client admin-scope)', async () => {
+    const added = await cli(['client', 'add', '--service', '--name', 'Robot', '--scope', 'admin:read', '--json']);
+    expect(added.code, added.stderr).toBe(0);
+    const { clientId } = JSON.parse(added.stdout) as { clientId: string };
+    const scoped = await cli(['client', 'admin-scope', clientId, '--organisation', 'Token Trust']);
+    expect(scoped.code, scoped.stderr).toBe(0);
+    expect(scoped.stdout).toContain('in 1 organisation');
+    const both = await cli(['client', 'admin-scope', clientId, '--everywhere', '--organisation', 'Token Trust']);
+    expect(both.code).not.toBe(0);
+    expect(both.stderr).toContain('Say either --everywhere or one or more --organisation');
+    expect((await cli(['client', 'admin-scope', clientId, '--organisation', 'Nowhere'])).stderr).toContain('There is no organisation called Nowhere');
+  });
 });

@@ -20,6 +20,7 @@ import * as oidcClientKeys from './0012-oidc-client-keys.js';
 import * as auditChain from './0013-audit-chain.js';
 import * as methodData from './0014-method-data.js';
 import * as adminTokens from './0015-admin-tokens.js';
+import * as adminClients from './0016-admin-clients.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -45,6 +46,7 @@ const migrations: Record<string, MigrationModule> = {
   '0013-audit-chain': auditChain,
   '0014-method-data': methodData,
   '0015-admin-tokens': adminTokens,
+  '0016-admin-clients': adminClients,
 };
 
 class StaticProvider implements MigrationProvider {
