@@ -11,15 +11,16 @@ import { GLOBAL_SCOPE } from '../core/directory.js';
 import { PortcullisError } from '../core/errors.js';
 import { hmac, randomToken } from '../crypto/tokens.js';
 import type { AdminTokenRow, UserRow } from '../store/schema.js';
-import { revokeSessions } from './admin.js';
+import { resetMethods, revokeSessions, unblockPush } from './admin.js';
+import { disableUser, enableUser } from './directory.js';
 import type { AppContext } from './context.js';
 import { listMethods } from './security-info.js';
-import { evaluateUser } from './policy.js';
+import { addException, evaluateUser } from './policy.js';
 import { oidcArtefactAdapter } from './oidc/grants.js';
 import { issuePass, TAP_MAX_SECONDS, TAP_MIN_SECONDS } from './tap.js';
 
 /** What a token may be used for; an action needs its scope as well as the holder's role. */
-export const ADMIN_TOKEN_SCOPES = ['admin:read', 'admin:passes', 'admin:sessions'] as const;
+export const ADMIN_TOKEN_SCOPES = ['admin:read', 'admin:passes', 'admin:sessions', 'admin:accounts'] as const;
 export type AdminTokenScope = (typeof ADMIN_TOKEN_SCOPES)[number];
 
 const TOKEN_PREFIX = 'pcat_';
@@ -223,4 +224,43 @@ export async function revokeSessionsFor(ctx: AppContext, caller: AdminCaller, us
   const user = await userFor(ctx, caller, userId, 'revoke-sessions');
   const { sessions } = await revokeSessions(ctx, user.email, caller.actor);
   return { sessions };
+}
+
+/** The account actions (`admin:accounts`): disable, enable, unblock push, require re-registration, an exception. */
+export async function disableFor(ctx: AppContext, caller: AdminCaller, userId: string) {
+  requireScope(caller, 'admin:accounts');
+  const user = await userFor(ctx, caller, userId, 'disable');
+  const { sessionsEnded } = await disableUser(ctx, user.email, caller.actor);
+  return { status: 'disabled', sessionsEnded };
+}
+
+export async function enableFor(ctx: AppContext, caller: AdminCaller, userId: string) {
+  requireScope(caller, 'admin:accounts');
+  const user = await userFor(ctx, caller, userId, 'enable');
+  await enableUser(ctx, user.email, caller.actor);
+  return { status: 'active' };
+}
+
+export async function unblockPushFor(ctx: AppContext, caller: AdminCaller, userId: string) {
+  requireScope(caller, 'admin:accounts');
+  const user = await userFor(ctx, caller, userId, 'unblock-push');
+  await unblockPush(ctx, user.email, caller.actor);
+  return { pushBlocked: false };
+}
+
+/** Every method removed, sessions ended: the person sets up again at their next sign-in (with a pass, where needed). */
+export async function requireReRegistrationFor(ctx: AppContext, caller: AdminCaller, userId: string) {
+  requireScope(caller, 'admin:accounts');
+  const user = await userFor(ctx, caller, userId, 'require-re-registration');
+  const { methods, sessions } = await resetMethods(ctx, user.email, caller.actor);
+  return { methodsRemoved: methods, sessionsEnded: sessions };
+}
+
+/** An exception to one requirement: 24 hours for a lost phone by default, up to 180 days, always with a reason. */
+export async function grantExceptionFor(ctx: AppContext, caller: AdminCaller, userId: string, input: { requirement: string; hours: number; reason: string }) {
+  requireScope(caller, 'admin:accounts');
+  const user = await userFor(ctx, caller, userId, 'grant-exception');
+  const until = new Date(ctx.clock().getTime() + input.hours * 3_600_000);
+  const { id } = await addException(ctx, { email: user.email, requirementId: input.requirement, until, reason: input.reason }, caller.actor);
+  return { id, until: until.toISOString() };
 }

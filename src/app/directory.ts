@@ -189,6 +189,21 @@ export async function disableUser(ctx: AppContext, email: string, actor: Actor):
   return disabled;
 }
 
+/**
+ * Enables a disabled account: the person signs in again with what they had — methods, and the phone's
+ * pairing, which a disabled account's device requests were told to wait out, not to forget (issue #15).
+ */
+export async function enableUser(ctx: AppContext, email: string, actor: Actor): Promise<{ user: UserRow }> {
+  return ctx.store.transaction(async (repos) => {
+    const user = await requireUser(repos, email);
+    if (user.status === 'active') return { user };
+    const now = ctx.clock();
+    await repos.users.setStatus(user.id, 'active', now);
+    await repos.audit.append({ type: 'user.enabled', at: now, actor, subjectUserId: user.id, ip: null, details: { email: user.email } });
+    return { user: { ...user, status: 'active' } };
+  });
+}
+
 export async function grantRole(
   ctx: AppContext,
   email: string,

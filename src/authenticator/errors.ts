@@ -10,6 +10,7 @@ export type ServerErrorCode =
   | 'device-clock-skew'
   | 'device-replay'
   | 'device-unknown'
+  | 'device-account-disabled'
   /** The device's pairing is not confirmed yet: only its test request may be read and answered. */
   | 'device-pending'
   /** `remove()` refused: this device is the person's only method meeting their organisation's policy. */

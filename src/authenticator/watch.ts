@@ -32,7 +32,8 @@ export function backoffDelay(attempt: number, options: BackoffOptions = {}, rand
 export function isPermanentError(error: unknown): boolean {
   if (!(error instanceof AuthenticatorError)) return false;
   if (error.code === 'device-unknown' || error.code === 'device-signature-invalid' || error.code === 'device-key-missing') return true;
-  if (error.code === 'device-pending') return false;
+  // Waiting cures these: the test request gets approved; an administrator enables the account again.
+  if (error.code === 'device-pending' || error.code === 'device-account-disabled') return false;
   return error.status === 400 || error.status === 403 || error.status === 404 || error.status === 410;
 }
 

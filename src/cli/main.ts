@@ -434,7 +434,7 @@ export function buildProgram(): Command {
     .description('Make a token that acts as an administrator, within their roles, for the scopes named; prints it once')
     .requiredOption('--user <email>', 'the administrator the token acts as')
     .requiredOption('--name <name>', 'what the token is for')
-    .option('--scope <scopes>', 'admin:read, admin:passes, admin:sessions (repeatable, or comma-separated; default admin:read)', collect, [])
+    .option('--scope <scopes>', 'admin:read, admin:passes, admin:sessions, admin:accounts (repeatable, or comma-separated; default admin:read)', collect, [])
     .option('--days <n>', 'how long it lasts, 1 to 365 days', '90')
     .option('--json', 'print JSON')
     .action((options: import('./commands/tokens.js').TokenAddOptions) => withContext(async (ctx) => (await tokenCommands()).tokenAdd(ctx, options)));
@@ -467,7 +467,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON (with clientSecret)')
     .action((options: import('./commands/clients.js').ClientAddOptions) => withContext(async (ctx) => (await clientCommands()).clientAdd(ctx, options)));
   verb(client, 'admin-scope', 'server')
-    .description('Where a --service client may use its admin scopes (admin:read, admin:passes, admin:sessions) on the admin API: every organisation, or those named')
+    .description('Where a --service client may use its admin scopes (admin:read, admin:passes, admin:sessions, admin:accounts) on the admin API: every organisation, or those named')
     .argument('<client-id>')
     .option('--everywhere', 'every organisation')
     .option('--organisation <name>', 'an organisation (repeatable)', collect, [])

@@ -11,6 +11,7 @@ export const auditEventTypes = [
   'organisation.created',
   'user.created',
   'user.disabled',
+  'user.enabled',
   'user.activated',
   'user.password-set',
   'role.granted',

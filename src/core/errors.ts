@@ -153,6 +153,7 @@ export const errorCatalogue = {
   'organisation-name-invalid': { status: 400, message: 'Enter an organisation name of 1 to 120 characters, without line breaks or control characters' },
   'user-exists': { status: 409, message: 'A user with the email address {email} already exists' },
   'user-not-found': { status: 404, message: 'There is no user with the email address {email}' },
+  'device-account-disabled': { status: 403, message: 'This account is disabled. This phone stays set up: it works again once an administrator enables the account' },
   'admin-token-invalid': { status: 401, message: 'The API token is missing, not valid, revoked or expired' },
   'admin-forbidden': { status: 403, message: 'Your roles do not let you do that' },
   'admin-not-compliant': { status: 403, message: 'You must meet your organisation’s sign-in requirements to administer: set up the sign-in method your role needs first' },

@@ -10,10 +10,12 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdminToken, revokeAdminToken, setClientAdminScope } from '../../src/app/admin-api.js';
 import { addClient } from '../../src/app/oidc/clients.js';
+import { startPairing } from '../../src/app/methods/push/pairing.js';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
 import { applyPolicyText } from '../../src/app/policy.js';
 import { buildApp } from '../../src/server/app.js';
 import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
+import { TestDevice } from '../helpers/device.js';
 
 const actor = { kind: 'system' } as const;
 const API = '/api/admin/v1';
@@ -45,7 +47,7 @@ describe.each(dialects)('the admin API on %s', (dialect) => {
     await person('north', a.name, []);
     await person('south', b.name, []);
     for (const key of ['global', 'local', 'helpdesk']) {
-      tokens[key] = (await createAdminToken(ctx, people[key]!.email, { name: `${key} tooling`, scopes: ['admin:read', 'admin:passes', 'admin:sessions'], days: 30 }, actor)).token;
+      tokens[key] = (await createAdminToken(ctx, people[key]!.email, { name: `${key} tooling`, scopes: ['admin:read', 'admin:passes', 'admin:sessions', 'admin:accounts'], days: 30 }, actor)).token;
     }
     tokens.readOnly = (await createAdminToken(ctx, people.global!.email, { name: 'reports', scopes: ['admin:read'], days: 30 }, actor)).token;
     app = await buildApp(ctx);
@@ -151,7 +153,9 @@ describe.each(dialects)('the admin API on %s', (dialect) => {
     expect(response.statusCode).toBe(200);
     const doc = response.json() as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, { minimum?: number }> } }> } }>> };
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths).sort()).toEqual([`${API}/users`, `${API}/users/{id}`, `${API}/users/{id}/passes`, `${API}/users/{id}/sessions/revoke`]);
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      ['', '/{id}', '/{id}/disable', '/{id}/enable', '/{id}/exceptions', '/{id}/passes', '/{id}/push/unblock', '/{id}/re-registration', '/{id}/sessions/revoke'].map((p) => `${API}/users${p}`),
+    );
     expect(doc.paths[`${API}/users/{id}/passes`]!.post!.requestBody!.content['application/json']!.schema.properties.lifetimeMinutes!.minimum).toBe(10);
   });
 
@@ -179,6 +183,59 @@ describe.each(dialects)('the admin API on %s', (dialect) => {
     const revoked = await app.inject({ method: 'POST', url: '/oidc/token/revocation', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ token }).toString() });
     expect(revoked.statusCode).toBe(200);
     expect((await call('GET', `${API}/users`, token)).json()).toMatchObject({ status: 401, code: 'admin-token-invalid' });
+  });
+
+  it('disables and enables an account, keeping the phone paired: its requests are told to wait, not that it is unknown', async () => {
+    const pairing = await startPairing(ctx, (await ctx.store.users.findById(people.north!.id))!);
+    const device = await TestDevice.create(app);
+    const paired = await device.pair(pairing.url, 'North phone');
+    expect(paired.statusCode).toBe(201);
+    const { deviceId } = paired.json() as { deviceId: string };
+    expect((await device.request('GET', '/device/v1/challenges')).statusCode).toBe(200);
+
+    // The helpdesk may not; a local administrator of the organisation may.
+    expect((await call('POST', `${API}/users/${people.north!.id}/disable`, tokens.helpdesk!)).json()).toMatchObject({ code: 'admin-forbidden' });
+    const disabled = await call('POST', `${API}/users/${people.north!.id}/disable`, tokens.local!);
+    expect(disabled.json()).toMatchObject({ status: 'disabled' });
+    expect((await ctx.store.users.findById(people.north!.id))!.status).toBe('disabled');
+    const waiting = await device.request('GET', '/device/v1/challenges');
+    expect(waiting.statusCode).toBe(403);
+    expect(waiting.json()).toMatchObject({ error: 'device-account-disabled' });
+    expect(await ctx.store.push.findDevice(deviceId)).toBeDefined();
+
+    expect((await call('POST', `${API}/users/${people.north!.id}/enable`, tokens.local!)).json()).toEqual({ status: 'active' });
+    expect((await device.request('GET', '/device/v1/challenges')).statusCode).toBe(200);
+    const events = (await ctx.store.audit.list({ subjectUserId: people.north!.id, limit: 20 })).map((e) => `${e.type}:${e.actor_id}`);
+    expect(events).toEqual(expect.arrayContaining([`user.disabled:${people.local!.id}`, `user.enabled:${people.local!.id}`]));
+  });
+
+  it('grants an exception (24 hours by default, with a reason) and requires re-registration, within scope', async () => {
+    await applyPolicyText(ctx, `version: 1
+methods:
+  totp: { enabled: true }
+  tap: { enabled: true }
+registration:
+  - id: everyone-registers
+    include: [all]
+    exclude: [elevated]
+    by: 2020-01-01
+`, actor, 'everyone registers');
+    const missingReason = await call('POST', `${API}/users/${people.north!.id}/exceptions`, tokens.local!, { requirement: 'everyone-registers' });
+    expect(missingReason.json()).toMatchObject({ code: 'request-invalid', field: 'reason' });
+    const unknown = await call('POST', `${API}/users/${people.north!.id}/exceptions`, tokens.local!, { requirement: 'no-such-thing', reason: 'Lost phone' });
+    expect(unknown.statusCode).toBe(404);
+    const granted = await call('POST', `${API}/users/${people.north!.id}/exceptions`, tokens.local!, { requirement: 'everyone-registers', reason: 'Lost phone on a night shift' });
+    expect(granted.statusCode).toBe(201);
+    const until = Date.parse((granted.json() as { until: string }).until);
+    expect(Math.abs(until - (Date.now() + 24 * 3_600_000))).toBeLessThan(60_000);
+    expect((await call('POST', `${API}/users/${people.south!.id}/exceptions`, tokens.local!, { requirement: 'everyone-registers', reason: 'Guessing' })).statusCode).toBe(404);
+
+    const reset = await call('POST', `${API}/users/${people.north!.id}/re-registration`, tokens.local!);
+    expect(reset.json()).toMatchObject({ methodsRemoved: 1 });
+    expect(await ctx.store.methods.activeForUser(people.north!.id)).toEqual([]);
+    await ctx.store.push.setUserBlocked(people.north!.id, new Date());
+    expect((await call('POST', `${API}/users/${people.north!.id}/push/unblock`, tokens.local!)).json()).toEqual({ pushBlocked: false });
+    expect((await ctx.store.users.findById(people.north!.id))!.push_blocked_at).toBeNull();
   });
 
   it('refuses an administrator who does not meet the policy now: an administrator must be compliant to administer', async () => {

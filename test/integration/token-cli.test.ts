@@ -49,7 +49,7 @@ describe('portcullis token', () => {
     expect((await cli(['token', 'revoke', id])).code).not.toBe(0);
     const badScope = await cli(['token', 'add', '--user', 'alex@example.org', '--name', 'X', '--scope', 'admin:everything']);
     expect(badScope.code).not.toBe(0);
-    expect(badScope.stderr).toContain('admin:read, admin:passes, admin:sessions');
+    expect(badScope.stderr).toContain('admin:read, admin:passes, admin:sessions, admin:accounts');
   });
 
   it('tells a service client where it may use its admin scopes (client admin-scope)', async () => {

@@ -10,7 +10,19 @@ import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authenticateAdmin, issuePassFor, revokeSessionsFor, searchUsers, userDetail, type AdminCaller } from '../../app/admin-api.js';
+import {
+  authenticateAdmin,
+  disableFor,
+  enableFor,
+  grantExceptionFor,
+  issuePassFor,
+  requireReRegistrationFor,
+  revokeSessionsFor,
+  searchUsers,
+  unblockPushFor,
+  userDetail,
+  type AdminCaller,
+} from '../../app/admin-api.js';
 import type { AppContext } from '../../app/context.js';
 import { formatErrorMessage, isPortcullisError } from '../../core/errors.js';
 
@@ -172,6 +184,44 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
         },
       },
       async (request) => revokeSessionsFor(ctx, who(request), request.params.id),
+    );
+
+    const action = (path: string, summary: string, run: (c: AdminCaller, id: string) => Promise<object>, result: Record<string, unknown>) =>
+      api.post<{ Params: { id: string } }>(path, { config, schema: { summary, params: userId, response: { 200: { type: 'object', properties: result }, ...errors } } }, async (request) =>
+        run(who(request), request.params.id),
+      );
+    action('/users/:id/disable', 'Disable the account: no sign-in, no session, applications signed out (the phone stays paired)', (c, id) => disableFor(ctx, c, id), {
+      status: { type: 'string' },
+      sessionsEnded: { type: 'integer' },
+    });
+    action('/users/:id/enable', 'Enable a disabled account again, with its methods and its phone’s pairing', (c, id) => enableFor(ctx, c, id), { status: { type: 'string' } });
+    action('/users/:id/push/unblock', 'Let sign-in requests reach the authenticator app again after a fraud report', (c, id) => unblockPushFor(ctx, c, id), { pushBlocked: { type: 'boolean' } });
+    action('/users/:id/re-registration', 'Require re-registration: every method removed, sessions ended', (c, id) => requireReRegistrationFor(ctx, c, id), {
+      methodsRemoved: { type: 'integer' },
+      sessionsEnded: { type: 'integer' },
+    });
+
+    api.post<{ Params: { id: string }; Body: { requirement: string; hours?: number; reason: string } }>(
+      '/users/:id/exceptions',
+      {
+        config,
+        schema: {
+          summary: 'An exception to one requirement: 24 hours for a lost phone, up to 180 days, with a reason',
+          params: userId,
+          body: {
+            type: 'object',
+            required: ['requirement', 'reason'],
+            additionalProperties: false,
+            properties: {
+              requirement: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,63}$' },
+              hours: { type: 'integer', minimum: 1, maximum: 4320, default: 24 },
+              reason: { type: 'string', minLength: 3, maxLength: 500 },
+            },
+          },
+          response: { 201: { type: 'object', properties: { id: { type: 'string' }, until: { type: 'string' } } }, ...errors },
+        },
+      },
+      async (request, reply) => reply.code(201).send(await grantExceptionFor(ctx, who(request), request.params.id, { requirement: request.body.requirement, hours: request.body.hours ?? 24, reason: request.body.reason })),
     );
   }, { prefix: PREFIX });
 }

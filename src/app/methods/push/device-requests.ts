@@ -91,7 +91,10 @@ export async function verifyDeviceRequest(ctx: AppContext, request: DeviceReques
   const key = await importJWK(JSON.parse(device.public_jwk) as JWK, 'ES256');
   const claims = await verifyJws(ctx, request, key, jws, device.id, () => admitDeviceRequest(ctx, device.id));
   const [method, user] = await Promise.all([ctx.store.methods.find(device.id), ctx.store.users.findById(device.user_id)]);
-  if (!method || !user || user.status !== 'active') throw new PortcullisError('device-unknown');
+  if (!method || !user) throw new PortcullisError('device-unknown');
+  // A disabled account may be enabled again: the device keeps its pairing and waits (issue #15), rather
+  // than being told it is unknown, which makes the app forget its key.
+  if (user.status !== 'active') throw new PortcullisError('device-account-disabled');
   const verified = { device, method, user, claims };
   if (action !== 'read-challenge' && action !== 'decide-challenge') assertDeviceMay(verified, action);
   await ctx.store.push.touchDevice(device.id, ctx.clock());
