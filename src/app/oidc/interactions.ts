@@ -7,7 +7,7 @@
  * The decision for the login prompt is pure (src/core/oidc/login.ts); this file loads what it needs and
  * performs what it decides.
  */
-import { ACR, acrReachedBy, decideAcr, raiseAskedAcr } from '../../core/oidc/acr.js';
+import { ACR, acrReachedBy, askedAcrValues, decideAcr, raiseAskedAcr } from '../../core/oidc/acr.js';
 import { decideLogin, type LoginDecision } from '../../core/oidc/login.js';
 import { methodDefinitions } from '../../core/methods/registry.js';
 import { registrableFor, signInPolicy } from '../policy.js';
@@ -202,4 +202,12 @@ export async function abandonUnmetInteraction(ctx: AppContext, port: Interaction
     };
   }
   return continueInteraction(ctx, port, session, request);
+}
+
+/**
+ * The classes an authorization request asks for (OpenID Connect Core 1.0 §3.1.2.1 `acr_values`, in
+ * order of preference, and an essential `acr` claim's values): what `details.askedAcr` holds.
+ */
+export function askedAcrOf(acrValues: unknown, claimsAcr: readonly string[]): string[] {
+  return askedAcrValues(typeof acrValues === 'string' ? acrValues : undefined, claimsAcr);
 }

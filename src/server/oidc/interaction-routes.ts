@@ -16,12 +16,12 @@ import type { AppContext } from '../../app/context.js';
 import {
   abandonUnmetInteraction,
   answerConsent,
+  askedAcrOf,
   continueInteraction,
   type InteractionPort,
   type InteractionResult,
   type InteractionStep,
 } from '../../app/oidc/interactions.js';
-import { askedAcrValues } from '../../core/oidc/acr.js';
 import { field } from '../forms.js';
 import { clientInfo } from '../sign-in/routes.js';
 
@@ -88,7 +88,7 @@ async function portFor(provider: Provider, request: FastifyRequest, reply: Fasti
       startedAt: new Date(interaction.iat * 1000),
       promptLogin: typeof params.prompt === 'string' && params.prompt.split(' ').includes('login'),
       maxAge: params.max_age === undefined || params.max_age === null || params.max_age === '' ? undefined : Number(params.max_age),
-      askedAcr: askedAcrValues(typeof params.acr_values === 'string' ? params.acr_values : undefined, claimsAcr(params.claims)),
+      askedAcr: askedAcrOf(params.acr_values, claimsAcr(params.claims)),
       missingScopes: details.missingOIDCScope ?? [],
       ...(emailHint(params.login_hint) ? { loginHint: emailHint(params.login_hint)! } : {}),
     },
