@@ -264,3 +264,69 @@ export async function grantExceptionFor(ctx: AppContext, caller: AdminCaller, us
   const { id } = await addException(ctx, { email: user.email, requirementId: input.requirement, until, reason: input.reason }, caller.actor);
   return { id, until: until.toISOString() };
 }
+
+export interface LogFilter {
+  userId?: string;
+  organisationId?: string;
+  limit: number;
+  /** Events before this id (the next page). */
+  before?: number;
+}
+
+/** Audit events whose subject the caller may see (events about no one person: global administrators only). */
+function scopedEvents(ctx: AppContext, caller: AdminCaller, filter: LogFilter) {
+  const visible = visibleOrganisations(caller.authority);
+  let query = ctx.store.database.db
+    .selectFrom('audit_events as e')
+    .leftJoin('users as u', 'u.id', 'e.subject_user_id')
+    .leftJoin('organisations as o', 'o.id', 'u.organisation_id')
+    .select(['e.id', 'e.type', 'e.at', 'e.actor_type', 'e.actor_id', 'e.ip', 'e.details', 'u.email', 'o.name as organisation'])
+    .orderBy('e.id', 'desc')
+    .limit(filter.limit);
+  if (visible !== 'everywhere') query = query.where('u.organisation_id', 'in', visible.length ? visible : ['\u0000none']);
+  if (filter.userId) query = query.where('e.subject_user_id', '=', filter.userId);
+  if (filter.organisationId) query = query.where('u.organisation_id', '=', filter.organisationId);
+  if (filter.before !== undefined) query = query.where('e.id', '<', filter.before);
+  return query;
+}
+
+/**
+ * The sign-in log (issue #15 point 5): each attempt's result and reason, by user, organisation, method
+ * and result. Failures for an address that is no account are about no one: only global administrators see them.
+ */
+export async function signInLog(ctx: AppContext, caller: AdminCaller, filter: LogFilter & { method?: string; result?: 'success' | 'failure' }) {
+  requireScope(caller, 'admin:read');
+  let query = scopedEvents(ctx, caller, filter).where('e.type', 'in', filter.result === 'success' ? ['sign-in.succeeded'] : filter.result === 'failure' ? ['sign-in.failed'] : ['sign-in.succeeded', 'sign-in.failed']);
+  // The method as a JSON string token of the details ("method":"sms", "methods":["password","sms"]).
+  if (filter.method) query = query.where('e.details', 'like', `%"${filter.method}"%`);
+  return (await query.execute()).map((row) => {
+    const details = JSON.parse(row.details) as { reason?: string; method?: string; methods?: string[]; email?: string; passwordless?: boolean };
+    return {
+      id: row.id,
+      at: row.at,
+      result: row.type === 'sign-in.succeeded' ? 'success' : 'failure',
+      reason: row.type === 'sign-in.succeeded' ? 'success' : (details.reason ?? 'unknown'),
+      methods: details.methods ?? (details.method ? [details.method] : []),
+      email: row.email ?? details.email ?? null,
+      organisation: row.organisation ?? null,
+      ip: row.ip,
+    };
+  });
+}
+
+/** The audit log (the tamper-evident chain: `portcullis audit verify`), filtered and scoped. */
+export async function auditLog(ctx: AppContext, caller: AdminCaller, filter: LogFilter & { type?: string }) {
+  requireScope(caller, 'admin:read');
+  let query = scopedEvents(ctx, caller, filter);
+  if (filter.type) query = query.where('e.type', '=', filter.type);
+  return (await query.execute()).map((row) => ({
+    id: row.id,
+    at: row.at,
+    type: row.type,
+    actor: row.actor_id ? `${row.actor_type}:${row.actor_id}` : row.actor_type,
+    subject: row.email ?? null,
+    organisation: row.organisation ?? null,
+    ip: row.ip,
+    details: JSON.parse(row.details) as Record<string, unknown>,
+  }));
+}

@@ -11,6 +11,7 @@ import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  auditLog,
   authenticateAdmin,
   disableFor,
   enableFor,
@@ -19,6 +20,7 @@ import {
   requireReRegistrationFor,
   revokeSessionsFor,
   searchUsers,
+  signInLog,
   unblockPushFor,
   userDetail,
   type AdminCaller,
@@ -72,6 +74,8 @@ function answerError(error: FastifyError, reply: FastifyReply): FastifyReply {
     return sendProblem(reply, 400, 'request-invalid', `${where}${field ? `.${field}` : ''} ${first?.message ?? 'is not valid'}`, field);
   }
   if (isPortcullisError(error)) return sendProblem(reply, error.status, error.code, formatErrorMessage(error.code, error.params));
+  // Fastify's own refusals of a request (a body that is not JSON, or carries __proto__; one too large).
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) return sendProblem(reply, error.statusCode, 'request-invalid', error.message);
   throw error;
 }
 
@@ -184,6 +188,93 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
         },
       },
       async (request) => revokeSessionsFor(ctx, who(request), request.params.id),
+    );
+
+    const logQuery = {
+      user: { type: 'string', format: 'uuid' },
+      organisation: { type: 'string', format: 'uuid' },
+      before: { type: 'integer', minimum: 1, description: 'Events before this id: the next page' },
+      limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    } as const;
+    type LogQuery = { user?: string; organisation?: string; before?: number; limit?: number };
+    const logFilter = (q: LogQuery) => ({ ...(q.user ? { userId: q.user } : {}), ...(q.organisation ? { organisationId: q.organisation } : {}), ...(q.before ? { before: q.before } : {}), limit: q.limit ?? 100 });
+
+    api.get<{ Querystring: LogQuery & { method?: string; result?: 'success' | 'failure' } }>(
+      '/sign-ins',
+      {
+        config,
+        schema: {
+          summary: 'The sign-in log: each attempt with its result and reason, newest first',
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { ...logQuery, method: { type: 'string', pattern: '^[a-z][a-z-]{1,31}$' }, result: { type: 'string', enum: ['success', 'failure'] } },
+          },
+          response: {
+            200: {
+              type: 'object',
+              properties: {
+                signIns: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      id: { type: 'integer' },
+                      at: { type: 'string' },
+                      result: { type: 'string' },
+                      reason: { type: 'string' },
+                      methods: { type: 'array', items: { type: 'string' } },
+                      email: { type: ['string', 'null'] },
+                      organisation: { type: ['string', 'null'] },
+                      ip: { type: ['string', 'null'] },
+                    },
+                  },
+                },
+              },
+            },
+            ...errors,
+          },
+        },
+      },
+      async (request) => ({
+        signIns: await signInLog(ctx, who(request), { ...logFilter(request.query), ...(request.query.method ? { method: request.query.method } : {}), ...(request.query.result ? { result: request.query.result } : {}) }),
+      }),
+    );
+
+    api.get<{ Querystring: LogQuery & { type?: string } }>(
+      '/audit',
+      {
+        config,
+        schema: {
+          summary: 'The audit log, newest first (tamper-evident: portcullis audit verify)',
+          querystring: { type: 'object', additionalProperties: false, properties: { ...logQuery, type: { type: 'string', pattern: '^[a-z-]+\\.[a-z-]+$' } } },
+          response: {
+            200: {
+              type: 'object',
+              properties: {
+                events: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      id: { type: 'integer' },
+                      at: { type: 'string' },
+                      type: { type: 'string' },
+                      actor: { type: 'string' },
+                      subject: { type: ['string', 'null'] },
+                      organisation: { type: ['string', 'null'] },
+                      ip: { type: ['string', 'null'] },
+                      details: { type: 'object', additionalProperties: true },
+                    },
+                  },
+                },
+              },
+            },
+            ...errors,
+          },
+        },
+      },
+      async (request) => ({ events: await auditLog(ctx, who(request), { ...logFilter(request.query), ...(request.query.type ? { type: request.query.type } : {}) }) }),
     );
 
     const action = (path: string, summary: string, run: (c: AdminCaller, id: string) => Promise<object>, result: Record<string, unknown>) =>
