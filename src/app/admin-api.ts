@@ -13,6 +13,7 @@ import { hmac, randomToken } from '../crypto/tokens.js';
 import type { AdminTokenRow, UserRow } from '../store/schema.js';
 import { resetMethods, revokeSessions, unblockPush } from './admin.js';
 import { disableUser, enableUser } from './directory.js';
+import { complianceSummary } from './compliance.js';
 import type { AppContext } from './context.js';
 import { listMethods } from './security-info.js';
 import { addException, evaluateUser } from './policy.js';
@@ -105,8 +106,10 @@ export async function authenticateAdmin(ctx: AppContext, authorization: string |
   if (!row || !user || user.status !== 'active') throw new PortcullisError('admin-token-invalid');
   const authority = authorityOf(await ctx.store.roles.assignmentsOf(user.id));
   if (!administers(authority)) throw new PortcullisError('admin-forbidden');
+  // Meeting every requirement in force: before a requirement's date ("action needed") they still may;
+  // in its grace or past it, not until they have set up what it asks.
   const { state } = await evaluateUser(ctx, user);
-  if (state.state !== 'compliant' && state.state !== 'exempt') throw new PortcullisError('admin-not-compliant');
+  if (state.state === 'in-grace' || state.state === 'non-compliant') throw new PortcullisError('admin-not-compliant');
   await ctx.store.database.db.updateTable('admin_tokens').set({ last_used_at: now.toISOString() }).where('id', '=', row.id).execute();
   return { user, authority, scopes: new Set(row.scopes.split(' ') as AdminTokenScope[]), actor: { kind: 'user', userId: user.id } };
 }
@@ -329,4 +332,32 @@ export async function auditLog(ctx: AppContext, caller: AdminCaller, filter: Log
     ip: row.ip,
     details: JSON.parse(row.details) as Record<string, unknown>,
   }));
+}
+
+/**
+ * The dashboard (issue #15 point 2): registration and compliance at a glance for the caller's
+ * organisations (every one, for a global administrator) — users and elevated users by state, the method
+ * mix, those without a method, and the next deadline with the number at risk — from the same per-profile
+ * counting as the compliance report.
+ */
+export async function dashboard(ctx: AppContext, caller: AdminCaller) {
+  requireScope(caller, 'admin:read');
+  const visible = visibleOrganisations(caller.authority);
+  const at = ctx.clock();
+  const summary = await complianceSummary(ctx, at, visible === 'everywhere' ? undefined : visible);
+  const upcoming = summary.requirements
+    .filter((r) => r.mode === 'enforce' && Date.parse(r.date) > at.getTime())
+    .sort((a, b) => Date.parse(a.date) - Date.parse(b.date))[0];
+  return {
+    at: summary.at,
+    policyVersion: summary.policyVersion,
+    users: summary.users,
+    elevated: summary.elevated,
+    withoutMethod: summary.withoutMethod,
+    methodMix: summary.methodMix,
+    nextDeadline: upcoming
+      ? { requirement: upcoming.id, name: upcoming.name, date: upcoming.date, daysLeft: Math.ceil((Date.parse(upcoming.date) - at.getTime()) / 86_400_000), atRisk: upcoming.byState['action-needed'] + upcoming.byState['in-grace'] + upcoming.byState['non-compliant'] }
+      : null,
+    requirements: summary.requirements,
+  };
 }

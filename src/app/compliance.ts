@@ -56,7 +56,7 @@ function registeredOf(kinds: readonly SecondFactorKind[], models: readonly strin
 }
 
 /** The models of these users' active methods (`kind:model`, sorted), for the people who have any. */
-async function modelsOf(db: Kysely<DatabaseSchema>, users?: Expression<unknown>): Promise<Map<string, { profile: string; models: string[] }>> {
+async function modelsOf(db: Kysely<DatabaseSchema>, users?: Expression<unknown>, organisations: readonly string[] | null = null): Promise<Map<string, { profile: string; models: string[] }>> {
   let query = db
     .selectFrom('methods as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
@@ -65,6 +65,7 @@ async function modelsOf(db: Kysely<DatabaseSchema>, users?: Expression<unknown>)
     .where('m.model', 'is not', null)
     .where('u.status', '=', 'active');
   if (users) query = query.where('m.user_id', 'in', users as never);
+  if (organisations) query = query.where('u.organisation_id', 'in', organisations);
   const byUser = new Map<string, { profile: string; models: string[] }>();
   for (const row of await query.execute()) {
     const entry = byUser.get(row.user_id) ?? { profile: row.profile, models: [] };
@@ -154,7 +155,12 @@ async function applicationsOf(db: Kysely<DatabaseSchema>, at: Date, named: Reado
  * Active users counted per profile and per set of applications used, for those who use any (one GROUP BY
  * over the Grant rows' (model, client_id, account_id) index; a flag per application the policy names).
  */
-async function applicationProfileCounts(db: Kysely<DatabaseSchema>, at: Date, named: readonly string[]): Promise<Array<{ profile: string; applications: string[]; users: number }>> {
+async function applicationProfileCounts(
+  db: Kysely<DatabaseSchema>,
+  at: Date,
+  named: readonly string[],
+  organisations: readonly string[] | null = null,
+): Promise<Array<{ profile: string; applications: string[]; users: number }>> {
   const flags = named.map((key, i) => sql`max(case when c.key = ${key} then 1 else 0 end) as ${sql.ref(`a${i}`)}`);
   const other = named.length ? sql`max(case when c.key not in (${sql.join(named)}) then 1 else 0 end)` : sql`1`;
   const columns = [...named.map((_, i) => sql.ref(`s.a${i}`)), sql.ref('s.other')];
@@ -166,7 +172,7 @@ async function applicationProfileCounts(db: Kysely<DatabaseSchema>, at: Date, na
       where g.model = 'Grant' and g.account_id is not null and (g.expires_at is null or g.expires_at > ${at.toISOString()})
       group by g.account_id
     ) s inner join users u on u.id = s.account_id
-    where u.status = 'active'
+    where u.status = 'active'${organisations ? sql` and u.organisation_id in (${sql.join(organisations)})` : sql``}
     group by u.policy_profile, ${sql.join(columns)}`.execute(db);
   return rows.map((row) => ({
     profile: String(row.profile),
@@ -188,23 +194,27 @@ export interface ComplianceSummary {
   requirements: Array<{ id: string; name: string; type: 'requirement' | 'registration'; mode: 'enforce' | 'report-only'; date: string } & StateCounts>;
   /** Distinct combinations of roles, groups, method kinds and exceptions evaluated. */
   combinations: number;
+  /** Active users holding each kind of method (the method mix; one person may count in several). */
+  methodMix: Partial<Record<SecondFactorKind, number>>;
 }
 
-/** The summary: users counted per combination in SQL, each combination evaluated once by the core. */
-export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock()): Promise<ComplianceSummary> {
+/**
+ * The summary: users counted per combination in SQL, each combination evaluated once by the core; of
+ * every active user, or (`organisations`) of those organisations' users only — a local administrator's.
+ */
+export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock(), organisations?: readonly string[]): Promise<ComplianceSummary> {
   const db = ctx.store.database.db;
   const { evaluator, policy, version } = await evaluatorFor(ctx, at);
-  const [profiles, exceptions] = await Promise.all([
-    activeProfileCounts(db),
-    db
-      .selectFrom('policy_exceptions as e')
-      .innerJoin('users as u', 'u.id', 'e.user_id')
-      .select(['e.user_id', 'e.requirement_id', 'u.policy_profile as profile'])
-      .where('u.status', '=', 'active')
-      .where('e.revoked_at', 'is', null)
-      .where('e.until', '>', at.toISOString())
-      .execute(),
-  ]);
+  const inScope = organisations ? (organisations.length ? organisations : ['\u0000none']) : null;
+  let exceptionQuery = db
+    .selectFrom('policy_exceptions as e')
+    .innerJoin('users as u', 'u.id', 'e.user_id')
+    .select(['e.user_id', 'e.requirement_id', 'u.policy_profile as profile'])
+    .where('u.status', '=', 'active')
+    .where('e.revoked_at', 'is', null)
+    .where('e.until', '>', at.toISOString());
+  if (inScope) exceptionQuery = exceptionQuery.where('u.organisation_id', 'in', inScope);
+  const [profiles, exceptions] = await Promise.all([activeProfileCounts(db, organisations), exceptionQuery.execute()]);
   // Users who use applications a requirement targets move from their profile's count to their
   // profile-with-applications' count; then users with live exceptions to their profile-with-exceptions'.
   type Where = { exceptions: string[]; applications: string[]; models: string[] };
@@ -221,10 +231,10 @@ export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock())
   };
   const named = hasApplicationRequirements(policy) ? namedApplications(policy) : null;
   if (named) {
-    for (const row of await applicationProfileCounts(db, at, named)) move(row.profile, { exceptions: [], applications: [], models: [] }, { exceptions: [], applications: row.applications, models: [] }, row.users);
+    for (const row of await applicationProfileCounts(db, at, named, inScope)) move(row.profile, { exceptions: [], applications: [], models: [] }, { exceptions: [], applications: row.applications, models: [] }, row.users);
   }
   // Where a strength lists models, people whose methods have one move to their combination with those models.
-  const models = listsModels(policy) ? await modelsOf(db) : new Map<string, { profile: string; models: string[] }>();
+  const models = listsModels(policy) ? await modelsOf(db, undefined, inScope) : new Map<string, { profile: string; models: string[] }>();
   const applicationsOfModelled = named && models.size ? await applicationsOf(db, at, new Set(named), [...models.keys()]) : new Map<string, string[]>();
   for (const [userId, entry] of models) {
     const applications = applicationsOfModelled.get(userId) ?? [];
@@ -252,9 +262,11 @@ export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock())
     ...policy.registration.map((r) => [r.id, r.by] as [string, Date]),
   ]);
   const perRequirement = new Map<string, ComplianceSummary['requirements'][number]>();
+  const methodMix: Partial<Record<SecondFactorKind, number>> = {};
   for (const row of rows) {
     const count = row.users;
     const { roles, groups, kinds } = parseProfile(row.profile);
+    for (const kind of kinds) methodMix[kind] = (methodMix[kind] ?? 0) + count;
     const evaluation = evaluator.evaluate({ roles, groups, kinds, exceptions: row.exceptions, applications: row.applications, models: row.models });
     users.total += count;
     users.byState[evaluation.state.state] += count;
@@ -273,7 +285,7 @@ export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock())
       entry.byState[result.state.state] += count;
     }
   }
-  return { at: at.toISOString(), policyVersion: version, users, elevated, withoutMethod, requirements: [...perRequirement.values()], combinations: evaluator.evaluations };
+  return { at: at.toISOString(), policyVersion: version, users, elevated, withoutMethod, requirements: [...perRequirement.values()], combinations: evaluator.evaluations, methodMix };
 }
 
 export interface ComplianceRow {

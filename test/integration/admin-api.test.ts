@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdminToken, revokeAdminToken, setClientAdminScope } from '../../src/app/admin-api.js';
 import { addClient } from '../../src/app/oidc/clients.js';
+import { totpStrategy } from '../../src/app/methods/totp/index.js';
 import { startPairing } from '../../src/app/methods/push/pairing.js';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
 import { applyPolicyText } from '../../src/app/policy.js';
@@ -189,6 +190,7 @@ describe.each(dialects)('the admin API on %s', (dialect) => {
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
         `${API}/audit`,
+        `${API}/dashboard`,
         `${API}/sign-ins`,
         ...['', '/{id}', '/{id}/disable', '/{id}/enable', '/{id}/exceptions', '/{id}/passes', '/{id}/push/unblock', '/{id}/re-registration', '/{id}/sessions/revoke'].map((p) => `${API}/users${p}`),
       ],
@@ -273,6 +275,38 @@ registration:
     await ctx.store.push.setUserBlocked(people.north!.id, new Date());
     expect((await call('POST', `${API}/users/${people.north!.id}/push/unblock`, tokens.local!)).json()).toEqual({ pushBlocked: false });
     expect((await ctx.store.users.findById(people.north!.id))!.push_blocked_at).toBeNull();
+  });
+
+  it('gives a dashboard of the caller’s organisations: users and elevated users by state, the method mix, the next deadline with the number at risk', async () => {
+    const inThirtyDays = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10);
+    await applyPolicyText(ctx, `version: 1
+methods:
+  totp: { enabled: true }
+  tap: { enabled: true }
+requirements:
+  - id: elevated-mfa
+    name: Those with elevated rights use a second factor
+    include: [elevated]
+    strength: mfa
+    effective: ${inThirtyDays}
+`, actor, 'a deadline ahead');
+    // South's person sets up an authenticator app: the method mix counts it, for South only.
+    const south = (await ctx.store.users.findById(people.south!.id))!;
+    const enrolment = await totpStrategy.beginEnrolment!(ctx, south, {}, { purpose: 'enrolment', binding: 'test', ip: '127.0.0.1' });
+    await ctx.store.methods.activate(south.id, enrolment.methodId, ctx.clock(), null);
+    type Dashboard = { users: { total: number }; elevated: { total: number; byState: Record<string, number> }; nextDeadline: { requirement: string; daysLeft: number; atRisk: number } | null; methodMix: Record<string, number> };
+    const local = (await call('GET', `${API}/dashboard`, tokens.local!)).json() as Dashboard;
+    const global = (await call('GET', `${API}/dashboard`, tokens.global!)).json() as Dashboard;
+    const northActive = (await ctx.store.database.db.selectFrom('users').select('id').where('organisation_id', '=', (await ctx.store.users.findById(people.north!.id))!.organisation_id).where('status', '=', 'active').execute()).length;
+    expect(local.users.total).toBe(northActive);
+    expect(global.users.total).toBeGreaterThan(local.users.total);
+    // North's elevated people: the global and the local administrator, neither with a method yet.
+    expect(local.elevated.total).toBe(2);
+    expect(local.nextDeadline).toMatchObject({ requirement: 'elevated-mfa', atRisk: 2 });
+    expect(local.nextDeadline!.daysLeft).toBeGreaterThanOrEqual(29);
+    expect(global.nextDeadline!.atRisk).toBe(3);
+    expect(global.methodMix.totp).toBe(1);
+    expect(local.methodMix.totp).toBeUndefined();
   });
 
   it('refuses an administrator who does not meet the policy now: an administrator must be compliant to administer', async () => {

@@ -13,6 +13,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import {
   auditLog,
   authenticateAdmin,
+  dashboard,
   disableFor,
   enableFor,
   grantExceptionFor,
@@ -188,6 +189,40 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
         },
       },
       async (request) => revokeSessionsFor(ctx, who(request), request.params.id),
+    );
+
+    const counts = { type: 'object', properties: { total: { type: 'integer' }, byState: { type: 'object', additionalProperties: { type: 'integer' } } } } as const;
+    api.get(
+      '/dashboard',
+      {
+        config,
+        schema: {
+          summary: 'Registration and compliance at a glance, for the organisations the caller administers',
+          response: {
+            200: {
+              type: 'object',
+              properties: {
+                at: { type: 'string' },
+                policyVersion: { type: 'integer' },
+                users: counts,
+                elevated: counts,
+                withoutMethod: { type: 'integer' },
+                methodMix: { type: 'object', additionalProperties: { type: 'integer' } },
+                nextDeadline: {
+                  type: ['object', 'null'],
+                  properties: { requirement: { type: 'string' }, name: { type: 'string' }, date: { type: 'string' }, daysLeft: { type: 'integer' }, atRisk: { type: 'integer' } },
+                },
+                requirements: {
+                  type: 'array',
+                  items: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, type: { type: 'string' }, mode: { type: 'string' }, date: { type: 'string' }, ...counts.properties } },
+                },
+              },
+            },
+            ...errors,
+          },
+        },
+      },
+      async (request) => dashboard(ctx, who(request)),
     );
 
     const logQuery = {

@@ -22,13 +22,14 @@ export async function refreshPolicyProfile(db: Kysely<DatabaseSchema>, userId: s
  * Active users counted per profile: one GROUP BY over the `(status, policy_profile)` index (ADR 0006).
  * The compliance summary and `policy check`'s count of people a document would strand both start here.
  */
-export async function activeProfileCounts(db: Kysely<DatabaseSchema>): Promise<Array<{ profile: string; users: number }>> {
-  const rows = await db
+export async function activeProfileCounts(db: Kysely<DatabaseSchema>, organisations?: readonly string[]): Promise<Array<{ profile: string; users: number }>> {
+  let query = db
     .selectFrom('users')
     .select((eb) => ['policy_profile as profile', eb.fn.countAll<number | string>().as('users')])
-    .where('status', '=', 'active')
-    .groupBy('policy_profile')
-    .execute();
+    .where('status', '=', 'active');
+  // An administrator's own organisations (the admin console's dashboard): by the organisation index.
+  if (organisations) query = query.where('organisation_id', 'in', organisations.length ? organisations : ['\u0000none']);
+  const rows = await query.groupBy('policy_profile').execute();
   return rows.map((r) => ({ profile: r.profile, users: Number(r.users) }));
 }
 
