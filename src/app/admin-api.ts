@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Actor } from '../core/audit.js';
 import { administers, authorityOf, may, visibleOrganisations, type AdminAction, type Authority } from '../core/admin/scope.js';
 import { GLOBAL_SCOPE } from '../core/directory.js';
+import { methodDefinitions, type SecondFactorKind } from '../core/methods/registry.js';
 import { PortcullisError } from '../core/errors.js';
 import { hmac, randomToken } from '../crypto/tokens.js';
 import type { AdminTokenRow, UserRow } from '../store/schema.js';
@@ -153,6 +154,19 @@ export async function setClientAdminScope(ctx: AppContext, clientId: string, whe
     await repos.audit.append({ type: 'admin-client.scope-set', at: now, actor, subjectUserId: null, ip: null, details: { client_id: clientId, organisations } });
   });
   return organisations;
+}
+
+/**
+ * The admin console's caller: the signed-in person (a full session), if their roles administer anything
+ * and they meet the policy's requirements in force. The console does everything their roles allow.
+ */
+export async function adminCallerForSession(ctx: AppContext, session: { user: UserRow; restricted: unknown }): Promise<AdminCaller> {
+  if (session.restricted) throw new PortcullisError('admin-not-compliant');
+  const authority = authorityOf(await ctx.store.roles.assignmentsOf(session.user.id));
+  if (!administers(authority)) throw new PortcullisError('admin-forbidden');
+  const { state } = await evaluateUser(ctx, session.user);
+  if (state.state === 'in-grace' || state.state === 'non-compliant') throw new PortcullisError('admin-not-compliant');
+  return { user: session.user, authority, scopes: new Set(ADMIN_TOKEN_SCOPES), actor: { kind: 'user', userId: session.user.id } };
 }
 
 function requireScope(caller: AdminCaller, scope: AdminTokenScope): void {
@@ -355,6 +369,10 @@ export async function dashboard(ctx: AppContext, caller: AdminCaller) {
     elevated: summary.elevated,
     withoutMethod: summary.withoutMethod,
     methodMix: summary.methodMix,
+    /** The method mix by name, most used first (the console's chart and table). */
+    methods: Object.entries(summary.methodMix)
+      .map(([kind, users]) => ({ kind, name: methodDefinitions[kind as SecondFactorKind]?.name ?? kind, users: users ?? 0 }))
+      .sort((a, b) => b.users - a.users),
     nextDeadline: upcoming
       ? { requirement: upcoming.id, name: upcoming.name, date: upcoming.date, daysLeft: Math.ceil((Date.parse(upcoming.date) - at.getTime()) / 86_400_000), atRisk: upcoming.byState['action-needed'] + upcoming.byState['in-grace'] + upcoming.byState['non-compliant'] }
       : null,

@@ -18,6 +18,7 @@ import { oidcProvider } from './oidc/plugin.js';
 import { sweepExpired } from '../app/housekeeping.js';
 import { deviceApiRoutes } from './device-api/routes.js';
 import { adminApiRoutes } from './admin-api/routes.js';
+import { adminRoutes } from './admin/routes.js';
 import { devRoutes } from './dev/routes.js';
 import { helpRoutes } from './help/routes.js';
 import { opsRoutes } from './ops/routes.js';
@@ -144,6 +145,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(passwordResetRoutes, { ctx });
   await app.register(deviceApiRoutes, { ctx });
   await app.register(adminApiRoutes, { ctx });
+  await app.register(adminRoutes, { ctx });
   await app.register(authenticatorRoutes, { ctx });
   await app.register(helpRoutes, { ctx });
   await app.register(oidcProvider, { ctx });
