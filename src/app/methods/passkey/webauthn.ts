@@ -8,23 +8,30 @@
  * Nothing here throws for what a browser (or an attacker) sends: every failure is a refusal with a reason code.
  */
 import { createRequire } from 'node:module';
-import {
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransport,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  AuthenticatorTransport,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import {
-  cose,
-  decodeAttestationObject,
-  decodeCredentialPublicKey,
-  isoBase64URL,
-  parseAuthenticatorData,
-  type ParsedAuthenticatorData,
-} from '@simplewebauthn/server/helpers';
+import type { ParsedAuthenticatorData } from '@simplewebauthn/server/helpers';
+
+/**
+ * The library, loaded on the first ceremony checked: importing it takes about 0.3 s (its ASN.1 and X.509
+ * code), which every CLI command and the server's start would otherwise pay for a passkey nobody uses yet.
+ */
+type Library = typeof import('@simplewebauthn/server') & { helpers: typeof import('@simplewebauthn/server/helpers') };
+let loaded: Library | undefined;
+async function library(): Promise<Library> {
+  loaded ??= { ...(await import('@simplewebauthn/server')), helpers: await import('@simplewebauthn/server/helpers') };
+  return loaded;
+}
+
+/** COSE_Key's `alg` label (RFC 9052 §7.1). */
+const COSE_ALG = 3;
+const fromBase64url = (text: string): Uint8Array<ArrayBuffer> => new Uint8Array(Buffer.from(text, 'base64url'));
+const toBase64url = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url');
 
 // ---------------------------------------------------------------------------------------------------------------
 // Relying party and policy
@@ -278,7 +285,7 @@ interface ClientData {
 /** §7.1 and §7.2, "parse JSONtext": clientDataJSON must parse as JSON with the members we then check. */
 function clientDataOf(clientDataJSON: string): ClientData | null {
   try {
-    const parsed = objectOf(JSON.parse(isoBase64URL.toUTF8String(clientDataJSON)));
+    const parsed = objectOf(JSON.parse(Buffer.from(clientDataJSON, 'base64url').toString('utf8')));
     if (!parsed) return null;
     const { type, challenge, origin, crossOrigin } = parsed;
     if (typeof type !== 'string' || typeof challenge !== 'string' || typeof origin !== 'string') return null;
@@ -294,14 +301,14 @@ function clientDataOf(clientDataJSON: string): ClientData | null {
  * is taken apart here first (§7.1, "CBOR decoding on attestationObject"): a map of fmt, attStmt and authData whose authData carries attested
  * credential data.
  */
-function attestedDataOf(attestationObject: string): ParsedAuthenticatorData | null {
+function attestedDataOf({ helpers }: Library, attestationObject: string): ParsedAuthenticatorData | null {
   try {
-    const decoded: unknown = decodeAttestationObject(isoBase64URL.toBuffer(attestationObject));
+    const decoded: unknown = helpers.decodeAttestationObject(fromBase64url(attestationObject));
     if (!(decoded instanceof Map)) return null;
     const authData: unknown = decoded.get('authData');
     if (typeof decoded.get('fmt') !== 'string' || !(decoded.get('attStmt') instanceof Map)) return null;
     if (!(authData instanceof Uint8Array)) return null;
-    const parsed = parseAuthenticatorData(new Uint8Array(authData));
+    const parsed = helpers.parseAuthenticatorData(new Uint8Array(authData));
     return parsed.credentialID && parsed.credentialPublicKey && parsed.aaguid ? parsed : null;
   } catch {
     return null;
@@ -309,9 +316,9 @@ function attestedDataOf(attestationObject: string): ParsedAuthenticatorData | nu
 }
 
 /** §7.2: authenticator data must parse before its fields are checked. */
-function authenticatorDataIsWellFormed(authenticatorData: string): boolean {
+function authenticatorDataIsWellFormed({ helpers }: Library, authenticatorData: string): boolean {
   try {
-    parseAuthenticatorData(isoBase64URL.toBuffer(authenticatorData));
+    helpers.parseAuthenticatorData(fromBase64url(authenticatorData));
     return true;
   } catch {
     return false;
@@ -360,9 +367,10 @@ function assertionResponseOf(response: unknown): AuthenticationResponseJSON | nu
 }
 
 /** The COSE algorithm of a public key, or null if it is not a COSE_Key with a numeric alg. */
-export function algorithmOfPublicKey(publicKey: Uint8Array): number | null {
+export async function algorithmOfPublicKey(publicKey: Uint8Array): Promise<number | null> {
+  const { helpers } = await library();
   try {
-    const alg = decodeCredentialPublicKey(new Uint8Array(publicKey)).get(cose.COSEKEYS.alg);
+    const alg = helpers.decodeCredentialPublicKey(new Uint8Array(publicKey)).get(COSE_ALG as never);
     return typeof alg === 'number' ? alg : null;
   } catch {
     return null;
@@ -397,15 +405,16 @@ export async function checkRegistration(
   if (!clientData) return { ok: false, reason: 'malformed' };
   // §7.1 "C.topOrigin": we never embed the ceremony in another site's frame, so a cross-origin one is not ours.
   if (clientData.crossOrigin) return { ok: false, reason: 'origin' };
-  const attested = attestedDataOf(shaped.response.attestationObject);
+  const lib = await library();
+  const attested = attestedDataOf(lib, shaped.response.attestationObject);
   if (!attested?.credentialID) return { ok: false, reason: 'malformed' };
   // §7.1 "credentialId is at most 1023 bytes", on the id the authenticator attested; the library stores
   // that one, so the id the browser reported beside it must be the same.
   if (attested.credentialID.length > MAX_CREDENTIAL_ID_BYTES) return { ok: false, reason: 'credential-id' };
-  if (isoBase64URL.fromBuffer(attested.credentialID) !== shaped.id) return { ok: false, reason: 'credential-id' };
+  if (toBase64url(attested.credentialID) !== shaped.id) return { ok: false, reason: 'credential-id' };
 
   try {
-    const verification = await verifyRegistrationResponse({
+    const verification = await lib.verifyRegistrationResponse({
       response: shaped,
       expectedChallenge: (challenge) => challengeMatches(challenge),
       expectedOrigin: rp.origin,
@@ -418,14 +427,14 @@ export async function checkRegistration(
     });
     if (!verification.verified) return { ok: false, reason: 'signature' };
     const info = verification.registrationInfo;
-    const algorithm = algorithmOfPublicKey(info.credential.publicKey);
+    const algorithm = await algorithmOfPublicKey(info.credential.publicKey);
     // The library checked the alg; checking again keeps our allow-list the one that decides.
     if (algorithm === null || !isAllowedAlgorithm(algorithm)) return { ok: false, reason: 'algorithm' };
     return {
       ok: true,
       credential: {
         id: info.credential.id,
-        publicKey: isoBase64URL.fromBuffer(info.credential.publicKey),
+        publicKey: toBase64url(info.credential.publicKey),
         counter: info.credential.counter,
         transports: [...(shaped.response.transports ?? [])],
         aaguid: info.aaguid,
@@ -467,14 +476,15 @@ export async function checkAssertion(
   // §7.2 "credential.id identifies a credential of this user": the credential used must be the one we looked up.
   if (shaped.id !== credential.id) return { ok: false, reason: 'credential' };
   const clientData = clientDataOf(shaped.response.clientDataJSON);
-  if (!clientData || !authenticatorDataIsWellFormed(shaped.response.authenticatorData)) {
+  const lib = await library();
+  if (!clientData || !authenticatorDataIsWellFormed(lib, shaped.response.authenticatorData)) {
     return { ok: false, reason: 'malformed' };
   }
   // §7.2 "C.topOrigin": as for registration, a framed ceremony is not one we started.
   if (clientData.crossOrigin) return { ok: false, reason: 'origin' };
 
   try {
-    const verification = await verifyAuthenticationResponse({
+    const verification = await lib.verifyAuthenticationResponse({
       response: shaped,
       expectedChallenge: (challenge) => challengeMatches(challenge),
       expectedOrigin: rp.origin,
@@ -482,7 +492,7 @@ export async function checkAssertion(
       expectedType: 'webauthn.get',
       credential: {
         id: credential.id,
-        publicKey: isoBase64URL.toBuffer(credential.publicKey),
+        publicKey: fromBase64url(credential.publicKey),
         counter: 0,
         transports: credential.transports as AuthenticatorTransport[],
       },
