@@ -176,6 +176,17 @@ describe.each(dialects)('the admin API on %s', (dialect) => {
     expect((await log(tokens.local!, `&user=${user.id}&method=passkey`))).toEqual([]);
     expect((await call('GET', `${API}/sign-ins?result=maybe`, tokens.local!)).json()).toMatchObject({ code: 'request-invalid', field: 'result' });
 
+    // Exportable as CSV, with the report's formula guard: an address typed as a formula is text in a spreadsheet.
+    await new TestBrowser(app).signIn(`=HYPERLINK-${tag}@example.org`, 'whatever-it-is');
+    const csv = await call('GET', `${API}/sign-ins?format=csv&result=failure&limit=1000`, tokens.global!);
+    expect(csv.headers['content-type']).toContain('text/csv');
+    const lines = csv.body.trim().split('\r\n');
+    expect(lines[0]).toBe('at,result,reason,methods,email,organisation,ip');
+    expect(lines.filter((line) => line.toLowerCase().includes('hyperlink')), lines.slice(0, 3).join('\n')).toEqual([expect.stringContaining(`,'=`)]);
+    expect(lines.some((line) => line.includes(`,=HYPERLINK`))).toBe(false);
+    const auditCsv = await call('GET', `${API}/audit?type=tap.issued&format=csv`, tokens.local!);
+    expect(auditCsv.body.split('\r\n')[0]).toBe('id,at,type,actor,subject,organisation,ip,details');
+
     const audit = ((await call('GET', `${API}/audit?type=tap.issued&limit=1000`, tokens.local!)).json() as { events: Array<{ subject: string; actor: string }> }).events;
     expect(audit.length).toBeGreaterThan(0);
     expect(new Set(audit.map((e) => e.subject))).toEqual(new Set([people.north!.email]));

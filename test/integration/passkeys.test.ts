@@ -117,6 +117,9 @@ describe.each(dialects)('passkeys and recovery codes on %s', (dialect) => {
     expect(options.timeout).toBe(300_000);
     expect(options.attestation).toBe('none');
     expect(options.authenticatorSelection).toMatchObject({ residentKey: 'preferred', userVerification: 'preferred' });
+    // No authenticatorAttachment: the browser offers this device's own passkeys, a phone nearby (hybrid)
+    // and a security key alike (WebAuthn L3 §5.4.4).
+    expect(options.authenticatorSelection).not.toHaveProperty('authenticatorAttachment');
     // A new page, a new challenge: each is single-use.
     expect(optionsIn((await browser.get(chosen.headers.location!)).body, 'webauthn-options').challenge).not.toBe(options.challenge);
 

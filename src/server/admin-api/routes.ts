@@ -27,6 +27,7 @@ import {
   type AdminCaller,
 } from '../../app/admin-api.js';
 import type { AppContext } from '../../app/context.js';
+import { csvCell } from '../../app/compliance-csv.js';
 import { formatErrorMessage, isPortcullisError } from '../../core/errors.js';
 
 const PREFIX = '/api/admin/v1';
@@ -57,6 +58,12 @@ const userSummary = {
   type: 'object',
   properties: { id: { type: 'string' }, email: { type: 'string' }, name: { type: 'string' }, organisation: { type: 'string' }, status: { type: 'string' } },
 } as const;
+
+/** A list as CSV (RFC 4180), every cell through the compliance report's formula guard. */
+function sendCsv(reply: FastifyReply, name: string, header: readonly string[], rows: ReadonlyArray<readonly string[]>): FastifyReply {
+  const lines = [header.join(','), ...rows.map((row) => row.map(csvCell).join(','))];
+  return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(`${lines.join('\r\n')}\r\n`);
+}
 
 function sendProblem(reply: FastifyReply, status: number, code: string, detail: string, field?: string): FastifyReply {
   return reply
@@ -230,8 +237,9 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
       organisation: { type: 'string', format: 'uuid' },
       before: { type: 'integer', minimum: 1, description: 'Events before this id: the next page' },
       limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+      format: { type: 'string', enum: ['json', 'csv'], default: 'json', description: 'csv: the same rows as a spreadsheet, formula cells neutralised' },
     } as const;
-    type LogQuery = { user?: string; organisation?: string; before?: number; limit?: number };
+    type LogQuery = { user?: string; organisation?: string; before?: number; limit?: number; format?: 'json' | 'csv' };
     const logFilter = (q: LogQuery) => ({ ...(q.user ? { userId: q.user } : {}), ...(q.organisation ? { organisationId: q.organisation } : {}), ...(q.before ? { before: q.before } : {}), limit: q.limit ?? 100 });
 
     api.get<{ Querystring: LogQuery & { method?: string; result?: 'success' | 'failure' } }>(
@@ -271,9 +279,13 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
           },
         },
       },
-      async (request) => ({
-        signIns: await signInLog(ctx, who(request), { ...logFilter(request.query), ...(request.query.method ? { method: request.query.method } : {}), ...(request.query.result ? { result: request.query.result } : {}) }),
-      }),
+      async (request, reply) => {
+        const signIns = await signInLog(ctx, who(request), { ...logFilter(request.query), ...(request.query.method ? { method: request.query.method } : {}), ...(request.query.result ? { result: request.query.result } : {}) });
+        if (request.query.format === 'csv') {
+          return sendCsv(reply, 'sign-ins', ['at', 'result', 'reason', 'methods', 'email', 'organisation', 'ip'], signIns.map((s) => [s.at, s.result, s.reason, s.methods.join(' '), s.email ?? '', s.organisation ?? '', s.ip ?? '']));
+        }
+        return { signIns };
+      },
     );
 
     api.get<{ Querystring: LogQuery & { type?: string } }>(
@@ -309,7 +321,13 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
           },
         },
       },
-      async (request) => ({ events: await auditLog(ctx, who(request), { ...logFilter(request.query), ...(request.query.type ? { type: request.query.type } : {}) }) }),
+      async (request, reply) => {
+        const events = await auditLog(ctx, who(request), { ...logFilter(request.query), ...(request.query.type ? { type: request.query.type } : {}) });
+        if (request.query.format === 'csv') {
+          return sendCsv(reply, 'audit', ['id', 'at', 'type', 'actor', 'subject', 'organisation', 'ip', 'details'], events.map((e) => [String(e.id), e.at, e.type, e.actor, e.subject ?? '', e.organisation ?? '', e.ip ?? '', JSON.stringify(e.details)]));
+        }
+        return { events };
+      },
     );
 
     const action = (path: string, summary: string, run: (c: AdminCaller, id: string) => Promise<object>, result: Record<string, unknown>) =>
