@@ -14,7 +14,7 @@ import { hmac, randomToken } from '../crypto/tokens.js';
 import type { AdminTokenRow, UserRow } from '../store/schema.js';
 import { resetMethods, revokeSessions, unblockPush } from './admin.js';
 import { disableUser, enableUser } from './directory.js';
-import { complianceSummary } from './compliance.js';
+import { complianceSummary, complianceTrend } from './compliance.js';
 import type { AppContext } from './context.js';
 import { listMethods } from './security-info.js';
 import { addException, evaluateUser } from './policy.js';
@@ -377,5 +377,7 @@ export async function dashboard(ctx: AppContext, caller: AdminCaller) {
       ? { requirement: upcoming.id, name: upcoming.name, date: upcoming.date, daysLeft: Math.ceil((Date.parse(upcoming.date) - at.getTime()) / 86_400_000), atRisk: upcoming.byState['action-needed'] + upcoming.byState['in-grace'] + upcoming.byState['non-compliant'] }
       : null,
     requirements: summary.requirements,
+    /** The last 30 days' daily snapshots of the same organisations, oldest first. */
+    trend: await complianceTrend(ctx, visible === 'everywhere' ? undefined : visible),
   };
 }

@@ -479,3 +479,47 @@ export async function* compliancePages(ctx: AppContext, filter: RowFilter = {}):
 export async function* complianceRows(ctx: AppContext, filter: RowFilter = {}): AsyncGenerator<ComplianceRow> {
   for await (const page of compliancePages(ctx, filter)) yield* page;
 }
+
+/**
+ * Today's snapshot of the counts (the dashboard's trend), of everyone and of each organisation: written
+ * once a day by whichever node's housekeeping gets there first; false when today's was there already.
+ */
+export async function snapshotCompliance(ctx: AppContext, at: Date = ctx.clock()): Promise<boolean> {
+  const db = ctx.store.database.db;
+  const day = at.toISOString().slice(0, 10);
+  if (await db.selectFrom('compliance_snapshots').select('day').where('day', '=', day).where('scope', '=', '*').executeTakeFirst()) return false;
+  const organisations = await db.selectFrom('organisations').select('id').execute();
+  const rows = [];
+  for (const scope of ['*', ...organisations.map((o) => o.id)]) {
+    const summary = await complianceSummary(ctx, at, scope === '*' ? undefined : [scope]);
+    rows.push({ day, scope, counts: JSON.stringify({ users: summary.users, elevated: summary.elevated, withoutMethod: summary.withoutMethod }), created_at: at.toISOString() });
+  }
+  // Another node may have written today's meanwhile: its rows stand.
+  const result = await db.insertInto('compliance_snapshots').values(rows).onConflict((oc) => oc.columns(['day', 'scope']).doNothing()).executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+export interface TrendPoint {
+  day: string;
+  elevated: StateCounts;
+  users: StateCounts;
+}
+
+/** The last `days` days' snapshots, summed over these organisations (or everyone's), oldest first. */
+export async function complianceTrend(ctx: AppContext, organisations: readonly string[] | undefined, days = 30): Promise<TrendPoint[]> {
+  const since = new Date(ctx.clock().getTime() - days * 86_400_000).toISOString().slice(0, 10);
+  const scopes = organisations ?? ['*'];
+  if (scopes.length === 0) return [];
+  const rows = await ctx.store.database.db.selectFrom('compliance_snapshots').select(['day', 'counts']).where('scope', 'in', scopes).where('day', '>=', since).orderBy('day').execute();
+  const byDay = new Map<string, TrendPoint>();
+  for (const row of rows) {
+    const counts = JSON.parse(row.counts) as { users: StateCounts; elevated: StateCounts };
+    const point = byDay.get(row.day) ?? { day: row.day, users: emptyCounts(), elevated: emptyCounts() };
+    for (const which of ['users', 'elevated'] as const) {
+      point[which].total += counts[which].total;
+      for (const state of STATE_NAMES) point[which].byState[state] += counts[which].byState[state] ?? 0;
+    }
+    byDay.set(row.day, point);
+  }
+  return [...byDay.values()];
+}

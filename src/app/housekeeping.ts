@@ -3,7 +3,13 @@
  * challenges, abandoned set-ups and the provider's artefacts (docs/shared-state.md says what each is).
  */
 import { deleteExpiredOidcArtefacts } from '../store/oidc-adapter.js';
+import { snapshotCompliance } from './compliance.js';
 import type { AppContext } from './context.js';
+
+/** Once a day (on whichever node comes first): the compliance counts the dashboard's trend is made of. */
+export async function dailyWork(ctx: AppContext): Promise<void> {
+  await snapshotCompliance(ctx);
+}
 
 export async function sweepExpired(ctx: AppContext): Promise<void> {
   const now = ctx.clock();

@@ -15,7 +15,7 @@ import { accountRoutes } from './account/routes.js';
 import { activationRoutes } from './activation/routes.js';
 import { authenticatorRoutes } from './authenticator/routes.js';
 import { oidcProvider } from './oidc/plugin.js';
-import { sweepExpired } from '../app/housekeeping.js';
+import { dailyWork, sweepExpired } from '../app/housekeeping.js';
 import { deviceApiRoutes } from './device-api/routes.js';
 import { adminApiRoutes } from './admin-api/routes.js';
 import { adminRoutes } from './admin/routes.js';
@@ -154,6 +154,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   // are deleted now and then (src/app/housekeeping.ts).
   const sweep = setInterval(() => {
     sweepExpired(ctx).catch((error: unknown) => ctx.logger.warn({ err: (error as Error).message }, 'housekeeping failed'));
+    dailyWork(ctx).catch((error: unknown) => ctx.logger.warn({ err: (error as Error).message }, 'the daily compliance snapshot failed'));
   }, 10 * 60 * 1000);
   sweep.unref();
   app.addHook('onClose', async () => clearInterval(sweep));

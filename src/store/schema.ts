@@ -153,6 +153,15 @@ export interface AdminTokensTable {
 
 export type AdminTokenRow = Selectable<AdminTokensTable>;
 
+/** The dashboard's daily compliance counts (migration 0017). */
+export interface ComplianceSnapshotsTable {
+  day: string;
+  /** '*': every organisation; otherwise an organisation id. */
+  scope: string;
+  counts: string;
+  created_at: string;
+}
+
 /** Where a service client may use its admin scopes (migration 0016). */
 export interface AdminClientsTable {
   client_id: string;
@@ -330,6 +339,7 @@ export interface DatabaseSchema {
   methods: MethodsTable;
   admin_tokens: AdminTokensTable;
   admin_clients: AdminClientsTable;
+  compliance_snapshots: ComplianceSnapshotsTable;
   challenges: ChallengesTable;
   devices: DevicesTable;
   device_enrolments: DeviceEnrolmentsTable;

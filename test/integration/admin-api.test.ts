@@ -14,6 +14,7 @@ import { totpStrategy } from '../../src/app/methods/totp/index.js';
 import { startPairing } from '../../src/app/methods/push/pairing.js';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
 import { applyPolicyText } from '../../src/app/policy.js';
+import { snapshotCompliance } from '../../src/app/compliance.js';
 import { buildApp } from '../../src/server/app.js';
 import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
 import { TestDevice } from '../helpers/device.js';
@@ -318,6 +319,19 @@ requirements:
     expect(global.nextDeadline!.atRisk).toBe(3);
     expect(global.methodMix.totp).toBe(1);
     expect(local.methodMix.totp).toBeUndefined();
+
+    // The trend: a snapshot a day, once (a second call on the same day writes nothing), per organisation.
+    const yesterday = new Date(Date.now() - 86_400_000);
+    expect(await snapshotCompliance(ctx, yesterday)).toBe(true);
+    expect(await snapshotCompliance(ctx, yesterday)).toBe(false);
+    expect(await snapshotCompliance(ctx)).toBe(true);
+    type Trend = { trend: Array<{ day: string; users: { total: number }; elevated: { byState: Record<string, number> } }> };
+    const localTrend = ((await call('GET', `${API}/dashboard`, tokens.local!)).json() as Trend).trend;
+    expect(localTrend.map((p) => p.day)).toEqual([yesterday.toISOString().slice(0, 10), new Date().toISOString().slice(0, 10)]);
+    expect(localTrend[1]!.users.total).toBe(local.users.total);
+    expect(localTrend[1]!.elevated.byState['action-needed']).toBe(2);
+    const globalTrend = ((await call('GET', `${API}/dashboard`, tokens.global!)).json() as Trend).trend;
+    expect(globalTrend[1]!.users.total).toBe(global.users.total);
   });
 
   it('refuses an administrator who does not meet the policy now: an administrator must be compliant to administer', async () => {

@@ -223,6 +223,7 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
                   type: 'array',
                   items: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, type: { type: 'string' }, mode: { type: 'string' }, date: { type: 'string' }, ...counts.properties } },
                 },
+                trend: { type: 'array', items: { type: 'object', properties: { day: { type: 'string' }, users: counts, elevated: counts } } },
               },
             },
             ...errors,

@@ -38,6 +38,11 @@ export async function adminRoutes(app: FastifyInstance, { ctx }: { ctx: AppConte
       mixRows,
       elevatedTable: tableOf(elevatedRows),
       mixTable: tableOf(mixRows),
+      trendTable: view.trend.map((p) => [
+        { text: p.day },
+        { text: p.elevated.byState.compliant.toLocaleString('en-GB'), format: 'numeric' },
+        { text: (p.elevated.byState['action-needed'] + p.elevated.byState['in-grace'] + p.elevated.byState['non-compliant']).toLocaleString('en-GB'), format: 'numeric' },
+      ]),
       elevatedChart: barChart({ title: 'Elevated users by state', bars: elevatedRows }),
       mixChart: barChart({ title: 'Users by sign-in method', bars: mixRows }),
     });

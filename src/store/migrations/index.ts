@@ -21,6 +21,7 @@ import * as auditChain from './0013-audit-chain.js';
 import * as methodData from './0014-method-data.js';
 import * as adminTokens from './0015-admin-tokens.js';
 import * as adminClients from './0016-admin-clients.js';
+import * as complianceSnapshots from './0017-compliance-snapshots.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -47,6 +48,7 @@ const migrations: Record<string, MigrationModule> = {
   '0014-method-data': methodData,
   '0015-admin-tokens': adminTokens,
   '0016-admin-clients': adminClients,
+  '0017-compliance-snapshots': complianceSnapshots,
 };
 
 class StaticProvider implements MigrationProvider {
