@@ -16,12 +16,13 @@
  * like code-step makes its codes beforehand; so is issuing the challenges (beginChallenge: an HMAC, which
  * the server does when it shows the challenge page, a request of its own).
  */
-import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { assertionFor, newSoftwareCredential, type SoftwareCredential } from '../test/helpers/software-authenticator.js';
 import { DEFAULT_POSTGRES, freshDatabase, percentile, postgresAnswers, type Target } from './lib.js';
 import { createAppContext, type AppContext } from '../src/app/context.js';
 import { addOrganisation } from '../src/app/directory.js';
@@ -63,7 +64,6 @@ const ownCpuMs = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
 };
-const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest();
 
 // ── The phase loop ──────────────────────────────────────────────────────────────────────────────────
 
@@ -217,23 +217,10 @@ class TotpRotation {
 
 // ── Passkeys: a software authenticator ──────────────────────────────────────────────────────────────
 
-/** A COSE_Key (RFC 9053 §7.1.1) for an ES256 public key: {1: 2 (EC2), 3: -7 (ES256), -1: 1 (P-256), -2: x, -3: y}. */
-function coseEs256PublicKey(publicKey: KeyObject): Buffer {
-  const jwk = publicKey.export({ format: 'jwk' });
-  const x = Buffer.from(jwk.x!, 'base64url');
-  const y = Buffer.from(jwk.y!, 'base64url');
-  if (x.length !== 32 || y.length !== 32) throw new Error('a P-256 coordinate is not 32 bytes');
-  // CBOR by hand: a map of 5; 1→2, 3→-7 (0x26), -1 (0x20)→1, -2 (0x21)→bstr(32), -3 (0x22)→bstr(32).
-  return Buffer.concat([Buffer.from([0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20]), x, Buffer.from([0x22, 0x58, 0x20]), y]);
-}
-
-interface Credential {
+/** A software credential (test/helpers/software-authenticator.ts) and the method it is. */
+interface Credential extends SoftwareCredential {
   user: UserRow;
   methodId: string;
-  id: string;
-  privateKey: KeyObject;
-  /** The last counter the authenticator signed; each assertion uses the next one. */
-  counter: number;
 }
 
 interface Assertion {
@@ -241,30 +228,6 @@ interface Assertion {
   challengeId: string;
   context: ChallengeContext;
   response: unknown;
-}
-
-/** What the authenticator and browser send back for `challenge` (WebAuthn §6.3.3, §5.2.2), all base64url. */
-function assertionFor(credential: Credential, challenge: string, origin: string, rpIdHash: Buffer): unknown {
-  const clientDataJSON = Buffer.from(JSON.stringify({ type: 'webauthn.get', challenge, origin, crossOrigin: false }), 'utf8');
-  credential.counter += 1;
-  const authenticatorData = Buffer.alloc(37);
-  rpIdHash.copy(authenticatorData, 0);
-  authenticatorData[32] = 0x05; // UP | UV; not backup-eligible, no attested data, no extensions
-  authenticatorData.writeUInt32BE(credential.counter, 33);
-  // ECDSA over authenticatorData ‖ SHA-256(clientDataJSON); node gives the DER form WebAuthn expects.
-  const signature = sign('sha256', Buffer.concat([authenticatorData, sha256(clientDataJSON)]), credential.privateKey);
-  return {
-    id: credential.id,
-    rawId: credential.id,
-    type: 'public-key',
-    response: {
-      clientDataJSON: clientDataJSON.toString('base64url'),
-      authenticatorData: authenticatorData.toString('base64url'),
-      signature: signature.toString('base64url'),
-      userHandle: Buffer.from(credential.user.id, 'utf8').toString('base64url'),
-    },
-    clientExtensionResults: {},
-  };
 }
 
 // ── A run ───────────────────────────────────────────────────────────────────────────────────────────
@@ -289,7 +252,6 @@ async function runOn(target: Target): Promise<void> {
     const app = ctx;
     const publicUrl = new URL(app.config.publicUrl.toString());
     const origin = publicUrl.origin;
-    const rpIdHash = sha256(publicUrl.hostname);
     // As code-step: SQLite is one connection that answers synchronously; PostgreSQL's pool has 10.
     const concurrency = target.kind === 'postgres' ? 8 : 1;
     const ms = seconds * 1000;
@@ -319,11 +281,11 @@ async function runOn(target: Target): Promise<void> {
     for (let i = 0; i < credentialCount; i++) {
       const user = newUser(organisation.id, `passkey-${i}`, at);
       const methodId = randomUUID();
-      const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const id = randomBytes(16).toString('base64url');
+      const credential = newSoftwareCredential(id);
       const stored: StoredCredential = {
         id,
-        publicKey: coseEs256PublicKey(publicKey).toString('base64url'),
+        publicKey: credential.publicKey,
         counter: 0,
         transports: ['internal'],
         aaguid: '00000000-0000-0000-0000-000000000000',
@@ -332,7 +294,7 @@ async function runOn(target: Target): Promise<void> {
         backedUp: false,
         userVerified: true,
       };
-      credentials.push({ user: user as UserRow, methodId, id, privateKey, counter: 0 });
+      credentials.push({ ...credential, user: user as UserRow, methodId });
       items.push({ user, method: { id: methodId, kind: 'passkey', label: 'Passkey', secretSealed: null, data: JSON.stringify(stored), lookupKey: id, totpStep: null } });
     }
     await createUsersWithMethods(app, items);
@@ -354,7 +316,7 @@ async function runOn(target: Target): Promise<void> {
       }
       const { challengeId } = await passkeyStrategy.beginChallenge(app, credential.user, row, context);
       if (!challengeId) throw new Error('passkeyStrategy.beginChallenge gave no challenge');
-      return { credential, challengeId, context, response: assertionFor(credential, challengeId, origin, rpIdHash) };
+      return { credential, challengeId, context, response: assertionFor(credential, challengeId, origin, { userHandle: Buffer.from(credential.user.id, 'utf8').toString('base64url') }) };
     };
     /**
      * One second-step verification: the method's row is read fresh (a sign-in reads it too, and verify()
