@@ -55,16 +55,6 @@ export async function demoPolicyText(now: Date, days = DEMO_POLICY_DAYS): Promis
   return { text: example.replaceAll('2023-11-30', effective), effective };
 }
 
-/**
- * The demo also offers what came after the source article (issue #14): passkeys, which meet the
- * administrators' app-push requirement too, and recovery codes beside another method.
- */
-export function withPasskeys(policyText: string): string {
-  const methods = /^methods:\n/m;
-  if (!methods.test(policyText)) throw new Error('the example policy has no methods section');
-  return policyText.replace(methods, 'methods:\n  passkey: { enabled: true, include: [all] }\n  recovery-code: { enabled: true, include: [all] }\n');
-}
-
 export async function ensureDemo(ctx: AppContext): Promise<DemoReport> {
   const actor = { kind: 'system' } as const;
   const report: Omit<DemoReport, 'mailApp'> = { created: [], existing: [], policy: null };
@@ -89,7 +79,7 @@ export async function ensureDemo(ctx: AppContext): Promise<DemoReport> {
   }
   if (!(await ctx.store.policy.latest())) {
     const { text, effective } = await demoPolicyText(ctx.clock());
-    const { version } = await applyPolicyText(ctx, withPasskeys(text), actor, `The example policy, dated ${DEMO_POLICY_DAYS} days from today for the demo, with passkeys and recovery codes`);
+    const { version } = await applyPolicyText(ctx, text, actor, `The example policy, dated ${DEMO_POLICY_DAYS} days from today for the demo`);
     report.policy = { version, effective };
   }
   return { ...report, mailApp: await ensureMailAppClient(ctx) };
