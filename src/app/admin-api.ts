@@ -6,15 +6,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Actor } from '../core/audit.js';
-import { administers, authorityOf, may, visibleOrganisations, type AdminAction, type Authority } from '../core/admin/scope.js';
+import { administers, authorityOf, may, mayChangeRole, visibleOrganisations, type AdminAction, type Authority } from '../core/admin/scope.js';
 import { GLOBAL_SCOPE } from '../core/directory.js';
 import { methodDefinitions, type SecondFactorKind } from '../core/methods/registry.js';
 import { PortcullisError } from '../core/errors.js';
 import { hmac, randomToken } from '../crypto/tokens.js';
 import type { AdminTokenRow, UserRow } from '../store/schema.js';
-import { resetMethods, revokeSessions, unblockPush } from './admin.js';
-import { disableUser, enableUser } from './directory.js';
-import { complianceSummary, complianceTrend } from './compliance.js';
+import { addGroupMember, removeGroupMember, resetMethods, revokeSessions, unblockPush } from './admin.js';
+import { disableUser, enableUser, grantRole, revokeRole } from './directory.js';
+import { complianceSummary, complianceTrend, stateSelector, statesOf, type StateName } from './compliance.js';
+import { parseProfile } from '../core/policy/profile.js';
+import { normaliseEmail } from '../core/email.js';
+import { signInReasonText, type SignInReason } from '../core/reasons.js';
+import { sql, type SqlBool } from 'kysely';
 import type { AppContext } from './context.js';
 import { listMethods } from './security-info.js';
 import { addException, evaluateUser } from './policy.js';
@@ -22,7 +26,7 @@ import { oidcArtefactAdapter } from './oidc/grants.js';
 import { issuePass, TAP_MAX_SECONDS, TAP_MIN_SECONDS } from './tap.js';
 
 /** What a token may be used for; an action needs its scope as well as the holder's role. */
-export const ADMIN_TOKEN_SCOPES = ['admin:read', 'admin:passes', 'admin:sessions', 'admin:accounts'] as const;
+export const ADMIN_TOKEN_SCOPES = ['admin:read', 'admin:passes', 'admin:sessions', 'admin:accounts', 'admin:policy'] as const;
 export type AdminTokenScope = (typeof ADMIN_TOKEN_SCOPES)[number];
 
 const TOKEN_PREFIX = 'pcat_';
@@ -169,8 +173,16 @@ export async function adminCallerForSession(ctx: AppContext, session: { user: Us
   return { user: session.user, authority, scopes: new Set(ADMIN_TOKEN_SCOPES), actor: { kind: 'user', userId: session.user.id } };
 }
 
-function requireScope(caller: AdminCaller, scope: AdminTokenScope): void {
+export function requireScope(caller: AdminCaller, scope: AdminTokenScope): void {
   if (!caller.scopes.has(scope)) throw new PortcullisError('admin-scope-missing', { scope });
+}
+
+/** The caller as the actor of one action, with why they did it (kept in every event it writes as `why`). */
+export function because(caller: AdminCaller, reason: string): Actor {
+  const why = reason.trim().replace(/\s+/g, ' ');
+  if (why.length < 3 || why.length > 500) throw new PortcullisError('admin-reason-required');
+  const actor = caller.actor;
+  return actor.kind === 'user' || actor.kind === 'cli' || actor.kind === 'client' ? { ...actor, reason: why } : actor;
 }
 
 /** A user the caller may `action`; one they may not even see is not found, as if there were none. */
@@ -187,103 +199,298 @@ export interface AdminUserSummary {
   name: string;
   organisation: string;
   status: string;
+  roles: string[];
+  groups: string[];
+  methods: string[];
+  /** Their compliance state now (active accounts; a disabled one is not evaluated). */
+  compliance: StateName | null;
 }
 
-/** Users the caller may see, by email or name (a prefix), optionally of one organisation. */
-export async function searchUsers(ctx: AppContext, caller: AdminCaller, filter: { q?: string; organisationId?: string; limit: number }): Promise<AdminUserSummary[]> {
+/** What a user search may be narrowed by (issue #15 point 3). */
+export interface UserFilter {
+  /** The start of an email address or a name. */
+  q?: string;
+  organisationId?: string;
+  role?: string;
+  group?: string;
+  /** A method kind the person has registered, or `none` for those with no second method. */
+  method?: string;
+  status?: 'active' | 'disabled';
+  /** Their compliance state now (active accounts only). */
+  compliance?: StateName;
+  /** The next page: users whose email address sorts after this one. */
+  after?: string;
+  limit: number;
+}
+
+/**
+ * Users the caller may see, in email order, narrowed by the filter. Roles, groups and methods are in
+ * each user's policy profile (src/core/policy/profile.ts), so those filters, and compliance, become one
+ * list of matching profiles — found with one GROUP BY over the (status, profile) index and each profile
+ * evaluated once — and the users are then one indexed query (ADR 0006's counting, reused).
+ */
+export async function searchUsers(ctx: AppContext, caller: AdminCaller, filter: UserFilter): Promise<AdminUserSummary[]> {
   requireScope(caller, 'admin:read');
   const visible = visibleOrganisations(caller.authority);
   if (visible !== 'everywhere' && visible.length === 0) return [];
-  let query = ctx.store.database.db
+  const db = ctx.store.database.db;
+  const organisations = filter.organisationId ? (visible === 'everywhere' || visible.includes(filter.organisationId) ? [filter.organisationId] : []) : visible === 'everywhere' ? null : visible;
+  if (organisations && organisations.length === 0) return [];
+  const status = filter.compliance ? 'active' : filter.status;
+  if (filter.compliance && filter.status === 'disabled') return [];
+  let query = db
     .selectFrom('users as u')
     .innerJoin('organisations as o', 'o.id', 'u.organisation_id')
-    .select(['u.id', 'u.email', 'u.display_name', 'o.name as organisation', 'u.status'])
+    .select(['u.id', 'u.email', 'u.display_name', 'o.name as organisation', 'u.status', 'u.policy_profile'])
     .orderBy('u.email_normalised')
     .limit(filter.limit);
-  if (visible !== 'everywhere') query = query.where('u.organisation_id', 'in', visible);
-  if (filter.organisationId) query = query.where('u.organisation_id', '=', filter.organisationId);
-  if (filter.q) {
-    const prefix = `${filter.q.trim().toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    query = query.where((eb) => eb.or([eb('u.email_normalised', 'like', prefix), eb('u.display_name', 'like', prefix)]));
+  if (organisations) query = query.where('u.organisation_id', 'in', organisations);
+  if (status) query = query.where('u.status', '=', status);
+  if (filter.role || filter.group || filter.method || filter.compliance) {
+    let profileQuery = db.selectFrom('users').select('policy_profile').distinct();
+    if (status) profileQuery = profileQuery.where('status', '=', status);
+    if (organisations) profileQuery = profileQuery.where('organisation_id', 'in', organisations);
+    const candidates = (await profileQuery.execute())
+      .map((r) => r.policy_profile)
+      .filter((text) => {
+        const profile = parseProfile(text);
+        if (filter.role && !profile.roles.includes(filter.role)) return false;
+        if (filter.group && !profile.groups.includes(filter.group)) return false;
+        if (filter.method === 'none' ? profile.kinds.length > 0 : filter.method && !(profile.kinds as string[]).includes(filter.method)) return false;
+        return true;
+      });
+    if (filter.compliance) {
+      const { profiles, included, excluded } = await stateSelector(ctx, filter.compliance, candidates, organisations);
+      if (profiles.length === 0 && included.length === 0) return [];
+      query = query.where((eb) =>
+        eb.or([
+          ...(profiles.length ? [eb.and([eb('u.policy_profile', 'in', profiles), ...(excluded.length ? [eb('u.id', 'not in', excluded)] : [])])] : []),
+          ...(included.length ? [eb('u.id', 'in', included)] : []),
+        ]),
+      );
+    } else {
+      if (candidates.length === 0) return [];
+      query = query.where('u.policy_profile', 'in', candidates);
+    }
   }
-  return (await query.execute()).map((r) => ({ id: r.id, email: r.email, name: r.display_name, organisation: r.organisation, status: r.status }));
+  if (filter.q) {
+    // A prefix, its LIKE wildcards taken literally (ESCAPE, which SQLite has no default for).
+    const prefix = `${normaliseEmail(filter.q).replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where((eb) => eb.or([sql<SqlBool>`u.email_normalised like ${prefix} escape '\\'`, sql<SqlBool>`lower(u.display_name) like ${prefix} escape '\\'`]));
+  }
+  if (filter.after) query = query.where('u.email_normalised', '>', normaliseEmail(filter.after));
+  const rows = await query.execute();
+  const states = await statesOf(ctx, rows.filter((r) => r.status === 'active').map((r) => ({ id: r.id, profile: r.policy_profile })));
+  return rows.map((r) => {
+    const profile = parseProfile(r.policy_profile);
+    return { id: r.id, email: r.email, name: r.display_name, organisation: r.organisation, status: r.status, roles: profile.roles, groups: profile.groups, methods: profile.kinds, compliance: states.get(r.id) ?? null };
+  });
 }
 
-/** One user's page: who they are, their methods and default. */
+/** Every page of a search, for a CSV of the whole list (flat memory: keyset pages of 1,000). */
+export async function* searchUserPages(ctx: AppContext, caller: AdminCaller, filter: Omit<UserFilter, 'limit' | 'after'>): AsyncGenerator<AdminUserSummary[]> {
+  let after: string | undefined;
+  for (;;) {
+    const page = await searchUsers(ctx, caller, { ...filter, limit: 1000, ...(after ? { after } : {}) });
+    if (page.length) yield page;
+    if (page.length < 1000) return;
+    after = normaliseEmail(page[page.length - 1]!.email);
+  }
+}
+
+/**
+ * One user's page: who they are, their roles and groups, methods and default, paired phones, sessions,
+ * recent sign-ins with their reasons, exceptions and passes, and where they stand against the policy.
+ */
 export async function userDetail(ctx: AppContext, caller: AdminCaller, userId: string) {
   requireScope(caller, 'admin:read');
   const user = await userFor(ctx, caller, userId, 'view');
-  const organisation = await ctx.store.organisations.findById(user.organisation_id);
-  const methods = await listMethods(ctx, user.id, user.default_method_id);
+  const db = ctx.store.database.db;
+  const now = ctx.clock();
+  const [organisation, methods, assignments, groups, devices, sessions, exceptions, pass, evaluation, signIns] = await Promise.all([
+    ctx.store.organisations.findById(user.organisation_id),
+    listMethods(ctx, user.id, user.default_method_id),
+    ctx.store.roles.assignmentsOf(user.id),
+    db.selectFrom('group_members as m').innerJoin('groups as g', 'g.id', 'm.group_id').select(['g.name', 'm.added_at']).where('m.user_id', '=', user.id).orderBy('g.name').execute(),
+    db.selectFrom('devices').select(['id', 'created_at', 'last_seen_at']).where('user_id', '=', user.id).execute(),
+    db.selectFrom('sessions').select(['id', 'created_at', 'last_seen_at', 'expires_at', 'methods', 'ip', 'user_agent']).where('user_id', '=', user.id).where('expires_at', '>', now.toISOString()).orderBy('last_seen_at', 'desc').execute(),
+    db.selectFrom('policy_exceptions').select(['id', 'requirement_id', 'until', 'reason', 'created_by', 'created_at', 'revoked_at']).where('user_id', '=', user.id).orderBy('created_at', 'desc').limit(20).execute(),
+    db.selectFrom('temporary_access_passes').select(['created_by', 'created_at', 'expires_at', 'used_at', 'multi_use']).where('user_id', '=', user.id).executeTakeFirst(),
+    user.status === 'active' ? evaluateUser(ctx, user) : null,
+    signInLog(ctx, caller, { userId: user.id, limit: 10 }),
+  ]);
+  const names = new Map(methods.map((m) => [m.id, m.name]));
+  const scoped = [...new Set(assignments.map((a) => a.scope).filter((x) => x !== GLOBAL_SCOPE))];
+  const scopeNames = new Map(scoped.length ? (await db.selectFrom('organisations').select(['id', 'name']).where('id', 'in', scoped).execute()).map((o) => [o.id, o.name]) : []);
   return {
     id: user.id,
     email: user.email,
     name: user.display_name,
     organisation: organisation?.name ?? '',
+    organisationId: user.organisation_id,
     status: user.status,
+    pushBlocked: user.push_blocked_at !== null,
+    /** What the caller may do to this person (their roles and their token's scopes). */
+    actions: allowedActions(caller, user),
+    roles: assignments.map((a) => ({ role: a.role, elevated: a.elevated, organisation: a.scope === GLOBAL_SCOPE ? null : (scopeNames.get(a.scope) ?? a.scope) })),
+    groups: groups.map((g) => g.name),
+    compliance: evaluation
+      ? {
+          state: evaluation.state.state,
+          requirements: evaluation.requirements.map((r) => ({ id: r.id, mode: r.mode, state: r.state.state })),
+        }
+      : null,
     methods: methods.map((m) => ({ id: m.id, kind: m.kind, name: m.name, detail: m.detail, isDefault: m.isDefault, addedAt: m.addedAt.toISOString(), lastUsedAt: m.lastUsedAt?.toISOString() ?? null })),
+    devices: devices.map((d) => ({ id: d.id, name: names.get(d.id) ?? 'Authenticator app', pairedAt: d.created_at, lastSeenAt: d.last_seen_at })),
+    sessions: sessions.map((x) => ({ id: x.id.slice(0, 8), startedAt: x.created_at, lastSeenAt: x.last_seen_at, expiresAt: x.expires_at, methods: [...new Set((JSON.parse(x.methods) as Array<{ method: string }>).map((m) => m.method))], ip: x.ip, userAgent: x.user_agent })),
+    signIns,
+    exceptions: exceptions.map((e) => ({ id: e.id, requirement: e.requirement_id, until: e.until, reason: e.reason, by: e.created_by, at: e.created_at, live: e.revoked_at === null && e.until > now.toISOString(), revokedAt: e.revoked_at })),
+    pass: pass ? { issuedBy: pass.created_by, issuedAt: pass.created_at, expiresAt: pass.expires_at, usedAt: pass.used_at, multiUse: pass.multi_use === 1, live: pass.expires_at > now.toISOString() && (pass.used_at === null || pass.multi_use === 1) } : null,
   };
 }
 
+const ACTION_SCOPES: ReadonlyArray<readonly [AdminAction, AdminTokenScope]> = [
+  ['issue-pass', 'admin:passes'],
+  ['revoke-sessions', 'admin:sessions'],
+  ['unblock-push', 'admin:accounts'],
+  ['require-re-registration', 'admin:accounts'],
+  ['grant-exception', 'admin:accounts'],
+  ['disable', 'admin:accounts'],
+  ['enable', 'admin:accounts'],
+  ['change-roles', 'admin:accounts'],
+];
+
+function allowedActions(caller: AdminCaller, user: UserRow): AdminAction[] {
+  return ACTION_SCOPES.filter(([action, scope]) => caller.scopes.has(scope) && may(caller.authority, action, user.organisation_id)).map(([action]) => action);
+}
+
 /** A Temporary Access Pass for the user (10 minutes to 30 days; one-time unless said), shown once. */
-export async function issuePassFor(ctx: AppContext, caller: AdminCaller, userId: string, input: { lifetimeMinutes: number; multiUse: boolean }) {
+export async function issuePassFor(ctx: AppContext, caller: AdminCaller, userId: string, input: { lifetimeMinutes: number; multiUse: boolean; length?: number; reason: string }) {
   requireScope(caller, 'admin:passes');
+  const actor = because(caller, input.reason);
   const user = await userFor(ctx, caller, userId, 'issue-pass');
   const lifetimeSeconds = input.lifetimeMinutes * 60;
   if (lifetimeSeconds < TAP_MIN_SECONDS || lifetimeSeconds > TAP_MAX_SECONDS) throw new PortcullisError('tap-lifetime-invalid');
-  const { pass, expiresAt } = await issuePass(ctx, user.email, { lifetimeSeconds, multiUse: input.multiUse }, caller.actor);
+  const { pass, expiresAt } = await issuePass(ctx, user.email, { lifetimeSeconds, multiUse: input.multiUse, ...(input.length ? { length: input.length } : {}) }, actor);
   return { pass, expiresAt: expiresAt.toISOString(), multiUse: input.multiUse };
 }
 
 /** Ends the user's sessions, and what applications hold (back-channel logouts). */
-export async function revokeSessionsFor(ctx: AppContext, caller: AdminCaller, userId: string) {
+export async function revokeSessionsFor(ctx: AppContext, caller: AdminCaller, userId: string, reason: string) {
   requireScope(caller, 'admin:sessions');
+  const actor = because(caller, reason);
   const user = await userFor(ctx, caller, userId, 'revoke-sessions');
-  const { sessions } = await revokeSessions(ctx, user.email, caller.actor);
+  const { sessions } = await revokeSessions(ctx, user.email, actor);
   return { sessions };
 }
 
 /** The account actions (`admin:accounts`): disable, enable, unblock push, require re-registration, an exception. */
-export async function disableFor(ctx: AppContext, caller: AdminCaller, userId: string) {
+export async function disableFor(ctx: AppContext, caller: AdminCaller, userId: string, reason: string) {
   requireScope(caller, 'admin:accounts');
+  const actor = because(caller, reason);
   const user = await userFor(ctx, caller, userId, 'disable');
-  const { sessionsEnded } = await disableUser(ctx, user.email, caller.actor);
+  const { sessionsEnded } = await disableUser(ctx, user.email, actor);
   return { status: 'disabled', sessionsEnded };
 }
 
-export async function enableFor(ctx: AppContext, caller: AdminCaller, userId: string) {
+export async function enableFor(ctx: AppContext, caller: AdminCaller, userId: string, reason: string) {
   requireScope(caller, 'admin:accounts');
+  const actor = because(caller, reason);
   const user = await userFor(ctx, caller, userId, 'enable');
-  await enableUser(ctx, user.email, caller.actor);
+  await enableUser(ctx, user.email, actor);
   return { status: 'active' };
 }
 
-export async function unblockPushFor(ctx: AppContext, caller: AdminCaller, userId: string) {
+export async function unblockPushFor(ctx: AppContext, caller: AdminCaller, userId: string, reason: string) {
   requireScope(caller, 'admin:accounts');
+  const actor = because(caller, reason);
   const user = await userFor(ctx, caller, userId, 'unblock-push');
-  await unblockPush(ctx, user.email, caller.actor);
+  await unblockPush(ctx, user.email, actor);
   return { pushBlocked: false };
 }
 
 /** Every method removed, sessions ended: the person sets up again at their next sign-in (with a pass, where needed). */
-export async function requireReRegistrationFor(ctx: AppContext, caller: AdminCaller, userId: string) {
+export async function requireReRegistrationFor(ctx: AppContext, caller: AdminCaller, userId: string, reason: string) {
   requireScope(caller, 'admin:accounts');
+  const actor = because(caller, reason);
   const user = await userFor(ctx, caller, userId, 'require-re-registration');
-  const { methods, sessions } = await resetMethods(ctx, user.email, caller.actor);
+  const { methods, sessions } = await resetMethods(ctx, user.email, actor);
   return { methodsRemoved: methods, sessionsEnded: sessions };
 }
 
 /** An exception to one requirement: 24 hours for a lost phone by default, up to 180 days, always with a reason. */
 export async function grantExceptionFor(ctx: AppContext, caller: AdminCaller, userId: string, input: { requirement: string; hours: number; reason: string }) {
   requireScope(caller, 'admin:accounts');
+  const actor = because(caller, input.reason);
   const user = await userFor(ctx, caller, userId, 'grant-exception');
   const until = new Date(ctx.clock().getTime() + input.hours * 3_600_000);
-  const { id } = await addException(ctx, { email: user.email, requirementId: input.requirement, until, reason: input.reason }, caller.actor);
+  const { id } = await addException(ctx, { email: user.email, requirementId: input.requirement, until, reason: input.reason }, actor);
   return { id, until: until.toISOString() };
+}
+
+/**
+ * A role given or taken away (issue #15 point 3: "roles and groups within the policy's rules"): the
+ * caller's own roles are not theirs to change here; who may grant what is `mayChangeRole`; a change that
+ * would leave the person unable to meet the policy is refused by the directory, with the reason.
+ */
+export async function changeRoleFor(
+  ctx: AppContext,
+  caller: AdminCaller,
+  userId: string,
+  input: { change: 'grant' | 'revoke'; role: string; organisations: readonly string[]; reason: string },
+) {
+  requireScope(caller, 'admin:accounts');
+  const actor = because(caller, input.reason);
+  const user = await userFor(ctx, caller, userId, 'change-roles');
+  if (caller.user?.id === user.id) throw new PortcullisError('admin-own-roles');
+  const role = await ctx.store.roles.find(input.role);
+  if (!role) throw new PortcullisError('role-not-found', { role: input.role });
+  const scopes: string[] = [];
+  for (const name of input.organisations) {
+    const organisation = await ctx.store.organisations.findByName(name);
+    if (!organisation) throw new PortcullisError('organisation-not-found', { name });
+    scopes.push(organisation.id);
+  }
+  if (!mayChangeRole(caller.authority, role.name, user.organisation_id, scopes)) throw new PortcullisError('admin-role-not-allowed', { role: role.name });
+  if (input.change === 'grant') {
+    const { granted } = await grantRole(ctx, user.email, role.name, [...input.organisations], actor);
+    return { role: role.name, granted: granted.length };
+  }
+  const { revoked } = await revokeRole(ctx, user.email, role.name, [...input.organisations], actor);
+  return { role: role.name, revoked: revoked.length };
+}
+
+/** A group joined or left, within the policy's rules (as roles); groups change nobody's authority. */
+export async function changeGroupFor(ctx: AppContext, caller: AdminCaller, userId: string, input: { change: 'add' | 'remove'; group: string; reason: string }) {
+  requireScope(caller, 'admin:accounts');
+  const actor = because(caller, input.reason);
+  const user = await userFor(ctx, caller, userId, 'change-roles');
+  if (input.change === 'add') await addGroupMember(ctx, input.group, user.email, actor);
+  else await removeGroupMember(ctx, input.group, user.email, actor);
+  return { group: input.group, member: input.change === 'add' };
+}
+
+/** The roles and groups there are, for the console's choices. */
+export async function directoryChoices(ctx: AppContext, caller: AdminCaller) {
+  requireScope(caller, 'admin:read');
+  const [roles, groups] = await Promise.all([ctx.store.roles.list(), ctx.store.database.db.selectFrom('groups').select(['name', 'description']).orderBy('name').execute()]);
+  return { roles: roles.map((r) => ({ name: r.name, elevated: r.elevated, scope: r.scope, description: r.description })), groups };
+}
+
+/** The organisations the caller may see, by name (the console's filters). */
+export async function organisationsFor(ctx: AppContext, caller: AdminCaller): Promise<Array<{ id: string; name: string }>> {
+  requireScope(caller, 'admin:read');
+  const visible = visibleOrganisations(caller.authority);
+  if (visible !== 'everywhere' && visible.length === 0) return [];
+  let query = ctx.store.database.db.selectFrom('organisations').select(['id', 'name']).orderBy('name');
+  if (visible !== 'everywhere') query = query.where('id', 'in', visible);
+  return query.execute();
 }
 
 export interface LogFilter {
   userId?: string;
+  /** The subject's email address (exact, any case): the console's filter. */
+  email?: string;
   organisationId?: string;
   limit: number;
   /** Events before this id (the next page). */
@@ -302,6 +509,7 @@ function scopedEvents(ctx: AppContext, caller: AdminCaller, filter: LogFilter) {
     .limit(filter.limit);
   if (visible !== 'everywhere') query = query.where('u.organisation_id', 'in', visible.length ? visible : ['\u0000none']);
   if (filter.userId) query = query.where('e.subject_user_id', '=', filter.userId);
+  if (filter.email) query = query.where('u.email_normalised', '=', filter.email.trim().toLowerCase());
   if (filter.organisationId) query = query.where('u.organisation_id', '=', filter.organisationId);
   if (filter.before !== undefined) query = query.where('e.id', '<', filter.before);
   return query;
@@ -323,6 +531,8 @@ export async function signInLog(ctx: AppContext, caller: AdminCaller, filter: Lo
       at: row.at,
       result: row.type === 'sign-in.succeeded' ? 'success' : 'failure',
       reason: row.type === 'sign-in.succeeded' ? 'success' : (details.reason ?? 'unknown'),
+      /** The reason in words (the sign-in catalogue's), for the console. */
+      reasonText: row.type === 'sign-in.succeeded' ? 'Signed in' : (signInReasonText[details.reason as SignInReason] ?? details.reason ?? 'Unknown'),
       methods: details.methods ?? (details.method ? [details.method] : []),
       email: row.email ?? details.email ?? null,
       organisation: row.organisation ?? null,

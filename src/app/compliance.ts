@@ -115,8 +115,10 @@ class CombinationEvaluator {
   }
 }
 
-async function evaluatorFor(ctx: AppContext, at: Date): Promise<{ evaluator: CombinationEvaluator; policy: CompiledPolicy; version: number }> {
-  const [{ policy, version }, roles] = await Promise.all([currentPolicy(ctx), ctx.store.roles.list()]);
+async function evaluatorFor(ctx: AppContext, at: Date, draft?: CompiledPolicy): Promise<{ evaluator: CombinationEvaluator; policy: CompiledPolicy; version: number }> {
+  const [current, roles] = await Promise.all([draft ? null : currentPolicy(ctx), ctx.store.roles.list()]);
+  const policy = draft ?? current!.policy;
+  const version = current?.version ?? 0;
   return { evaluator: new CombinationEvaluator(policy, new Set(roles.filter((r) => r.elevated).map((r) => r.name)), at), policy, version };
 }
 
@@ -202,9 +204,10 @@ export interface ComplianceSummary {
  * The summary: users counted per combination in SQL, each combination evaluated once by the core; of
  * every active user, or (`organisations`) of those organisations' users only — a local administrator's.
  */
-export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock(), organisations?: readonly string[]): Promise<ComplianceSummary> {
+export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock(), organisations?: readonly string[], options: { draft?: CompiledPolicy } = {}): Promise<ComplianceSummary> {
   const db = ctx.store.database.db;
-  const { evaluator, policy, version } = await evaluatorFor(ctx, at);
+  // A draft (the console's preview of an edit) is counted the same way; its version is 0, as it has none yet.
+  const { evaluator, policy, version } = await evaluatorFor(ctx, at, options.draft);
   const inScope = organisations ? (organisations.length ? organisations : ['\u0000none']) : null;
   let exceptionQuery = db
     .selectFrom('policy_exceptions as e')
@@ -522,4 +525,90 @@ export async function complianceTrend(ctx: AppContext, organisations: readonly s
     byDay.set(row.day, point);
   }
   return [...byDay.values()];
+}
+
+/**
+ * Who is in one compliance state, for a search (the admin console's users, issue #15 point 3): the
+ * profiles whose users are in `state` (each evaluated once), and — since exceptions, applications and
+ * method models can move a person out of their profile's state — the few people whose own state was
+ * worked out one by one: `included` (in `state` whatever their profile says) and `excluded` (their
+ * profile is, they are not). A user matches when (profile in profiles and id not in excluded) or id in included.
+ */
+export async function stateSelector(
+  ctx: AppContext,
+  state: StateName,
+  candidates: readonly string[],
+  organisations: readonly string[] | null,
+  at: Date = ctx.clock(),
+): Promise<{ profiles: string[]; included: string[]; excluded: string[] }> {
+  const db = ctx.store.database.db;
+  const { evaluator, policy } = await evaluatorFor(ctx, at);
+  const none = { exceptions: [] as string[], applications: [] as string[], models: [] as string[] };
+  const profiles = candidates.filter((p) => evaluator.evaluate({ ...parseProfile(p), ...none }).state.state === state);
+  const matching = new Set(profiles);
+  const candidateSet = new Set(candidates);
+  const inScope = (query: ReturnType<typeof activeUsers>) => (organisations ? query.where('u.organisation_id', 'in', organisations.length ? organisations : ['\u0000none']) : query);
+  const activeUsers = () => db.selectFrom('users as u').select('u.id').where('u.status', '=', 'active');
+  // The people whose state may not be their profile's: live exceptions, users of the applications a
+  // requirement names, and holders of methods whose model a strength lists.
+  const special = new Map<string, { profile: string; exceptions: string[]; applications: string[]; models: string[] }>();
+  const entry = (userId: string, profile: string) => {
+    let e = special.get(userId);
+    if (!e) special.set(userId, (e = { profile, exceptions: [], applications: [], models: [] }));
+    return e;
+  };
+  let exceptionQuery = db
+    .selectFrom('policy_exceptions as e')
+    .innerJoin('users as u', 'u.id', 'e.user_id')
+    .select(['e.user_id', 'e.requirement_id', 'u.policy_profile as profile'])
+    .where('u.status', '=', 'active')
+    .where('e.revoked_at', 'is', null)
+    .where('e.until', '>', at.toISOString());
+  if (organisations) exceptionQuery = exceptionQuery.where('u.organisation_id', 'in', organisations.length ? organisations : ['\u0000none']);
+  for (const row of await exceptionQuery.execute()) {
+    const e = entry(row.user_id, row.profile);
+    if (!e.exceptions.includes(row.requirement_id)) e.exceptions.push(row.requirement_id);
+  }
+  if (listsModels(policy)) for (const [userId, m] of await modelsOf(db, undefined, organisations)) entry(userId, m.profile).models = m.models;
+  const named = hasApplicationRequirements(policy) ? new Set(namedApplications(policy)) : null;
+  if (named) {
+    const users = inScope(activeUsers()).where('u.id', 'in', liveGrants(db, at).select('g.account_id'));
+    const used = await applicationsOf(db, at, named, users);
+    const profilesOf = used.size ? await db.selectFrom('users').select(['id', 'policy_profile']).where('id', 'in', [...used.keys()]).execute() : [];
+    for (const row of profilesOf) entry(row.id, row.policy_profile).applications = used.get(row.id) ?? [];
+  }
+  const included: string[] = [];
+  const excluded: string[] = [];
+  for (const [userId, e] of special) {
+    if (!candidateSet.has(e.profile)) continue;
+    const own = evaluator.evaluate({ ...parseProfile(e.profile), exceptions: [...e.exceptions].sort(), applications: e.applications, models: e.models }).state.state;
+    if (own === state && !matching.has(e.profile)) included.push(userId);
+    if (own !== state && matching.has(e.profile)) excluded.push(userId);
+  }
+  return { profiles, included, excluded };
+}
+
+/** The compliance state of each of a few users (a page of a search): their profile, exceptions, applications and models. */
+export async function statesOf(ctx: AppContext, users: ReadonlyArray<{ id: string; profile: string }>, at: Date = ctx.clock()): Promise<Map<string, StateName>> {
+  if (users.length === 0) return new Map();
+  const db = ctx.store.database.db;
+  const { evaluator, policy } = await evaluatorFor(ctx, at);
+  const ids = users.map((u) => u.id);
+  const exceptions = await db
+    .selectFrom('policy_exceptions')
+    .select(['user_id', 'requirement_id'])
+    .where('user_id', 'in', ids)
+    .where('revoked_at', 'is', null)
+    .where('until', '>', at.toISOString())
+    .execute();
+  const named = hasApplicationRequirements(policy) ? new Set(namedApplications(policy)) : null;
+  const applications = named ? await applicationsOf(db, at, named, ids) : new Map<string, string[]>();
+  const models = listsModels(policy) ? await modelsOf(db, db.selectFrom('users').select('id').where('id', 'in', ids)) : new Map<string, { models: string[] }>();
+  return new Map(
+    users.map((u) => {
+      const own = [...new Set(exceptions.filter((e) => e.user_id === u.id).map((e) => e.requirement_id))].sort();
+      const evaluation = evaluator.evaluate({ ...parseProfile(u.profile), exceptions: own, applications: applications.get(u.id) ?? [], models: models.get(u.id)?.models ?? [] });
+      return [u.id, evaluation.state.state];
+    }),
+  );
 }

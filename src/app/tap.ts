@@ -19,6 +19,9 @@ export const TAP_MAX_SECONDS = 30 * 86_400;
 /** No 0/O, 1/I/L: a pass is read out over the phone by a helpdesk. */
 const ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
 export const TAP_LENGTH = 16;
+/** What an administrator may choose (Entra's range): 8 characters is 40 bits, enough for a one-time pass that lives an hour and is throttled. */
+export const TAP_MIN_LENGTH = 8;
+export const TAP_MAX_LENGTH = 48;
 
 export function generatePass(length = TAP_LENGTH): string {
   const out: string[] = [];
@@ -34,14 +37,16 @@ export function generatePass(length = TAP_LENGTH): string {
 export async function issuePass(
   ctx: AppContext,
   email: string,
-  options: { lifetimeSeconds: number; multiUse: boolean },
+  options: { lifetimeSeconds: number; multiUse: boolean; length?: number },
   actor: Actor,
 ): Promise<{ pass: string; expiresAt: Date }> {
   if (options.lifetimeSeconds < TAP_MIN_SECONDS || options.lifetimeSeconds > TAP_MAX_SECONDS) throw new PortcullisError('tap-lifetime-invalid');
+  const length = options.length ?? TAP_LENGTH;
+  if (!Number.isInteger(length) || length < TAP_MIN_LENGTH || length > TAP_MAX_LENGTH) throw new PortcullisError('tap-length-invalid', { min: TAP_MIN_LENGTH, max: TAP_MAX_LENGTH });
   const user = await ctx.store.users.findByEmail(email);
   if (!user) throw new PortcullisError('user-not-found', { email });
   if (!(await evaluateUser(ctx, user)).tapEnabled) throw new PortcullisError('tap-not-enabled', { email: user.email });
-  const pass = generatePass();
+  const pass = generatePass(length);
   const now = ctx.clock();
   const expiresAt = new Date(now.getTime() + options.lifetimeSeconds * 1000);
   await ctx.store.transaction(async (repos) => {
@@ -54,7 +59,7 @@ export async function issuePass(
       expires_at: expiresAt.toISOString(),
       used_at: null,
     });
-    await repos.audit.append({ type: 'tap.issued', at: now, actor, subjectUserId: user.id, ip: null, details: { expiresAt: expiresAt.toISOString(), multiUse: options.multiUse } });
+    await repos.audit.append({ type: 'tap.issued', at: now, actor, subjectUserId: user.id, ip: null, details: { expiresAt: expiresAt.toISOString(), multiUse: options.multiUse, length } });
   });
   await notifyUser(ctx, user, { kind: 'tap-issued', expiresAt, multiUse: options.multiUse });
   return { pass, expiresAt };

@@ -67,10 +67,11 @@ export const auditEventTypes = [
 export type AuditEventType = (typeof auditEventTypes)[number];
 
 export type Actor =
-  | { kind: 'user'; userId: string }
-  | { kind: 'cli'; name: string }
+  /** `reason`: why an administrator did it (the admin console and API ask), kept in the event as `why`. */
+  | { kind: 'user'; userId: string; reason?: string }
+  | { kind: 'cli'; name: string; reason?: string }
   /** An OpenID Connect client that authenticated at the token endpoint (its client_id). */
-  | { kind: 'client'; clientId: string }
+  | { kind: 'client'; clientId: string; reason?: string }
   | { kind: 'anonymous' }
   | { kind: 'system' };
 

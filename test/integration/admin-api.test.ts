@@ -14,6 +14,7 @@ import { totpStrategy } from '../../src/app/methods/totp/index.js';
 import { startPairing } from '../../src/app/methods/push/pairing.js';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
 import { applyPolicyText } from '../../src/app/policy.js';
+import { createGroup } from '../../src/app/admin.js';
 import { snapshotCompliance } from '../../src/app/compliance.js';
 import { buildApp } from '../../src/server/app.js';
 import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
@@ -89,7 +90,7 @@ describe.each(dialects)('the admin API on %s', (dialect) => {
     const guessed = await call('GET', `${API}/users/${people.south!.id}`, tokens.local!);
     expect(guessed.statusCode).toBe(404);
     expect(guessed.json()).toMatchObject({ code: 'user-not-found' });
-    const pass = await call('POST', `${API}/users/${people.south!.id}/passes`, tokens.local!, {});
+    const pass = await call('POST', `${API}/users/${people.south!.id}/passes`, tokens.local!, { reason: 'Caller lost their phone' });
     expect(pass.statusCode).toBe(404);
     expect(await ctx.store.policy.pass(people.south!.id)).toBeUndefined();
     expect(await auditCount()).toEqual(before);
@@ -97,7 +98,7 @@ describe.each(dialects)('the admin API on %s', (dialect) => {
   });
 
   it('issues a one-time pass, audited with who and whom, one live per user; the helpdesk may, but may not end sessions', async () => {
-    const first = await call('POST', `${API}/users/${people.north!.id}/passes`, tokens.helpdesk!, { lifetimeMinutes: 60 });
+    const first = await call('POST', `${API}/users/${people.north!.id}/passes`, tokens.helpdesk!, { lifetimeMinutes: 60, reason: 'Caller lost their phone on a ward round' });
     expect(first.statusCode).toBe(201);
     const issued = first.json() as { pass: string; expiresAt: string; multiUse: boolean };
     expect(issued.pass).toMatch(/^[A-Z0-9]{16}$/);
@@ -105,28 +106,32 @@ describe.each(dialects)('the admin API on %s', (dialect) => {
     expect(Date.parse(issued.expiresAt) - Date.now()).toBeGreaterThan(59 * 60_000);
     const [event] = await ctx.store.audit.list({ subjectUserId: people.north!.id, type: 'tap.issued', limit: 1 });
     expect({ type: event!.actor_type, id: event!.actor_id }).toEqual({ type: 'user', id: people.helpdesk!.id });
+    // Who, whom and why: the reason given is kept in the event.
+    expect(JSON.parse(event!.details)).toMatchObject({ why: 'Caller lost their phone on a ward round' });
     const firstHash = (await ctx.store.policy.pass(people.north!.id))!.pass_hash;
-    await call('POST', `${API}/users/${people.north!.id}/passes`, tokens.helpdesk!, {});
+    await call('POST', `${API}/users/${people.north!.id}/passes`, tokens.helpdesk!, { reason: 'Caller lost the first pass' });
     expect((await ctx.store.policy.pass(people.north!.id))!.pass_hash).not.toBe(firstHash);
 
-    const refused = await call('POST', `${API}/users/${people.north!.id}/sessions/revoke`, tokens.helpdesk!);
+    const refused = await call('POST', `${API}/users/${people.north!.id}/sessions/revoke`, tokens.helpdesk!, { reason: 'Helpdesk call 4471' });
     expect(refused.statusCode).toBe(403);
     expect(refused.json()).toMatchObject({ code: 'admin-forbidden' });
-    const ended = await call('POST', `${API}/users/${people.north!.id}/sessions/revoke`, tokens.local!);
+    const ended = await call('POST', `${API}/users/${people.north!.id}/sessions/revoke`, tokens.local!, { reason: 'Helpdesk call 4471' });
     expect(ended.statusCode).toBe(200);
     expect(ended.json()).toEqual({ sessions: 0 });
     // A token without the scope cannot act, whatever its holder's roles.
-    expect((await call('POST', `${API}/users/${people.north!.id}/passes`, tokens.readOnly!, {})).json()).toMatchObject({ status: 403, code: 'admin-scope-missing' });
+    expect((await call('POST', `${API}/users/${people.north!.id}/passes`, tokens.readOnly!, { reason: 'Caller lost their phone' })).json()).toMatchObject({ status: 403, code: 'admin-scope-missing' });
   });
 
   it('rejects bad input by its schema, naming the field, and changes nothing', async () => {
     const before = await auditCount();
     const pass = await ctx.store.policy.pass(people.north!.id);
     for (const [body, field] of [
-      [{ lifetimeMinutes: 5 }, 'lifetimeMinutes'],
-      [{ lifetimeMinutes: 60 * 24 * 31 }, 'lifetimeMinutes'],
-      [{ multiUse: 'yes' }, 'multiUse'],
-      [{ colour: 'red' }, 'colour'],
+      [{ lifetimeMinutes: 5, reason: 'Lost phone' }, 'lifetimeMinutes'],
+      [{ lifetimeMinutes: 60 * 24 * 31, reason: 'Lost phone' }, 'lifetimeMinutes'],
+      [{ multiUse: 'yes', reason: 'Lost phone' }, 'multiUse'],
+      [{ colour: 'red', reason: 'Lost phone' }, 'colour'],
+      [{ lifetimeMinutes: 60 }, 'reason'],
+      [{ reason: 'no' }, 'reason'],
     ] as const) {
       const response = await call('POST', `${API}/users/${people.north!.id}/passes`, tokens.global!, body);
       expect(response.statusCode, JSON.stringify(body)).toBe(400);
@@ -148,7 +153,7 @@ describe.each(dialects)('the admin API on %s', (dialect) => {
       expect(response.json()).toMatchObject({ status: 400, code: 'request-invalid' });
     }
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.json(), fc.record({ lifetimeMinutes: fc.oneof(fc.integer(), fc.double(), fc.string()), multiUse: fc.oneof(fc.boolean(), fc.string(), fc.constant(null)) }, { requiredKeys: [] }).map((v) => JSON.stringify(v))), async (payload) => {
+      fc.asyncProperty(fc.oneof(fc.json(), fc.record({ lifetimeMinutes: fc.oneof(fc.integer(), fc.double(), fc.string()), multiUse: fc.oneof(fc.boolean(), fc.string(), fc.constant(null)), reason: fc.oneof(fc.constant('Lost phone'), fc.string()) }, { requiredKeys: [] }).map((v) => JSON.stringify(v))), async (payload) => {
         const response = await app.inject({ method: 'POST', url: `${API}/users/${people.north!.id}/passes`, headers: { authorization: `Bearer ${tokens.global}`, 'content-type': 'application/json' }, payload });
         expect([201, 400], `${payload} → ${response.statusCode} ${response.body}`).toContain(response.statusCode);
         if (response.statusCode === 400) expect(response.headers['content-type']).toContain('application/problem+json');
@@ -203,10 +208,13 @@ describe.each(dialects)('the admin API on %s', (dialect) => {
       [
         `${API}/audit`,
         `${API}/dashboard`,
+        ...['', '/diff', '/preview', '/versions', '/versions/{version}', '/versions/{version}/rollback'].map((p) => `${API}/policy${p}`),
         `${API}/sign-ins`,
-        ...['', '/{id}', '/{id}/disable', '/{id}/enable', '/{id}/exceptions', '/{id}/passes', '/{id}/push/unblock', '/{id}/re-registration', '/{id}/sessions/revoke'].map((p) => `${API}/users${p}`),
+        ...['', '/{id}', '/{id}/disable', '/{id}/enable', '/{id}/exceptions', '/{id}/groups', '/{id}/passes', '/{id}/push/unblock', '/{id}/re-registration', '/{id}/roles', '/{id}/sessions/revoke'].map((p) => `${API}/users${p}`),
       ],
     );
+    // Every action asks why, in its schema.
+    expect(doc.paths[`${API}/users/{id}/disable`]!.post!.requestBody!.content['application/json']!.schema.properties.reason).toBeDefined();
     expect(doc.paths[`${API}/users/{id}/passes`]!.post!.requestBody!.content['application/json']!.schema.properties.lifetimeMinutes!.minimum).toBe(10);
   });
 
@@ -226,11 +234,11 @@ describe.each(dialects)('the admin API on %s', (dialect) => {
     expect(emails).toContain(people.north!.email);
     expect(emails).not.toContain(people.south!.email);
     expect((await call('GET', `${API}/users/${people.south!.id}`, token)).statusCode).toBe(404);
-    expect((await call('POST', `${API}/users/${people.north!.id}/passes`, token, {})).statusCode).toBe(201);
+    expect((await call('POST', `${API}/users/${people.north!.id}/passes`, token, { reason: 'Robot issues a pass' })).statusCode).toBe(201);
     const [event] = await ctx.store.audit.list({ subjectUserId: people.north!.id, type: 'tap.issued', limit: 1 });
     expect({ type: event!.actor_type, id: event!.actor_id }).toEqual({ type: 'client', id: client.clientId });
     // A scope it was not given, and a token revoked at the provider.
-    expect((await call('POST', `${API}/users/${people.north!.id}/sessions/revoke`, token)).json()).toMatchObject({ code: 'admin-scope-missing' });
+    expect((await call('POST', `${API}/users/${people.north!.id}/sessions/revoke`, token, { reason: 'Helpdesk call 4471' })).json()).toMatchObject({ code: 'admin-scope-missing' });
     const revoked = await app.inject({ method: 'POST', url: '/oidc/token/revocation', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ token }).toString() });
     expect(revoked.statusCode).toBe(200);
     expect((await call('GET', `${API}/users`, token)).json()).toMatchObject({ status: 401, code: 'admin-token-invalid' });
@@ -245,8 +253,8 @@ describe.each(dialects)('the admin API on %s', (dialect) => {
     expect((await device.request('GET', '/device/v1/challenges')).statusCode).toBe(200);
 
     // The helpdesk may not; a local administrator of the organisation may.
-    expect((await call('POST', `${API}/users/${people.north!.id}/disable`, tokens.helpdesk!)).json()).toMatchObject({ code: 'admin-forbidden' });
-    const disabled = await call('POST', `${API}/users/${people.north!.id}/disable`, tokens.local!);
+    expect((await call('POST', `${API}/users/${people.north!.id}/disable`, tokens.helpdesk!, { reason: 'Helpdesk call 4471' })).json()).toMatchObject({ code: 'admin-forbidden' });
+    const disabled = await call('POST', `${API}/users/${people.north!.id}/disable`, tokens.local!, { reason: 'Helpdesk call 4471' });
     expect(disabled.json()).toMatchObject({ status: 'disabled' });
     expect((await ctx.store.users.findById(people.north!.id))!.status).toBe('disabled');
     const waiting = await device.request('GET', '/device/v1/challenges');
@@ -254,7 +262,7 @@ describe.each(dialects)('the admin API on %s', (dialect) => {
     expect(waiting.json()).toMatchObject({ error: 'device-account-disabled' });
     expect(await ctx.store.push.findDevice(deviceId)).toBeDefined();
 
-    expect((await call('POST', `${API}/users/${people.north!.id}/enable`, tokens.local!)).json()).toEqual({ status: 'active' });
+    expect((await call('POST', `${API}/users/${people.north!.id}/enable`, tokens.local!, { reason: 'Helpdesk call 4471' })).json()).toEqual({ status: 'active' });
     expect((await device.request('GET', '/device/v1/challenges')).statusCode).toBe(200);
     const events = (await ctx.store.audit.list({ subjectUserId: people.north!.id, limit: 20 })).map((e) => `${e.type}:${e.actor_id}`);
     expect(events).toEqual(expect.arrayContaining([`user.disabled:${people.local!.id}`, `user.enabled:${people.local!.id}`]));
@@ -281,11 +289,11 @@ registration:
     expect(Math.abs(until - (Date.now() + 24 * 3_600_000))).toBeLessThan(60_000);
     expect((await call('POST', `${API}/users/${people.south!.id}/exceptions`, tokens.local!, { requirement: 'everyone-registers', reason: 'Guessing' })).statusCode).toBe(404);
 
-    const reset = await call('POST', `${API}/users/${people.north!.id}/re-registration`, tokens.local!);
+    const reset = await call('POST', `${API}/users/${people.north!.id}/re-registration`, tokens.local!, { reason: 'Helpdesk call 4471' });
     expect(reset.json()).toMatchObject({ methodsRemoved: 1 });
     expect(await ctx.store.methods.activeForUser(people.north!.id)).toEqual([]);
     await ctx.store.push.setUserBlocked(people.north!.id, new Date());
-    expect((await call('POST', `${API}/users/${people.north!.id}/push/unblock`, tokens.local!)).json()).toEqual({ pushBlocked: false });
+    expect((await call('POST', `${API}/users/${people.north!.id}/push/unblock`, tokens.local!, { reason: 'Helpdesk call 4471' })).json()).toEqual({ pushBlocked: false });
     expect((await ctx.store.users.findById(people.north!.id))!.push_blocked_at).toBeNull();
   });
 
@@ -332,6 +340,85 @@ requirements:
     expect(localTrend[1]!.elevated.byState['action-needed']).toBe(2);
     const globalTrend = ((await call('GET', `${API}/dashboard`, tokens.global!)).json() as Trend).trend;
     expect(globalTrend[1]!.users.total).toBe(global.users.total);
+  });
+
+  it('finds users by role, method, account status and compliance (an exception moving one person), a page at a time and as CSV', async () => {
+    // After the dashboard's policy: the elevated (both administrators in North, the helpdesk in South)
+    // have 30 days to set up a second factor; South's person has an authenticator app.
+    type Found = { users: Array<{ email: string; compliance: string | null; roles: string[]; methods: string[] }> };
+    const emails = async (query: string, token = tokens.global!) => {
+      const response = await call('GET', `${API}/users?limit=500&${query}`, token);
+      expect(response.statusCode, response.body).toBe(200);
+      return (response.json() as Found).users.map((u) => u.email).filter((e) => e.includes(tag));
+    };
+    expect(await emails('role=helpdesk')).toEqual([people.helpdesk!.email]);
+    expect(await emails('method=totp')).toEqual([people.south!.email]);
+    expect(await emails('method=none')).toEqual(expect.arrayContaining([people.north!.email, people.global!.email]));
+    expect(await emails('method=none')).not.toContain(people.south!.email);
+    expect((await emails('compliance=action-needed')).sort()).toEqual([people.global!.email, people.helpdesk!.email, people.local!.email].sort());
+    expect((await emails('compliance=action-needed', tokens.local!)).sort()).toEqual([people.global!.email, people.local!.email].sort());
+    expect(await emails('compliance=compliant')).toEqual(expect.arrayContaining([people.north!.email, people.south!.email]));
+    // An exception makes its person exempt, whatever their profile says.
+    expect((await call('POST', `${API}/users/${people.local!.id}/exceptions`, tokens.global!, { requirement: 'elevated-mfa', hours: 48, reason: 'New phone on order' })).statusCode).toBe(201);
+    expect(await emails('compliance=exempt')).toEqual([people.local!.email]);
+    expect(await emails('compliance=action-needed')).not.toContain(people.local!.email);
+    // A disabled account is found by its status, and not by a compliance state.
+    expect((await call('POST', `${API}/users/${people.north!.id}/disable`, tokens.local!, { reason: 'Left the trust' })).statusCode).toBe(200);
+    expect(await emails('status=disabled')).toEqual([people.north!.email]);
+    expect(await emails('compliance=compliant')).not.toContain(people.north!.email);
+    expect((await call('POST', `${API}/users/${people.north!.id}/enable`, tokens.local!, { reason: 'Came back' })).statusCode).toBe(200);
+    // Pages in email order.
+    const all = await emails('status=active');
+    const first = ((await call('GET', `${API}/users?limit=1&status=active`, tokens.local!)).json() as Found).users[0]!;
+    const second = ((await call('GET', `${API}/users?limit=1&status=active&after=${encodeURIComponent(first.email)}`, tokens.local!)).json() as Found).users[0]!;
+    expect(second.email.toLowerCase() > first.email.toLowerCase()).toBe(true);
+    expect(all.length).toBeGreaterThan(2);
+    // The whole list as CSV, the same people as the search.
+    const csv = await call('GET', `${API}/users?format=csv&compliance=action-needed`, tokens.global!);
+    expect(csv.headers['content-type']).toContain('text/csv');
+    const lines = csv.body.trim().split('\r\n');
+    expect(lines[0]).toBe('email,name,organisation,status,roles,groups,methods,compliance');
+    expect(lines.slice(1).filter((l) => l.includes(tag)).map((l) => l.split(',')[0]).sort()).toEqual([people.global!.email, people.helpdesk!.email].sort());
+    // Bad filters are refused, naming the field.
+    expect((await call('GET', `${API}/users?compliance=fine`, tokens.global!)).json()).toMatchObject({ code: 'request-invalid', field: 'compliance' });
+  });
+
+  it('gives a user’s page: roles, compliance, exceptions, pass, recent sign-ins', async () => {
+    const detail = (await call('GET', `${API}/users/${people.local!.id}`, tokens.global!)).json() as {
+      roles: Array<{ role: string; organisation: string | null }>;
+      compliance: { state: string; requirements: Array<{ id: string; state: string }> };
+      exceptions: Array<{ requirement: string; live: boolean; reason: string }>;
+      signIns: unknown[];
+      sessions: unknown[];
+      devices: unknown[];
+    };
+    expect(detail.roles).toContainEqual({ role: 'local-admin', elevated: true, organisation: `North ${tag}` });
+    expect(detail.compliance).toMatchObject({ state: 'exempt', requirements: [{ id: 'elevated-mfa', state: 'exempt' }] });
+    expect(detail.exceptions[0]).toMatchObject({ requirement: 'elevated-mfa', live: true, reason: 'New phone on order' });
+    expect(Array.isArray(detail.signIns) && Array.isArray(detail.sessions) && Array.isArray(detail.devices)).toBe(true);
+    expect((await call('POST', `${API}/users/${people.north!.id}/passes`, tokens.global!, { reason: 'Lost phone', multiUse: true })).statusCode).toBe(201);
+    const north = (await call('GET', `${API}/users/${people.north!.id}`, tokens.global!)).json() as { pass: { live: boolean; multiUse: boolean; issuedBy: string } | null };
+    expect(north.pass).toMatchObject({ multiUse: true, live: true });
+  });
+
+  it('changes roles and groups within the caller’s organisations and the policy’s rules, audited with why', async () => {
+    const role = (token: string, key: string, body: object) => call('POST', `${API}/users/${people[key]!.id}/roles`, token, { reason: 'Joined the helpdesk rota', ...body });
+    const granted = await role(tokens.local!, 'north', { change: 'grant', role: 'helpdesk', organisations: [`North ${tag}`] });
+    expect(granted.json()).toEqual({ role: 'helpdesk', granted: 1 });
+    const [event] = await ctx.store.audit.list({ subjectUserId: people.north!.id, type: 'role.granted', limit: 1 });
+    expect(JSON.parse(event!.details)).toMatchObject({ role: 'helpdesk', why: 'Joined the helpdesk rota' });
+    expect((await role(tokens.local!, 'north', { change: 'grant', role: 'global-admin' })).json()).toMatchObject({ status: 403, code: 'admin-role-not-allowed' });
+    expect((await role(tokens.local!, 'north', { change: 'grant', role: 'helpdesk', organisations: [`South ${tag}`] })).json()).toMatchObject({ code: 'admin-role-not-allowed' });
+    expect((await role(tokens.local!, 'local', { change: 'revoke', role: 'local-admin', organisations: [`North ${tag}`] })).json()).toMatchObject({ code: 'admin-own-roles' });
+    expect((await role(tokens.helpdesk!, 'north', { change: 'revoke', role: 'helpdesk', organisations: [`North ${tag}`] })).json()).toMatchObject({ code: 'admin-forbidden' });
+    expect((await role(tokens.local!, 'south', { change: 'grant', role: 'helpdesk', organisations: [`South ${tag}`] })).statusCode).toBe(404);
+    expect((await role(tokens.local!, 'north', { change: 'revoke', role: 'helpdesk', organisations: [`North ${tag}`] })).json()).toEqual({ role: 'helpdesk', revoked: 1 });
+
+    await createGroup(ctx, `night-shift-${tag}`, 'Night shift', actor);
+    const joined = await call('POST', `${API}/users/${people.north!.id}/groups`, tokens.local!, { change: 'add', group: `night-shift-${tag}`, reason: 'Moved to nights' });
+    expect(joined.json()).toEqual({ group: `night-shift-${tag}`, member: true });
+    expect(((await call('GET', `${API}/users/${people.north!.id}`, tokens.local!)).json() as { groups: string[] }).groups).toEqual([`night-shift-${tag}`]);
+    expect(await (async () => ((await call('GET', `${API}/users?limit=500&group=${encodeURIComponent(`night-shift-${tag}`)}`, tokens.local!)).json() as { users: Array<{ email: string }> }).users.map((u) => u.email))()).toEqual([people.north!.email]);
   });
 
   it('refuses an administrator who does not meet the policy now: an administrator must be compliant to administer', async () => {

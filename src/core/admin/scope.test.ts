@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ADMIN_ACTIONS, administers, authorityOf, may, visibleOrganisations } from './scope.js';
+import { ADMIN_ACTIONS, administers, authorityOf, may, mayChangeRole, visibleOrganisations } from './scope.js';
 
 describe('admin scope (issue #15 point 1)', () => {
   it('lets a global administrator do everything, everywhere', () => {
@@ -44,5 +44,18 @@ describe('admin scope (issue #15 point 1)', () => {
     expect(may(authority, 'issue-pass', 'org-z')).toBe(true);
     expect(may(authority, 'disable', 'org-z')).toBe(false);
     expect(may(authority, 'disable', 'org-a')).toBe(true);
+  });
+
+  it('lets a local administrator grant roles only within their organisations, never global administrator', () => {
+    const local = authorityOf([{ role: 'local-admin', scope: 'org-a' }]);
+    expect(mayChangeRole(local, 'user', 'org-a', [])).toBe(true);
+    expect(mayChangeRole(local, 'helpdesk', 'org-a', ['org-a'])).toBe(true);
+    expect(mayChangeRole(local, 'helpdesk', 'org-a', [])).toBe(false);
+    expect(mayChangeRole(local, 'local-admin', 'org-a', ['org-a', 'org-b'])).toBe(false);
+    expect(mayChangeRole(local, 'global-admin', 'org-a', [])).toBe(false);
+    expect(mayChangeRole(local, 'user', 'org-b', [])).toBe(false);
+    expect(mayChangeRole(authorityOf([{ role: 'helpdesk', scope: '*' }]), 'user', 'org-a', [])).toBe(false);
+    const global = authorityOf([{ role: 'global-admin', scope: '*' }]);
+    expect(mayChangeRole(global, 'global-admin', 'org-z', [])).toBe(true);
   });
 });

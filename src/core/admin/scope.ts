@@ -64,3 +64,20 @@ export function visibleOrganisations(authority: Authority): 'everywhere' | strin
   if (!where) return [];
   return where === 'everywhere' ? 'everywhere' : [...where].sort();
 }
+
+/**
+ * Whether the holder may give or take away `role` for a user of `userOrganisationId`, scoped to
+ * `scopes` (organisation ids; none for an unscoped grant). The policy's rules for roles are checked
+ * apart (a role whose requirement the person could not meet is refused by the directory). Here: only
+ * those who change roles everywhere (global administrators) touch global grants or the global
+ * administrator role; a local administrator grants roles only within the organisations they administer.
+ */
+export function mayChangeRole(authority: Authority, role: string, userOrganisationId: string, scopes: readonly string[]): boolean {
+  const where = authority.get('change-roles');
+  if (!where || !may(authority, 'change-roles', userOrganisationId)) return false;
+  if (where === 'everywhere') return true;
+  if (role === 'global-admin') return false;
+  // An administering role (local administrator, helpdesk) must be scoped to organisations of the holder's.
+  if (ROLE_ACTIONS[role] && scopes.length === 0) return false;
+  return scopes.every((id) => where.has(id));
+}

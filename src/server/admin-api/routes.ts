@@ -20,7 +20,10 @@ import {
   issuePassFor,
   requireReRegistrationFor,
   revokeSessionsFor,
+  searchUserPages,
   searchUsers,
+  changeGroupFor,
+  changeRoleFor,
   signInLog,
   unblockPushFor,
   userDetail,
@@ -29,48 +32,46 @@ import {
 import type { AppContext } from '../../app/context.js';
 import { csvCell } from '../../app/compliance-csv.js';
 import { formatErrorMessage, isPortcullisError } from '../../core/errors.js';
+import { registerPolicyApi } from './policy-routes.js';
+import { config, errors, reason, sendCsv, sendProblem, sendUserCsv } from './shared.js';
+import { STATE_NAMES, type StateName } from '../../app/compliance.js';
 
 const PREFIX = '/api/admin/v1';
 
 // ajv-formats is CommonJS: its default export arrives wrapped under ESM.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
 const validator = addFormats(new Ajv({ removeAdditional: false, useDefaults: true, coerceTypes: 'array', allErrors: false, strict: false }));
-const config = { surface: 'api' as const, csrf: false };
+const userId = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', format: 'uuid' } } } as const;
 
-const problem = {
+const signInEntry = {
   type: 'object',
-  required: ['type', 'title', 'status', 'code'],
   properties: {
-    type: { type: 'string' },
-    title: { type: 'string' },
-    status: { type: 'integer' },
-    code: { type: 'string', description: 'Stable: what a client branches on' },
-    detail: { type: 'string' },
-    field: { type: 'string', description: 'The request field at fault, for a validation error' },
+    id: { type: 'integer' },
+    at: { type: 'string' },
+    result: { type: 'string' },
+    reason: { type: 'string' },
+    reasonText: { type: 'string' },
+    methods: { type: 'array', items: { type: 'string' } },
+    email: { type: ['string', 'null'] },
+    organisation: { type: ['string', 'null'] },
+    ip: { type: ['string', 'null'] },
   },
 } as const;
 
-const errors = { 400: problem, 401: problem, 403: problem, 404: problem } as const;
-
-const userId = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', format: 'uuid' } } } as const;
-
 const userSummary = {
   type: 'object',
-  properties: { id: { type: 'string' }, email: { type: 'string' }, name: { type: 'string' }, organisation: { type: 'string' }, status: { type: 'string' } },
+  properties: {
+    id: { type: 'string' },
+    email: { type: 'string' },
+    name: { type: 'string' },
+    organisation: { type: 'string' },
+    status: { type: 'string' },
+    roles: { type: 'array', items: { type: 'string' } },
+    groups: { type: 'array', items: { type: 'string' } },
+    methods: { type: 'array', items: { type: 'string' } },
+    compliance: { type: ['string', 'null'] },
+  },
 } as const;
-
-/** A list as CSV (RFC 4180), every cell through the compliance report's formula guard. */
-function sendCsv(reply: FastifyReply, name: string, header: readonly string[], rows: ReadonlyArray<readonly string[]>): FastifyReply {
-  const lines = [header.join(','), ...rows.map((row) => row.map(csvCell).join(','))];
-  return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(`${lines.join('\r\n')}\r\n`);
-}
-
-function sendProblem(reply: FastifyReply, status: number, code: string, detail: string, field?: string): FastifyReply {
-  return reply
-    .code(status)
-    .type('application/problem+json')
-    .send({ type: `https://portcullis.invalid/problems/${code}`, title: detail, status, code, detail, ...(field ? { field } : {}) });
-}
 
 /** Schema failures name the field (`field`); our own refusals keep their catalogue code. */
 function answerError(error: FastifyError, reply: FastifyReply): FastifyReply {
@@ -113,27 +114,45 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
 
     api.get('/openapi.json', { config, schema: { hide: true } }, async () => api.swagger());
 
-    api.get<{ Querystring: { q?: string; organisation?: string; limit?: number } }>(
+    type UserQuery = { q?: string; organisation?: string; role?: string; group?: string; method?: string; status?: 'active' | 'disabled'; compliance?: StateName; after?: string; limit?: number; format?: 'json' | 'csv' };
+    const userFilter = (q: UserQuery) => ({
+      ...(q.q ? { q: q.q } : {}),
+      ...(q.organisation ? { organisationId: q.organisation } : {}),
+      ...(q.role ? { role: q.role } : {}),
+      ...(q.group ? { group: q.group } : {}),
+      ...(q.method ? { method: q.method } : {}),
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.compliance ? { compliance: q.compliance } : {}),
+    });
+    api.get<{ Querystring: UserQuery }>(
       '/users',
       {
         config,
         schema: {
-          summary: 'Find users the token holder may see',
+          summary: 'Find users the token holder may see, in email order, by name, organisation, role, group, method, account status and compliance',
           querystring: {
             type: 'object',
             additionalProperties: false,
             properties: {
               q: { type: 'string', minLength: 1, maxLength: 320, description: 'The start of an email address or a name' },
               organisation: { type: 'string', format: 'uuid' },
+              role: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,63}$' },
+              group: { type: 'string', minLength: 1, maxLength: 100 },
+              method: { type: 'string', pattern: '^[a-z][a-z-]{1,31}$', description: 'A method kind they have registered, or none' },
+              status: { type: 'string', enum: ['active', 'disabled'] },
+              compliance: { type: 'string', enum: [...STATE_NAMES] },
+              after: { type: 'string', minLength: 1, maxLength: 320, description: 'The last email address of the page before: the next page' },
               limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+              format: { type: 'string', enum: ['json', 'csv'], default: 'json', description: 'csv: every matching user (not one page), formula cells neutralised' },
             },
           },
           response: { 200: { type: 'object', properties: { users: { type: 'array', items: userSummary } } }, ...errors },
         },
       },
-      async (request) => ({
-        users: await searchUsers(ctx, who(request), { ...(request.query.q ? { q: request.query.q } : {}), ...(request.query.organisation ? { organisationId: request.query.organisation } : {}), limit: request.query.limit ?? 50 }),
-      }),
+      async (request, reply) => {
+        if (request.query.format === 'csv') return sendUserCsv(reply, searchUserPages(ctx, who(request), userFilter(request.query)));
+        return { users: await searchUsers(ctx, who(request), { ...userFilter(request.query), ...(request.query.after ? { after: request.query.after } : {}), limit: request.query.limit ?? 50 }) };
+      },
     );
 
     api.get<{ Params: { id: string } }>(
@@ -141,19 +160,48 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
       {
         config,
         schema: {
-          summary: 'A user, with their sign-in methods',
+          summary: 'A user: roles and groups, sign-in methods and default, paired phones, sessions, recent sign-ins, exceptions, pass and compliance',
           params: userId,
           response: {
             200: {
               type: 'object',
               properties: {
                 ...userSummary.properties,
+                organisationId: { type: 'string' },
+                pushBlocked: { type: 'boolean' },
+                actions: { type: 'array', items: { type: 'string' }, description: 'What the caller may do to this person' },
+                roles: { type: 'array', items: { type: 'object', properties: { role: { type: 'string' }, elevated: { type: 'boolean' }, organisation: { type: ['string', 'null'] } } } },
+                groups: { type: 'array', items: { type: 'string' } },
+                compliance: {
+                  type: ['object', 'null'],
+                  properties: { state: { type: 'string' }, requirements: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, mode: { type: 'string' }, state: { type: 'string' } } } } },
+                },
                 methods: {
                   type: 'array',
                   items: {
                     type: 'object',
                     properties: { id: { type: 'string' }, kind: { type: 'string' }, name: { type: 'string' }, detail: { type: 'string' }, isDefault: { type: 'boolean' }, addedAt: { type: 'string' }, lastUsedAt: { type: ['string', 'null'] } },
                   },
+                },
+                devices: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, pairedAt: { type: 'string' }, lastSeenAt: { type: ['string', 'null'] } } } },
+                sessions: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: { id: { type: 'string' }, startedAt: { type: 'string' }, lastSeenAt: { type: 'string' }, expiresAt: { type: 'string' }, methods: { type: 'array', items: { type: 'string' } }, ip: { type: ['string', 'null'] }, userAgent: { type: ['string', 'null'] } },
+                  },
+                },
+                signIns: { type: 'array', items: signInEntry },
+                exceptions: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: { id: { type: 'string' }, requirement: { type: 'string' }, until: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' }, at: { type: 'string' }, live: { type: 'boolean' }, revokedAt: { type: ['string', 'null'] } },
+                  },
+                },
+                pass: {
+                  type: ['object', 'null'],
+                  properties: { issuedBy: { type: 'string' }, issuedAt: { type: 'string' }, expiresAt: { type: 'string' }, usedAt: { type: ['string', 'null'] }, multiUse: { type: 'boolean' }, live: { type: 'boolean' } },
                 },
               },
             },
@@ -164,7 +212,7 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
       async (request) => userDetail(ctx, who(request), request.params.id),
     );
 
-    api.post<{ Params: { id: string }; Body: { lifetimeMinutes?: number; multiUse?: boolean } }>(
+    api.post<{ Params: { id: string }; Body: { lifetimeMinutes?: number; multiUse?: boolean; length?: number; reason: string } }>(
       '/users/:id/passes',
       {
         config,
@@ -173,30 +221,21 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
           params: userId,
           body: {
             type: 'object',
+            required: ['reason'],
             additionalProperties: false,
             properties: {
               lifetimeMinutes: { type: 'integer', minimum: 10, maximum: 43_200, default: 60 },
               multiUse: { type: 'boolean', default: false },
+              length: { type: 'integer', minimum: 8, maximum: 48, default: 16, description: 'Characters in the pass' },
+              reason,
             },
           },
           response: { 201: { type: 'object', properties: { pass: { type: 'string' }, expiresAt: { type: 'string' }, multiUse: { type: 'boolean' } } }, ...errors },
         },
       },
-      async (request, reply) => reply.code(201).send(await issuePassFor(ctx, who(request), request.params.id, { lifetimeMinutes: request.body?.lifetimeMinutes ?? 60, multiUse: request.body?.multiUse ?? false })),
+      async (request, reply) => reply.code(201).send(await issuePassFor(ctx, who(request), request.params.id, { lifetimeMinutes: request.body.lifetimeMinutes ?? 60, multiUse: request.body.multiUse ?? false, length: request.body.length ?? 16, reason: request.body.reason })),
     );
 
-    api.post<{ Params: { id: string } }>(
-      '/users/:id/sessions/revoke',
-      {
-        config,
-        schema: {
-          summary: 'End the user’s sessions, in Portcullis and in applications (back-channel logout)',
-          params: userId,
-          response: { 200: { type: 'object', properties: { sessions: { type: 'integer' } } }, ...errors },
-        },
-      },
-      async (request) => revokeSessionsFor(ctx, who(request), request.params.id),
-    );
 
     const counts = { type: 'object', properties: { total: { type: 'integer' }, byState: { type: 'object', additionalProperties: { type: 'integer' } } } } as const;
     api.get(
@@ -260,19 +299,7 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
               properties: {
                 signIns: {
                   type: 'array',
-                  items: {
-                    type: 'object',
-                    properties: {
-                      id: { type: 'integer' },
-                      at: { type: 'string' },
-                      result: { type: 'string' },
-                      reason: { type: 'string' },
-                      methods: { type: 'array', items: { type: 'string' } },
-                      email: { type: ['string', 'null'] },
-                      organisation: { type: ['string', 'null'] },
-                      ip: { type: ['string', 'null'] },
-                    },
-                  },
+                  items: signInEntry,
                 },
               },
             },
@@ -331,17 +358,23 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
       },
     );
 
-    const action = (path: string, summary: string, run: (c: AdminCaller, id: string) => Promise<object>, result: Record<string, unknown>) =>
-      api.post<{ Params: { id: string } }>(path, { config, schema: { summary, params: userId, response: { 200: { type: 'object', properties: result }, ...errors } } }, async (request) =>
-        run(who(request), request.params.id),
+    const reasonBody = { type: 'object', required: ['reason'], additionalProperties: false, properties: { reason } } as const;
+    const action = (path: string, summary: string, run: (c: AdminCaller, id: string, why: string) => Promise<object>, result: Record<string, unknown>) =>
+      api.post<{ Params: { id: string }; Body: { reason: string } }>(
+        path,
+        { config, schema: { summary, params: userId, body: reasonBody, response: { 200: { type: 'object', properties: result }, ...errors } } },
+        async (request) => run(who(request), request.params.id, request.body.reason),
       );
-    action('/users/:id/disable', 'Disable the account: no sign-in, no session, applications signed out (the phone stays paired)', (c, id) => disableFor(ctx, c, id), {
+    action('/users/:id/sessions/revoke', 'End the user’s sessions, in Portcullis and in applications (back-channel logout)', (c, id, why) => revokeSessionsFor(ctx, c, id, why), {
+      sessions: { type: 'integer' },
+    });
+    action('/users/:id/disable', 'Disable the account: no sign-in, no session, applications signed out (the phone stays paired)', (c, id, why) => disableFor(ctx, c, id, why), {
       status: { type: 'string' },
       sessionsEnded: { type: 'integer' },
     });
-    action('/users/:id/enable', 'Enable a disabled account again, with its methods and its phone’s pairing', (c, id) => enableFor(ctx, c, id), { status: { type: 'string' } });
-    action('/users/:id/push/unblock', 'Let sign-in requests reach the authenticator app again after a fraud report', (c, id) => unblockPushFor(ctx, c, id), { pushBlocked: { type: 'boolean' } });
-    action('/users/:id/re-registration', 'Require re-registration: every method removed, sessions ended', (c, id) => requireReRegistrationFor(ctx, c, id), {
+    action('/users/:id/enable', 'Enable a disabled account again, with its methods and its phone’s pairing', (c, id, why) => enableFor(ctx, c, id, why), { status: { type: 'string' } });
+    action('/users/:id/push/unblock', 'Let sign-in requests reach the authenticator app again after a fraud report', (c, id, why) => unblockPushFor(ctx, c, id, why), { pushBlocked: { type: 'boolean' } });
+    action('/users/:id/re-registration', 'Require re-registration: every method removed, sessions ended', (c, id, why) => requireReRegistrationFor(ctx, c, id, why), {
       methodsRemoved: { type: 'integer' },
       sessionsEnded: { type: 'integer' },
     });
@@ -360,7 +393,7 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
             properties: {
               requirement: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,63}$' },
               hours: { type: 'integer', minimum: 1, maximum: 4320, default: 24 },
-              reason: { type: 'string', minLength: 3, maxLength: 500 },
+              reason,
             },
           },
           response: { 201: { type: 'object', properties: { id: { type: 'string' }, until: { type: 'string' } } }, ...errors },
@@ -368,5 +401,49 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
       },
       async (request, reply) => reply.code(201).send(await grantExceptionFor(ctx, who(request), request.params.id, { requirement: request.body.requirement, hours: request.body.hours ?? 24, reason: request.body.reason })),
     );
+    api.post<{ Params: { id: string }; Body: { change: 'grant' | 'revoke'; role: string; organisations?: string[]; reason: string } }>(
+      '/users/:id/roles',
+      {
+        config,
+        schema: {
+          summary: 'Give or take away a role, within the caller’s own organisations and the policy’s rules',
+          params: userId,
+          body: {
+            type: 'object',
+            required: ['change', 'role', 'reason'],
+            additionalProperties: false,
+            properties: {
+              change: { type: 'string', enum: ['grant', 'revoke'] },
+              role: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,63}$' },
+              organisations: { type: 'array', maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 200 }, default: [], description: 'The organisations a scoped role is for, by name' },
+              reason,
+            },
+          },
+          response: { 200: { type: 'object', properties: { role: { type: 'string' }, granted: { type: 'integer' }, revoked: { type: 'integer' } } }, ...errors },
+        },
+      },
+      async (request) => changeRoleFor(ctx, who(request), request.params.id, { change: request.body.change, role: request.body.role, organisations: request.body.organisations ?? [], reason: request.body.reason }),
+    );
+
+    api.post<{ Params: { id: string }; Body: { change: 'add' | 'remove'; group: string; reason: string } }>(
+      '/users/:id/groups',
+      {
+        config,
+        schema: {
+          summary: 'Add the user to a group or take them out of one, within the policy’s rules',
+          params: userId,
+          body: {
+            type: 'object',
+            required: ['change', 'group', 'reason'],
+            additionalProperties: false,
+            properties: { change: { type: 'string', enum: ['add', 'remove'] }, group: { type: 'string', minLength: 1, maxLength: 100 }, reason },
+          },
+          response: { 200: { type: 'object', properties: { group: { type: 'string' }, member: { type: 'boolean' } } }, ...errors },
+        },
+      },
+      async (request) => changeGroupFor(ctx, who(request), request.params.id, request.body),
+    );
+
+    await registerPolicyApi(api, ctx, who);
   }, { prefix: PREFIX });
 }

@@ -5,10 +5,10 @@
  * The reads are the admin API's use cases, so the console and the API share their scope.
  */
 import type { FastifyInstance } from 'fastify';
-import { adminCallerForSession, dashboard } from '../../app/admin-api.js';
+import { dashboard } from '../../app/admin-api.js';
 import type { AppContext } from '../../app/context.js';
-import { errorCatalogue, formatErrorMessage, isPortcullisError } from '../../core/errors.js';
 import { requireSession } from '../plugins/session.js';
+import { consoleCaller } from './caller.js';
 import { barChart } from './charts.js';
 
 const STATES = [
@@ -21,19 +21,14 @@ const STATES = [
 
 export async function adminRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
   app.get('/admin', { preHandler: requireSession }, async (request, reply) => {
-    let caller;
-    try {
-      caller = await adminCallerForSession(ctx, request.auth!);
-    } catch (error) {
-      if (!isPortcullisError(error)) throw error;
-      const status = errorCatalogue[error.code].status;
-      return reply.render('error.njk', { title: status === 403 ? 'You cannot use the admin console' : 'Something went wrong', message: formatErrorMessage(error.code, error.params), linkHref: '/account', linkText: 'Go to My account' }, status);
-    }
+    const caller = await consoleCaller(ctx, request, reply);
+    if (!caller) return reply;
     const view = await dashboard(ctx, caller);
     const elevatedRows = STATES.map(([state, label]) => ({ label, value: view.elevated.byState[state] }));
     const mixRows = view.methods.map((m) => ({ label: m.name, value: m.users }));
     const tableOf = (rows: ReadonlyArray<{ label: string; value: number }>) => rows.map((r) => [{ text: r.label }, { text: r.value.toLocaleString('en-GB'), format: 'numeric' }]);
     return reply.render('admin/dashboard.njk', {
+      section: '/admin',
       view,
       mixRows,
       elevatedTable: tableOf(elevatedRows),

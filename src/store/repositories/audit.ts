@@ -26,7 +26,10 @@ export function createAuditRepository(db: Kysely<DatabaseSchema>) {
     /** The only write: there is no update or delete. */
     async append(event: AuditEvent): Promise<void> {
       const actor = actorColumns(event.actor);
-      await appendEvent(db, event.at.toISOString(), event.type, actor.actor_type, actor.actor_id, event.subjectUserId, event.ip, JSON.stringify(event.details));
+      // Who, whom and why: an administrator's reason goes with every event their action writes.
+      const reason = 'reason' in event.actor ? event.actor.reason : undefined;
+      const details = reason ? { ...event.details, why: reason } : event.details;
+      await appendEvent(db, event.at.toISOString(), event.type, actor.actor_type, actor.actor_id, event.subjectUserId, event.ip, JSON.stringify(details));
     },
     async list(filter: { subjectUserId?: string; type?: AuditEventType; limit?: number } = {}): Promise<AuditEventRow[]> {
       let query = db.selectFrom('audit_events').selectAll().orderBy('id', 'desc').limit(filter.limit ?? 100);
