@@ -5,7 +5,7 @@
  * and the CLI are to share these.
  */
 import { randomUUID } from 'node:crypto';
-import type { Actor } from '../core/audit.js';
+import { auditEventTypes, type Actor } from '../core/audit.js';
 import { administers, authorityOf, may, mayChangeRole, visibleOrganisations, type AdminAction, type Authority } from '../core/admin/scope.js';
 import { GLOBAL_SCOPE } from '../core/directory.js';
 import { methodDefinitions, type SecondFactorKind } from '../core/methods/registry.js';
@@ -319,7 +319,7 @@ export async function userDetail(ctx: AppContext, caller: AdminCaller, userId: s
     user.status === 'active' ? evaluateUser(ctx, user) : null,
     signInLog(ctx, caller, { userId: user.id, limit: 10 }),
   ]);
-  const names = new Map(methods.map((m) => [m.id, m.name]));
+  const names = new Map(methods.map((m) => [m.id, m.detail || m.name]));
   const scoped = [...new Set(assignments.map((a) => a.scope).filter((x) => x !== GLOBAL_SCOPE))];
   const scopeNames = new Map(scoped.length ? (await db.selectFrom('organisations').select(['id', 'name']).where('id', 'in', scoped).execute()).map((o) => [o.id, o.name]) : []);
   return {
@@ -477,6 +477,9 @@ export async function directoryChoices(ctx: AppContext, caller: AdminCaller) {
   return { roles: roles.map((r) => ({ name: r.name, elevated: r.elevated, scope: r.scope, description: r.description })), groups };
 }
 
+/** Every kind of audit event, for the console's filter. */
+export const AUDIT_EVENT_TYPES: readonly string[] = [...auditEventTypes].sort();
+
 /** The organisations the caller may see, by name (the console's filters). */
 export async function organisationsFor(ctx: AppContext, caller: AdminCaller): Promise<Array<{ id: string; name: string }>> {
   requireScope(caller, 'admin:read');
@@ -504,7 +507,8 @@ function scopedEvents(ctx: AppContext, caller: AdminCaller, filter: LogFilter) {
     .selectFrom('audit_events as e')
     .leftJoin('users as u', 'u.id', 'e.subject_user_id')
     .leftJoin('organisations as o', 'o.id', 'u.organisation_id')
-    .select(['e.id', 'e.type', 'e.at', 'e.actor_type', 'e.actor_id', 'e.ip', 'e.details', 'u.email', 'o.name as organisation'])
+    .leftJoin('users as a', (join) => join.onRef('a.id', '=', 'e.actor_id').on('e.actor_type', '=', 'user'))
+    .select(['e.id', 'e.type', 'e.at', 'e.actor_type', 'e.actor_id', 'e.ip', 'e.details', 'u.email', 'o.name as organisation', 'a.email as actorEmail'])
     .orderBy('e.id', 'desc')
     .limit(filter.limit);
   if (visible !== 'everywhere') query = query.where('u.organisation_id', 'in', visible.length ? visible : ['\u0000none']);
@@ -551,6 +555,8 @@ export async function auditLog(ctx: AppContext, caller: AdminCaller, filter: Log
     at: row.at,
     type: row.type,
     actor: row.actor_id ? `${row.actor_type}:${row.actor_id}` : row.actor_type,
+    /** Who, in words: an administrator's email address, the client's id, or the system. */
+    actorName: row.actorEmail ?? (row.actor_id ? `${row.actor_type} ${row.actor_id}` : row.actor_type),
     subject: row.email ?? null,
     organisation: row.organisation ?? null,
     ip: row.ip,

@@ -14,6 +14,7 @@ import type { OrganisationRow, UserRow } from '../store/schema.js';
 import { EMPTY_PROFILE } from '../core/policy/profile.js';
 import { assertDirectoryChangeKeepsPolicy } from './policy.js';
 import type { AppContext } from './context.js';
+import { administers, authorityOf } from '../core/admin/scope.js';
 import { signOutOfApplications } from './oidc/sign-out.js';
 import { assertAcceptablePassword } from './passwords.js';
 
@@ -331,5 +332,7 @@ export async function accountSummary(ctx: AppContext, user: UserRow) {
     }
   }
   const roleLines = roles.map((r) => (r.scope === '*' ? r.role : `${r.role} (${organisationNames.get(r.scope)})`));
-  return { organisation, roleLines };
+  // An administering role: My account links to the admin console.
+  const administrator = administers(authorityOf(roles));
+  return { organisation, roleLines, administrator };
 }

@@ -59,6 +59,8 @@ describe('the admin console in Chromium', () => {
     const page = await (await server.browser.newContext()).newPage();
     const outside = await blockOutsideRequests(page, server.origin);
     await signIn(page, 'local-admin@example.org', key);
+    // My account links an administrator to the console.
+    await page.getByRole('link', { name: 'Go to the admin console' }).click();
     const shown = await page.goto(`${server.origin}/admin`);
     if (shown?.status() !== 200) throw new Error(await page.locator('main').innerText());
     await page.getByRole('heading', { level: 1, name: 'Admin console' }).waitFor();
@@ -80,6 +82,7 @@ describe('the admin console in Chromium', () => {
     const key = await personWithCode('plain@example.org', []);
     const page = await (await server.browser.newContext()).newPage();
     await signIn(page, 'plain@example.org', key);
+    await expect(page.getByRole('link', { name: 'Go to the admin console' }).count()).resolves.toBe(0);
     const response = await page.goto(`${server.origin}/admin`);
     expect(response?.status()).toBe(403);
     await page.getByRole('heading', { level: 1, name: 'You cannot use the admin console' }).waitFor();

@@ -66,7 +66,7 @@ export async function axeViolations(page: Page): Promise<AxeViolation[]> {
 
 export async function expectAccessible(page: Page): Promise<void> {
   const violations = await axeViolations(page);
-  expect(violations, `axe-core on ${page.url()}`).toEqual([]);
+  expect(violations, `axe-core on ${page.url()}: ${JSON.stringify(violations).slice(0, 1500)}`).toEqual([]);
 }
 
 export interface LiveServer {

@@ -161,6 +161,7 @@ describe.each(dialects)('the admin console’s users on %s', (dialect) => {
   it('issues a pass after saying what it will do and asking why; shows it once, never cached; audited with why', async () => {
     const confirm = await consoles.helpdesk!.get(`/admin/users/${people.porter!.id}/pass`);
     expect(confirm.body).toContain('You will see it once');
+    expect(/<button[^>]*>\s*Issue pass\s*<\/button>/.test(confirm.body)).toBe(true);
     const before = await auditCount();
     const noReason = await consoles.helpdesk!.post(`/admin/users/${people.porter!.id}/pass`, { lifetime: '60', length: '16', reason: '' });
     expect(noReason.statusCode).toBe(400);

@@ -31,7 +31,7 @@ export async function accountRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
   app.get('/account', { preHandler: requireSession }, async (request, reply) => {
     const session = request.auth!;
     const user = session.user;
-    const { organisation, roleLines } = await accountSummary(ctx, user);
+    const { organisation, roleLines, administrator } = await accountSummary(ctx, user);
     const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
     // The applications this person allowed (docs/oidc.md#consent), to see and remove.
     const applications = (await listAllowedApplications(ctx, user.id)).map((application) => ({
@@ -45,6 +45,7 @@ export async function accountRoutes(app: FastifyInstance, { ctx }: { ctx: AppCon
       removed: (request.query as Record<string, unknown>).removed === '1',
       user: { displayName: user.display_name, email: user.email, organisation: organisation?.name ?? '' },
       rolesHtml: roleLines.map(escape).join('<br>'),
+      administrator,
       signedInAt: formatDateTime(session.createdAt),
       methodsUsed: session.methods.map((m) => METHOD_NAMES[m.method] ?? m.method).join(' and '),
     });

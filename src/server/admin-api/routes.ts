@@ -336,6 +336,7 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppCo
                       at: { type: 'string' },
                       type: { type: 'string' },
                       actor: { type: 'string' },
+                      actorName: { type: 'string' },
                       subject: { type: ['string', 'null'] },
                       organisation: { type: ['string', 'null'] },
                       ip: { type: ['string', 'null'] },

@@ -430,7 +430,7 @@ async function renderAction(
       user,
       title: page.title(user),
       says: page.says(user),
-      button: page.button,
+      buttonText: page.button,
       warning: Boolean(page.warning),
       reason: text(form, 'reason'),
       errors: errors.map((e) => ({ text: e.text, href: `#${e.field}` })),
