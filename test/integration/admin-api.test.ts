@@ -421,6 +421,30 @@ requirements:
     expect(await (async () => ((await call('GET', `${API}/users?limit=500&group=${encodeURIComponent(`night-shift-${tag}`)}`, tokens.local!)).json() as { users: Array<{ email: string }> }).users.map((u) => u.email))()).toEqual([people.north!.email]);
   });
 
+  it('audits every action with who, whom and why (the reason given)', async () => {
+    const why = `Audit check ${tag}`;
+    const target = people.north!;
+    const actions: Array<[string, object, string]> = [
+      ['passes', {}, 'tap.issued'],
+      ['sessions/revoke', {}, 'session.revoked'],
+      ['disable', {}, 'user.disabled'],
+      ['enable', {}, 'user.enabled'],
+      ['push/unblock', {}, 'push.unblocked'],
+      ['exceptions', { requirement: 'elevated-mfa', hours: 24 }, 'policy.exception-added'],
+      ['re-registration', {}, 'user.methods-reset'],
+      ['roles', { change: 'grant', role: 'helpdesk', organisations: [`North ${tag}`] }, 'role.granted'],
+    ];
+    for (const [path, body, type] of actions) {
+      // (As a fraud report would have left it.)
+      if (path === 'push/unblock') await ctx.store.database.db.updateTable('users').set({ push_blocked_at: new Date().toISOString() }).where('id', '=', target.id).execute();
+      const response = await call('POST', `${API}/users/${target.id}/${path}`, tokens.global!, { ...body, reason: `${why} ${path}` });
+      expect(response.statusCode, `${path}: ${response.body}`).toBeLessThan(300);
+      const events = await ctx.store.audit.list({ subjectUserId: target.id, type: type as never, limit: 1 });
+      expect(events[0], path).toBeDefined();
+      expect({ actor: events[0]!.actor_id, why: (JSON.parse(events[0]!.details) as { why?: string }).why }, path).toEqual({ actor: people.global!.id, why: `${why} ${path}` });
+    }
+  });
+
   it('refuses an administrator who does not meet the policy now: an administrator must be compliant to administer', async () => {
     await applyPolicyText(
       ctx,

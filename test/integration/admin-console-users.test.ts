@@ -203,4 +203,15 @@ describe.each(dialects)('the admin console’s users on %s', (dialect) => {
     expect(granted.statusCode).toBe(303);
     expect((await ctx.store.roles.assignmentsOf(people.porter!.id)).map((a) => a.role)).toContain('helpdesk');
   });
+
+  it('exports the dashboard’s lists as CSV: the local administrator’s organisation only', async () => {
+    const csv = await consoles.local!.get('/admin?format=csv');
+    expect(csv.headers['content-type']).toContain('text/csv');
+    const lines = csv.body.trim().split('\r\n');
+    expect(lines[0]).toBe('list,label,people');
+    // North's elevated people: the local administrator and the helpdesk, both with an authenticator app.
+    expect(lines).toContain('elevated users by state,Compliant,2');
+    expect(lines).toContain('users by sign-in method,Authenticator app – code,3');
+    expect(lines).toContain('requirement everyone-registers,Action needed,1');
+  });
 });

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { dashboard } from '../../app/admin-api.js';
 import type { AppContext } from '../../app/context.js';
 import { requireSession } from '../plugins/session.js';
+import { sendCsv } from '../admin-api/shared.js';
 import { consoleCaller } from './caller.js';
 import { barChart } from './charts.js';
 
@@ -24,6 +25,17 @@ export async function adminRoutes(app: FastifyInstance, { ctx }: { ctx: AppConte
     const caller = await consoleCaller(ctx, request, reply);
     if (!caller) return reply;
     const view = await dashboard(ctx, caller);
+    if ((request.query as Record<string, unknown>).format === 'csv') {
+      // Every list on the page, as one spreadsheet: each row names its list.
+      const rows: string[][] = [
+        ...STATES.map(([state, label]) => ['elevated users by state', label, String(view.elevated.byState[state])]),
+        ...view.methods.map((m) => ['users by sign-in method', m.name, String(m.users)]),
+        ['users without a second method', 'all', String(view.withoutMethod)],
+        ...view.requirements.flatMap((r) => STATES.map(([state, label]) => [`requirement ${r.id}`, label, String(r.byState[state])])),
+        ...view.trend.flatMap((p) => STATES.map(([state, label]) => [`elevated users on ${p.day}`, label, String(p.elevated.byState[state])])),
+      ];
+      return sendCsv(reply, 'dashboard', ['list', 'label', 'people'], rows);
+    }
     const elevatedRows = STATES.map(([state, label]) => ({ label, value: view.elevated.byState[state] }));
     const mixRows = view.methods.map((m) => ({ label: m.name, value: m.users }));
     const tableOf = (rows: ReadonlyArray<{ label: string; value: number }>) => rows.map((r) => [{ text: r.label }, { text: r.value.toLocaleString('en-GB'), format: 'numeric' }]);
