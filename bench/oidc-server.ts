@@ -43,6 +43,8 @@ export interface ServerReady {
   /** People with a password and no second method, as `uma.user@example.org` in the demo. */
   accounts: string[];
   app: { clientId: string; secret: string; redirectUri: string };
+  /** The same application registered with `--id-token-alg ES256`. */
+  appEs256: { clientId: string; secret: string; redirectUri: string };
   service: { clientId: string; secret: string; scope: string };
 }
 
@@ -136,6 +138,11 @@ const app = await addClient(
   { name: 'Bench app', redirectUris: [redirectUri], postLogoutRedirectUris: [], confidential: true, firstParty: true, service: false, scopes: [] },
   cli,
 );
+const appEs256 = await addClient(
+  ctx,
+  { name: 'Bench app ES256', redirectUris: [redirectUri], postLogoutRedirectUris: [], confidential: true, firstParty: true, service: false, scopes: [], idTokenAlg: 'ES256' },
+  cli,
+);
 const service = await addClient(ctx, { name: 'Bench service', redirectUris: [], postLogoutRedirectUris: [], confidential: false, firstParty: false, service: true, scopes: [SERVICE_SCOPE] }, cli);
 const server = await buildApp(ctx);
 await server.listen({ host: config.host, port: config.port });
@@ -155,6 +162,7 @@ const ready: ServerReady = {
   type: 'ready',
   accounts,
   app: { clientId: app.client.clientId, secret: app.secret!, redirectUri },
+  appEs256: { clientId: appEs256.client.clientId, secret: appEs256.secret!, redirectUri },
   service: { clientId: service.client.clientId, secret: service.secret!, scope: SERVICE_SCOPE },
 };
 process.send!(ready);

@@ -75,12 +75,12 @@ const { values: args } = parseArgs({
     database: { type: 'string', default: 'all' },
     redis: { type: 'string', default: DEFAULT_REDIS },
     // Which measurements to run (for profiling one of them): refresh, client-credentials, code-flow, sign-in.
-    phases: { type: 'string', default: 'refresh,client-credentials,code-flow,sign-in' },
+    phases: { type: 'string', default: 'refresh,refresh-es256,client-credentials,code-flow,sign-in' },
     // Write a V8 CPU profile of each server into this directory (node --cpu-prof), for where the time goes.
     profile: { type: 'string' },
   },
 });
-const PHASES = ['refresh', 'client-credentials', 'code-flow', 'sign-in'] as const;
+const PHASES = ['refresh', 'refresh-es256', 'client-credentials', 'code-flow', 'sign-in'] as const;
 const phasesToRun = new Set(args.phases.split(',').map((name) => name.trim()));
 for (const name of phasesToRun) if (!(PHASES as readonly string[]).includes(name)) throw new Error(`--phases: ${name} is not one of ${PHASES.join(', ')}`);
 const seconds = Number(args.seconds);
@@ -447,38 +447,47 @@ async function runOn(spec: TargetSpec): Promise<void> {
 
     // The refresh chains: one person signs in once through the code flow with offline_access (which needs
     // prompt=consent, OpenID Connect Core 1.0 §11); the browser's session then authorizes again without a
-    // sign-in for each further chain. Every chain's refresh token belongs to this person's one grant.
+    // sign-in for each further chain. Every chain's refresh token belongs to this person's one grant per
+    // application: the RS256 one (every client's default), and the same application registered with
+    // `--id-token-alg ES256`.
     const person = server.ready.accounts[0]!;
     const browser = new SignInBrowser(origin);
-    const chains: Chain[] = [];
-    for (let i = 0; i < concurrency; i++) {
-      const grant = await authorize(origin, browser, app, 'openid offline_access', i === 0 ? person : null, 'consent');
-      const tokens = grant ? await redeem(origin, app, grant) : null;
-      if (!tokens || tokens.status !== 200 || typeof tokens.body.refresh_token !== 'string') {
-        throw new Error(`no refresh token for chain ${i}: ${tokens?.status} ${JSON.stringify(tokens?.body)}\n${server.log()}`);
+    const refreshChains = async (client: typeof app, signInFirst: boolean) => {
+      const chains: Chain[] = [];
+      for (let i = 0; i < concurrency; i++) {
+        const grant = await authorize(origin, browser, client, 'openid offline_access', i === 0 && signInFirst ? person : null, 'consent');
+        const tokens = grant ? await redeem(origin, client, grant) : null;
+        if (!tokens || tokens.status !== 200 || typeof tokens.body.refresh_token !== 'string') {
+          throw new Error(`no refresh token for chain ${i}: ${tokens?.status} ${JSON.stringify(tokens?.body)}\n${server!.log()}`);
+        }
+        chains.push({ connection: new LeanConnection(new URL(origin)), refreshToken: tokens.body.refresh_token, previous: null });
       }
-      chains.push({ connection: new LeanConnection(new URL(origin)), refreshToken: tokens.body.refresh_token, previous: null });
-    }
-    let idTokensInRefresh = 0;
-    const idleChains = [...chains];
-    const refresh = async (): Promise<number | null> => {
-      const chain = idleChains.pop()!;
-      try {
-        const started = performance.now();
-        const answer = await tokenRequest(chain.connection, app, { grant_type: 'refresh_token', refresh_token: chain.refreshToken });
-        const next = answer.body.refresh_token;
-        // Rotation (docs/oidc.md#the-grants): each refresh gives a new refresh token, used for the next.
-        if (answer.status !== 200 || typeof next !== 'string' || next === chain.refreshToken || typeof answer.body.access_token !== 'string') return null;
-        if (typeof answer.body.id_token === 'string') idTokensInRefresh++;
-        chain.previous = chain.refreshToken;
-        chain.refreshToken = next;
-        return performance.now() - started;
-      } finally {
-        idleChains.push(chain);
-      }
+      const counted = { idTokens: 0 };
+      const idleChains = [...chains];
+      const run = async (): Promise<number | null> => {
+        const chain = idleChains.pop()!;
+        try {
+          const started = performance.now();
+          const answer = await tokenRequest(chain.connection, client, { grant_type: 'refresh_token', refresh_token: chain.refreshToken });
+          const next = answer.body.refresh_token;
+          // Rotation (docs/oidc.md#the-grants): each refresh gives a new refresh token, used for the next.
+          if (answer.status !== 200 || typeof next !== 'string' || next === chain.refreshToken || typeof answer.body.access_token !== 'string') return null;
+          if (typeof answer.body.id_token === 'string') counted.idTokens++;
+          chain.previous = chain.refreshToken;
+          chain.refreshToken = next;
+          return performance.now() - started;
+        } finally {
+          idleChains.push(chain);
+        }
+      };
+      for (let i = 0; i < 5 * concurrency; i++) if ((await run()) === null) throw new Error(`a warm-up refresh failed:\n${server!.log()}`);
+      counted.idTokens = 0;
+      return { chains, run, counted };
     };
-    for (let i = 0; i < 5 * concurrency; i++) if ((await refresh()) === null) throw new Error(`a warm-up refresh failed:\n${server.log()}`);
-    idTokensInRefresh = 0;
+    const rs256 = await refreshChains(app, true);
+    const es256 = await refreshChains(server.ready.appEs256, false);
+    const chains = rs256.chains;
+    const refresh = rs256.run;
 
     const serviceConnections = Array.from({ length: concurrency }, () => new LeanConnection(new URL(origin)));
     const clientCredentials = async (): Promise<number | null> => {
@@ -493,6 +502,7 @@ async function runOn(spec: TargetSpec): Promise<void> {
     };
 
     const refreshes = newPhase('refresh');
+    const refreshesEs256 = newPhase('refresh, ES256');
     const credentials = newPhase('client credentials');
     const flows = newPhase('code flows');
     const signIns = newPhase('sign-ins');
@@ -500,6 +510,7 @@ async function runOn(spec: TargetSpec): Promise<void> {
     for (let round = 1; round <= rounds; round++) {
       process.stderr.write(`${spec.label}: round ${round} of ${rounds}: ${[...phasesToRun].join(', ')}, ${fmt(sliceMs / 1000)} s each …\n`);
       if (phasesToRun.has('refresh')) await runPhase(refreshes, server, postgres, concurrency, sliceMs, refresh);
+      if (phasesToRun.has('refresh-es256')) await runPhase(refreshesEs256, server, postgres, concurrency, sliceMs, es256.run);
       if (phasesToRun.has('client-credentials')) await runPhase(credentials, server, postgres, concurrency, sliceMs, clientCredentials);
       if (phasesToRun.has('code-flow')) await runPhase(flows, server, postgres, signInConcurrency, sliceMs, () => accounts.with((email) => codeFlow(origin, app, email)));
       if (phasesToRun.has('sign-in')) await runPhase(signIns, server, postgres, signInConcurrency, sliceMs, () => accounts.with((email) => passwordSignIn(origin, email, DEMO_PASSWORD)));
@@ -518,9 +529,9 @@ async function runOn(spec: TargetSpec): Promise<void> {
           ? 'refused (invalid_grant), and the current token of the grant with it'
           : `NOT REFUSED: reused ${again.status} ${String(again.body.error ?? '')}, current ${current.status}`;
     }
-    for (const c of [...chains.map((x) => x.connection), ...serviceConnections]) c.close();
+    for (const c of [...chains.map((x) => x.connection), ...es256.chains.map((x) => x.connection), ...serviceConnections]) c.close();
 
-    printTable(spec, loadAtStart, { refreshes, credentials, flows, signIns }, { idTokensInRefresh, reuse });
+    printTable(spec, loadAtStart, { refreshes, refreshesEs256, credentials, flows, signIns }, { idTokensInRefresh: rs256.counted.idTokens, idTokensInRefreshEs256: es256.counted.idTokens, reuse });
   } finally {
     await stopServer(server);
     await postgres?.close();
@@ -534,10 +545,10 @@ async function runOn(spec: TargetSpec): Promise<void> {
 function printTable(
   spec: TargetSpec,
   loadAtStart: number,
-  phases: { refreshes: Phase; credentials: Phase; flows: Phase; signIns: Phase },
-  notes: { idTokensInRefresh: number; reuse: string },
+  phases: { refreshes: Phase; refreshesEs256: Phase; credentials: Phase; flows: Phase; signIns: Phase },
+  notes: { idTokensInRefresh: number; idTokensInRefreshEs256: number; reuse: string },
 ): void {
-  const { refreshes, credentials, flows, signIns } = phases;
+  const { refreshes, refreshesEs256, credentials, flows, signIns } = phases;
   const rate = (phase: Phase) =>
     `${fmt(perSecond(phase))} /s   p50 ${fmt(median(phase.latencies), 2)} ms  p99 ${fmt(percentile(phase.latencies, 99), 2)} ms   (${phase.latencies.length} ok, ${phase.failures} failed)`;
   const goal = (phase: Phase) => {
@@ -570,6 +581,14 @@ function printTable(
       ['  with an ID token:', `${notes.idTokensInRefresh} of ${refreshes.latencies.length} (scope openid offline_access: each refresh signs a new ID token, RS256)`],
     );
   }
+  if (ran(refreshesEs256)) {
+    rows.push(
+      ['refresh-token grants, ES256 client:', rate(refreshesEs256)],
+      ['  per CPU of the server:', goal(refreshesEs256)],
+      ['  per grant:', `${store(refreshesEs256)}; ${cost(refreshesEs256)}`],
+      ['  with an ID token:', `${notes.idTokensInRefreshEs256} of ${refreshesEs256.latencies.length} (the same, for a client registered with --id-token-alg ES256)`],
+    );
+  }
   if (ran(credentials)) {
     rows.push(
       ['client-credentials grants:', rate(credentials)],
@@ -590,7 +609,7 @@ function printTable(
       `"per CPU" = per CPU-second of the server process; load generator: this process, keep-alive HTTP/1.1)\n`,
   );
   for (const [label, value] of rows) process.stdout.write(`${label.padEnd(width)}${value}\n`);
-  for (const [title, phase] of [['refresh grant', refreshes], ['client credentials grant', credentials], ['code flow', flows]] as const) {
+  for (const [title, phase] of [['refresh grant', refreshes], ['refresh grant (ES256)', refreshesEs256], ['client credentials grant', credentials], ['code flow', flows]] as const) {
     if (!ran(phase)) continue;
     process.stdout.write(`statements per ${title}${spec.target.kind === 'sqlite' ? ' (count, and ms in SQLite, which runs in the server\'s thread)' : ''}:\n${statementMix(phase).map((line) => `  ${line}`).join('\n')}\n`);
     if (spec.redisUrl && phase.redisCommands) process.stdout.write(`  Redis commands per ${title}: ${redisMix(phase)}\n`);

@@ -464,6 +464,7 @@ export function buildProgram(): Command {
     .option('--back-channel-logout-uri <uri>', 'where Portcullis posts logout tokens (https, or http on localhost)')
     .option('--service', 'a service acting for itself: client credentials grant, a secret, no redirect URI')
     .option('--scope <scope>', 'with --service: a scope it may ask for (repeatable, or space-separated)', collect, [])
+    .option('--id-token-alg <alg>', 'how its ID tokens are signed: RS256 (the default, which every client accepts) or ES256 (smaller, and a tenth of the signing cost)')
     .option('--json', 'print JSON (with clientSecret)')
     .action((options: import('./commands/clients.js').ClientAddOptions) => withContext(async (ctx) => (await clientCommands()).clientAdd(ctx, options)));
   verb(client, 'admin-scope', 'server')

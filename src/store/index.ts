@@ -16,6 +16,7 @@ import { createSignInFlowRepository } from './repositories/sign-in-flows.js';
 import { createUserTokenRepository } from './repositories/user-tokens.js';
 import { createUserRepository } from './repositories/users.js';
 import type { DatabaseSchema } from './schema.js';
+import { inOneTransaction } from './write-unit.js';
 
 export interface Repositories {
   organisations: ReturnType<typeof createOrganisationRepository>;
@@ -57,6 +58,11 @@ export interface Store extends Repositories {
    * transaction itself is given too, for what takes one (`Delivery.enqueue`).
    */
   transaction<T>(work: (repositories: Repositories, trx: Transaction<DatabaseSchema>) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work`, keeping the OpenID Connect adapter's writes and the audit appends it makes (outside a
+   * transaction of their own), then writes them in one transaction before returning (src/store/write-unit.ts).
+   */
+  inOneTransaction<T>(work: () => Promise<T>): Promise<T>;
 }
 
 export function createStore(database: Database): Store {
@@ -65,5 +71,6 @@ export function createStore(database: Database): Store {
     database,
     dialect: database.dialect,
     transaction: (work) => database.db.transaction().execute((trx) => work(createRepositories(trx), trx)),
+    inOneTransaction: (work) => inOneTransaction(database.db, work),
   };
 }

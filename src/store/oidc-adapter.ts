@@ -19,6 +19,7 @@ import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { prepared } from './prepared.js';
+import { deferWrite } from './write-unit.js';
 import type { DatabaseSchema } from './schema.js';
 
 /**
@@ -131,7 +132,9 @@ export class OidcAdapter implements Adapter {
     // Grants only (migration 0012): who uses which application, for the policy's application requirements.
     const clientId = this.model === 'Grant' && typeof payload.clientId === 'string' ? payload.clientId : null;
     if (this.inRedis) return this.upsertRedis(this.options.redis!, id, payload, expiresIn, grantId, userCode, uid);
-    await upsertArtefact(this.options.db, this.model, id, JSON.stringify(payload), grantId, userCode, uid, accountId, clientId, expiresAt?.toISOString() ?? null);
+    const values = [this.model, id, JSON.stringify(payload), grantId, userCode, uid, accountId, clientId, expiresAt?.toISOString() ?? null] as const;
+    const write = async (db: Kysely<DatabaseSchema>) => void (await upsertArtefact(db, ...values));
+    if (!deferWrite(this.options.db, write)) await write(this.options.db);
   }
 
   async find(id: string): Promise<Stored | undefined> {
@@ -165,8 +168,13 @@ export class OidcAdapter implements Adapter {
       if (marked !== 1) throw this.options.alreadyConsumed();
       return;
     }
-    const result = await consumeArtefact(this.options.db, this.model, id, now.toISOString());
-    if (Number(result.numAffectedRows ?? 0) !== 1) throw this.options.alreadyConsumed();
+    const consume = async (db: Kysely<DatabaseSchema>) => {
+      const result = await consumeArtefact(db, this.model, id, now.toISOString());
+      if (Number(result.numAffectedRows ?? 0) !== 1) throw this.options.alreadyConsumed();
+    };
+    // In a token request's unit (src/store/write-unit.ts) the compare-and-set runs with the writes it
+    // allows: a lost race rolls them all back and the request is refused.
+    if (!deferWrite(this.options.db, consume)) await consume(this.options.db);
   }
 
   async destroy(id: string): Promise<void> {

@@ -375,6 +375,8 @@ export interface OidcClientsTable {
   secret_sealed: string | null;
   secret_created_at: string | null;
   created_at: string;
+  /** The ID token's signing algorithm (migration 0018): RS256 or ES256. */
+  id_token_alg: Generated<string>;
 }
 
 /** Answers to "Was this article helpful?" (migration 0009, src/store/repositories/help-feedback.ts). */

@@ -67,6 +67,8 @@ export interface ApplicationOptions {
   redirectUris?: string[];
   postLogoutRedirectUris?: string[];
   backChannelLogoutUri?: string;
+  /** `--id-token-alg`: how its ID tokens are signed (RS256 unless said). */
+  idTokenAlg?: 'RS256' | 'ES256';
 }
 
 export interface Application {
@@ -89,9 +91,12 @@ export async function application(ctx: TestContext, issuer: URL, options: Applic
     firstParty: options.firstParty,
     service: false,
     scopes: [],
+    ...(options.idTokenAlg ? { idTokenAlg: options.idTokenAlg } : {}),
   };
   const { client, secret } = await addClient(ctx, input, cliActor);
-  const config = await oauth.discovery(issuer, client.clientId, undefined, oauth.ClientSecretBasic(secret!), { execute: [oauth.allowInsecureRequests] });
+  // The application expects its own algorithm (openid-client refuses any other, as it should).
+  const metadata = options.idTokenAlg ? { id_token_signed_response_alg: options.idTokenAlg } : undefined;
+  const config = await oauth.discovery(issuer, client.clientId, metadata, oauth.ClientSecretBasic(secret!), { execute: [oauth.allowInsecureRequests] });
   return { clientId: client.clientId, key: client.key, secret: secret!, config };
 }
 

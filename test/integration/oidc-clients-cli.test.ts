@@ -113,8 +113,9 @@ describe.each(dialects)('portcullis client on %s', (dialect) => {
   });
 
   it('adds a public client (no secret, PKCE) and a service client (client credentials only, with its scopes)', async () => {
-    const spa = await addJson(['--name', 'Timesheets', '--redirect-uri', 'http://127.0.0.1:8400/cb']);
-    expect(spa).toMatchObject({ kind: 'public', tokenEndpointAuthMethod: 'none', firstParty: false, clientSecret: null, grantTypes: ['authorization_code', 'refresh_token'] });
+    const spa = await addJson(['--name', 'Timesheets', '--redirect-uri', 'http://127.0.0.1:8400/cb', '--id-token-alg', 'ES256']);
+    expect(spa).toMatchObject({ kind: 'public', tokenEndpointAuthMethod: 'none', firstParty: false, clientSecret: null, grantTypes: ['authorization_code', 'refresh_token'], idTokenSignedResponseAlg: 'ES256' });
+    expect((await storedRow(spa.clientId)).id_token_alg).toBe('ES256');
     expect((await storedRow(spa.clientId)).secret_sealed).toBeNull();
 
     const service = await addJson(['--name', 'Payroll export', '--service', '--scope', 'reports:read', '--scope', 'reports:list reports:read']);
@@ -178,6 +179,9 @@ describe.each(dialects)('portcullis client on %s', (dialect) => {
 
   it('exits 2 for a missing --name, and 1 for an unknown client', async () => {
     expect((await cli(['client', 'add', '--redirect-uri', 'https://a.example.org/cb'])).code).toBe(2);
+    const badAlg = await cli(['client', 'add', '--name', 'Odd', '--redirect-uri', 'https://a.example.org/cb', '--id-token-alg', 'HS256']);
+    expect(badAlg.code).toBe(2);
+    expect(badAlg.stderr).toContain('--id-token-alg');
     for (const verb of ['show', 'remove', 'rotate-secret']) {
       const result = await cli(['client', verb, 'no-such-client']);
       expect(result.code, verb).toBe(1);

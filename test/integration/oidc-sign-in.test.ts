@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { sql } from 'kysely';
 import * as oauth from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPolicyText } from '../../src/app/policy.js';
@@ -89,6 +90,23 @@ describe.each(dialects)('signing in to applications on %s', (dialect) => {
     // The password is asked again (the second factor would need the next TOTP step, 30 s away: not waited for).
     await person.browser.send('POST', '/sign-in', { email: person.email, returnTo: new URL(page.url, origin).searchParams.get('returnTo')! });
     expect((await person.browser.send('GET', '/sign-in/password')).body).toContain('name="password"');
+  });
+
+  it('signs ID tokens with ES256 for a client registered with --id-token-alg ES256, RS256 for the others, each verified against the JWKS', async () => {
+    const person = await personWithTotp();
+    const jwks = createRemoteJWKSet(new URL(`${origin}/oidc/jwks`));
+    const { config } = await application({ firstParty: true, idTokenAlg: 'ES256' });
+    const request = await authorize(config, { scope: 'openid offline_access', prompt: 'consent' });
+    const back = await signIn(person.browser, person.email, person.code(), await person.browser.follow(request.url));
+    const tokens = await request.redeem(back.location!);
+    const { protectedHeader } = await jwtVerify(tokens.id_token!, jwks, { issuer: issuer.href, audience: config.clientMetadata().client_id });
+    expect(protectedHeader.alg).toBe('ES256');
+    // And the ID token a refresh returns.
+    const refreshed = await oauth.refreshTokenGrant(config, tokens.refresh_token!);
+    expect((await jwtVerify(refreshed.id_token!, jwks, { issuer: issuer.href })).protectedHeader.alg).toBe('ES256');
+    // The discovery document says both are offered (OpenID Connect Discovery 1.0 §3).
+    const discovery = (await (await fetch(`${issuer.href}/.well-known/openid-configuration`)).json()) as { id_token_signing_alg_values_supported: string[] };
+    expect(discovery.id_token_signing_alg_values_supported).toEqual(expect.arrayContaining(['RS256', 'ES256']));
   });
 
   it('steps a code session up to app-push with a push, offered first and alone (RFC 9470 §3; OpenID Connect Core 1.0 §3.1.2.1)', async () => {
@@ -223,6 +241,36 @@ describe.each(dialects)('signing in to applications on %s', (dialect) => {
     // The whole grant went: the rotated refresh token and its access token too.
     await expect(oauth.refreshTokenGrant(config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect((await oauth.tokenIntrospection(config, rotated.access_token)).active).toBe(false);
+  });
+
+  it('writes a refresh grant in one transaction: when its audit event cannot be written, nothing is, and the same refresh token works after', async () => {
+    const person = await personWithTotp();
+    const { config } = await application({ firstParty: true });
+    const request = await authorize(config, { scope: 'openid offline_access', prompt: 'consent' });
+    const back = await signIn(person.browser, person.email, person.code(), await person.browser.follow(request.url));
+    const tokens = await request.redeem(back.location!);
+    // The audit log refuses the token-issued event once (as a full disk would).
+    const db = ctx.store.database.db;
+    if (dialect === 'sqlite') {
+      await sql`create trigger refuse_token_audit before insert on audit_events when new.type = 'oidc.token-issued' begin select raise(abort, 'disk full'); end`.execute(db);
+    } else {
+      await sql`create function refuse_token_audit() returns trigger language plpgsql as $$ begin if new.type = 'oidc.token-issued' then raise exception 'disk full'; end if; return new; end $$`.execute(db);
+      await sql`create trigger refuse_token_audit before insert on audit_events for each row execute function refuse_token_audit()`.execute(db);
+    }
+    try {
+      await expect(oauth.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toBeTruthy();
+    } finally {
+      await sql`drop trigger refuse_token_audit${dialect === 'postgres' ? sql` on audit_events` : sql``}`.execute(db);
+      if (dialect === 'postgres') await sql`drop function refuse_token_audit()`.execute(db);
+    }
+    // Not consumed (the consume was rolled back with the rest), so not a replay: it works, and rotates.
+    const rotated = await oauth.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(rotated.refresh_token).toBeTruthy();
+    expect((await oauth.tokenIntrospection(config, rotated.access_token)).active).toBe(true);
+    // Two refreshes racing with one token: one wins, the other is refused (never both).
+    const results = await Promise.allSettled([oauth.refreshTokenGrant(config, rotated.refresh_token!), oauth.refreshTokenGrant(config, rotated.refresh_token!)]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.find((r): r is PromiseRejectedResult => r.status === 'rejected')!.reason).toMatchObject({ error: 'invalid_grant' });
   });
 
   it.each([

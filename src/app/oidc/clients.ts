@@ -41,7 +41,12 @@ export interface ClientInput {
   service: boolean;
   /** Service clients: the scopes they may ask for. */
   scopes: string[];
+  /** How its ID tokens are signed: RS256 (the default every client accepts) or ES256. */
+  idTokenAlg?: string;
 }
+
+/** The ID token signing algorithms a client may ask for: the provider's keys (src/app/oidc/signing-keys.ts). */
+export const ID_TOKEN_ALGORITHMS = ['RS256', 'ES256'] as const;
 
 export interface ClientInfo {
   clientId: string;
@@ -56,6 +61,7 @@ export interface ClientInfo {
   grantTypes: string[];
   tokenEndpointAuthMethod: 'client_secret_basic' | 'none';
   scopes: string[];
+  idTokenAlg: string;
   createdAt: Date;
   secretCreatedAt: Date | null;
 }
@@ -151,7 +157,10 @@ export function describeNewClient(input: ClientInput): Omit<OidcClientRow, 'clie
   const scopes = [...new Set(input.scopes.flatMap((scope) => scope.split(' ')).filter(Boolean))];
   for (const scope of scopes) if (!SCOPE_TOKEN.test(scope)) throw new ClientInputError('--scope', `${JSON.stringify(scope)} is not a scope (RFC 6749 §3.3: printable ASCII, no quote or backslash)`);
 
+  const idTokenAlg = input.idTokenAlg ?? 'RS256';
+  if (!(ID_TOKEN_ALGORITHMS as readonly string[]).includes(idTokenAlg)) throw new ClientInputError('--id-token-alg', `${JSON.stringify(idTokenAlg)} is not one of ${ID_TOKEN_ALGORITHMS.join(', ')}`);
   if (input.service) {
+    if (input.idTokenAlg !== undefined) throw new ClientInputError('--id-token-alg', 'a --service client gets no ID tokens');
     // A service acts for itself: there is no user to send back, sign out or ask for consent.
     if (redirectUris.length) throw new ClientInputError('--redirect-uri', 'a --service client has no redirect URI: it uses the client credentials grant only');
     if (postLogoutRedirectUris.length) throw new ClientInputError('--post-logout-redirect-uri', 'a --service client signs no user in, so has nowhere to send one after sign-out');
@@ -167,6 +176,7 @@ export function describeNewClient(input: ClientInput): Omit<OidcClientRow, 'clie
       grant_types: JSON.stringify(['client_credentials']),
       backchannel_logout_uri: null,
       scope: scopes.join(' '),
+      id_token_alg: 'RS256',
     };
   }
   if (!redirectUris.length) throw new ClientInputError('--redirect-uri', 'a client that signs users in needs at least one (or use --service for the client credentials grant)');
@@ -181,6 +191,7 @@ export function describeNewClient(input: ClientInput): Omit<OidcClientRow, 'clie
     grant_types: JSON.stringify(['authorization_code', 'refresh_token']),
     backchannel_logout_uri: backChannelLogoutUri,
     scope: null,
+    id_token_alg: idTokenAlg,
   };
 }
 
@@ -199,6 +210,7 @@ function toInfo(row: OidcClientRow): ClientInfo {
     grantTypes: strings(row.grant_types),
     tokenEndpointAuthMethod: row.kind === 'public' ? 'none' : 'client_secret_basic',
     scopes: row.scope ? row.scope.split(' ') : [],
+    idTokenAlg: row.id_token_alg,
     createdAt: new Date(row.created_at),
     secretCreatedAt: row.secret_created_at ? new Date(row.secret_created_at) : null,
   };
@@ -305,6 +317,7 @@ export function providerMetadata(row: OidcClientRow, secret: string | null): Ada
     // auth_time in every ID token (OpenID Connect Core 1.0 §2), not only when max_age is asked: applications
     // may judge the sign-in's age themselves.
     ...(info.kind === 'service' ? {} : { require_auth_time: true }),
+    ...(info.kind === 'service' ? {} : { id_token_signed_response_alg: info.idTokenAlg as (typeof ID_TOKEN_ALGORITHMS)[number] }),
   };
 }
 

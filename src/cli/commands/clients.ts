@@ -35,6 +35,7 @@ const asJson = (client: ClientInfo) => ({
   postLogoutRedirectUris: client.postLogoutRedirectUris,
   backChannelLogoutUri: client.backChannelLogoutUri,
   scopes: client.scopes,
+  ...(client.kind === 'service' ? {} : { idTokenSignedResponseAlg: client.idTokenAlg }),
   createdAt: client.createdAt.toISOString(),
   secretCreatedAt: client.secretCreatedAt?.toISOString() ?? null,
 });
@@ -62,6 +63,7 @@ export interface ClientAddOptions {
   firstParty?: boolean;
   service?: boolean;
   scope: string[];
+  idTokenAlg?: string;
   json?: boolean;
 }
 
@@ -79,6 +81,7 @@ export async function clientAdd(ctx: AppContext, options: ClientAddOptions): Pro
         firstParty: options.firstParty === true,
         service: options.service === true,
         scopes: options.scope,
+        ...(options.idTokenAlg === undefined ? {} : { idTokenAlg: options.idTokenAlg }),
       },
       cliActor(),
     ),
@@ -122,6 +125,7 @@ export async function clientShow(ctx: AppContext, clientId: string, options: { j
     ['Post-logout redirect URIs', client.postLogoutRedirectUris.join(', ') || '-'],
     ['Back-channel logout URI', client.backChannelLogoutUri ?? '-'],
     ['Scopes', client.kind === 'service' ? client.scopes.join(' ') || '(none)' : '-'],
+    ['ID tokens signed with', client.kind === 'service' ? '-' : client.idTokenAlg],
     ['Created', client.createdAt.toISOString()],
     ['Secret made', client.secretCreatedAt?.toISOString() ?? '-'],
   ];

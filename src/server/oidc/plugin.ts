@@ -27,6 +27,7 @@ import { recordProviderEvents } from './events.js';
 import { interactionRoutes } from './interaction-routes.js';
 import { endPortcullisSessionOnLogout } from './logout.js';
 import { createProvider, OIDC_MOUNT } from './provider.js';
+import { tokenWritesInOneTransaction } from './token-writes.js';
 
 /**
  * For the provider's JSON and its few HTML pages: nothing loads but our stylesheet, images and scripts from
@@ -57,6 +58,7 @@ export const oidcProvider = fp<{ ctx: AppContext }>(
       const provider = createProvider(ctx, keys);
       recordProviderEvents(provider, ctx);
       endPortcullisSessionOnLogout(provider, ctx);
+      tokenWritesInOneTransaction(provider, ctx);
       // callback() composes Koa's middleware: once per provider, not per request.
       return { provider, callback: provider.callback() };
     };

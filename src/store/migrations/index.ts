@@ -22,6 +22,7 @@ import * as methodData from './0014-method-data.js';
 import * as adminTokens from './0015-admin-tokens.js';
 import * as adminClients from './0016-admin-clients.js';
 import * as complianceSnapshots from './0017-compliance-snapshots.js';
+import * as clientIdTokenAlg from './0018-client-id-token-alg.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -49,6 +50,7 @@ const migrations: Record<string, MigrationModule> = {
   '0015-admin-tokens': adminTokens,
   '0016-admin-clients': adminClients,
   '0017-compliance-snapshots': complianceSnapshots,
+  '0018-client-id-token-alg': clientIdTokenAlg,
 };
 
 class StaticProvider implements MigrationProvider {
