@@ -3,7 +3,8 @@
  * the store, the throttle store, the password hasher, derived keys, the clock and the logger.
  * Tests build it with their own database and clock.
  */
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import { createInProcessBus, createRedisBus, type Bus } from '../channels/bus.js';
 import pino, { type Logger } from 'pino';
 import { createDelivery, type Delivery } from '../channels/outbox.js';
@@ -87,7 +88,9 @@ export async function createAppContext(config: Config, options: CreateContextOpt
       if (applied.length) logger.info({ applied }, 'database migrations applied');
     }
     if (config.redisUrl) {
-      redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+      // Loaded only with REDIS_URL: a server without Redis never holds ioredis.
+      const { Redis: RedisClient } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
+      redis = new RedisClient(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
       redis.on('error', (error) => logger.warn({ err: error.message }, 'Redis connection error'));
       await redis.connect();
     }

@@ -8,7 +8,10 @@
  * extra secret needs configuring.
  */
 import { createECDH, createHmac } from 'node:crypto';
-import webpush from 'web-push';
+import type webpushModule from 'web-push';
+
+/** Loaded at the first push sent, not at start. */
+let webpush: typeof webpushModule | undefined;
 
 export interface VapidKeys {
   /** Uncompressed P-256 public key, base64url (what PushManager.subscribe takes as applicationServerKey). */
@@ -77,6 +80,7 @@ export async function sendChallengePush(
   options: { vapid: VapidKeys; subject: string; ttlSeconds: number; timeoutMs?: number },
 ): Promise<{ result: WebPushResult; status?: number }> {
   try {
+    webpush ??= (await import('web-push')).default;
     const response = await webpush.sendNotification(subscription, JSON.stringify({ challengeId }), {
       vapidDetails: { subject: options.subject, publicKey: options.vapid.publicKey, privateKey: options.vapid.privateKey },
       TTL: options.ttlSeconds,

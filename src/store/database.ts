@@ -5,7 +5,11 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type SqliteDatabase, type SqliteDialectConfig } from 'kysely';
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
+
+/** pg is loaded only for PostgreSQL: a SQLite server never holds it (about 2 MB of heap, 85 ms of start; docs/performance.md#memory-and-start). */
+const require = createRequire(import.meta.url);
 import type { DatabaseConfig } from '../config/load.js';
 import { isDependencyUnavailable } from './errors.js';
 import type { DatabaseSchema } from './schema.js';
@@ -115,7 +119,8 @@ export function openDatabase(config: DatabaseConfig): Database {
   } else {
     // A connection that cannot be had in 5 s (an unreachable server) fails the request with a 503,
     // rather than holding it until the client gives up.
-    const pool = new pg.Pool({ connectionString: config.url, max: 10, connectionTimeoutMillis: 5000 });
+    const { Pool } = require('pg') as typeof pg;
+    const pool = new Pool({ connectionString: config.url, max: 10, connectionTimeoutMillis: 5000 });
     // An idle client's error (the server restarting) must not crash the process; the pool replaces it.
     pool.on('error', () => {});
     db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool: retryingConnect(pool) }) });

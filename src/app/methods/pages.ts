@@ -2,7 +2,6 @@
  * Pages the units share: the sign-in code form every typed method uses, a QR code drawn as SVG (no
  * script, so it works under our CSP), and the refusal of a wrong first code.
  */
-import QRCode from 'qrcode';
 import { errorForVerification, type CodeVerification } from '../../core/sign-in/flow.js';
 import type { MethodDefinition } from '../../core/methods/registry.js';
 import type { EnrolmentOutcome, MethodPage } from './unit.js';
@@ -23,6 +22,8 @@ export function codePage(definition: MethodDefinition, detail: string, options: 
 
 /** A QR code as an inline SVG image with its text alternative. */
 export async function qrCodeSvg(text: string, label: string): Promise<string> {
+  // Loaded at the first QR code drawn, not at start.
+  const { default: QRCode } = await import('qrcode');
   const svg = await QRCode.toString(text, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
   return svg.replace('<svg ', `<svg role="img" aria-label="${label}" focusable="false" `);
 }
