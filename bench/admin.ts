@@ -342,6 +342,9 @@ async function run(target: Target): Promise<void> {
     cases.push(await measure('3b. global, role local-admin + method sms', search(globalAdmin, { role: 'local-admin', method: 'sms' }), rows));
     cases.push(await measure(`3c. local, compliance ${localState}`, search(localAdmin, { compliance: localState }), rows));
     cases.push(await measure("3d. global, q 'user-12'", search(globalAdmin, { q: 'user-12' }), rows));
+    // A prefix that sorts late and one that matches nobody: each as cheap as an early one (index ranges).
+    cases.push(await measure("3f. global, q 'user-999'", search(globalAdmin, { q: 'user-999' }), rows));
+    cases.push(await measure("3g. global, q 'zz' (nobody)", search(globalAdmin, { q: 'zz' }), rows));
     cases.push(await measure(`3e. global, compliance ${state}, page 2`, search(globalAdmin, { compliance: state, ...(after ? { after } : {}) }), rows));
 
     console.log(

@@ -23,6 +23,7 @@ import * as adminTokens from './0015-admin-tokens.js';
 import * as adminClients from './0016-admin-clients.js';
 import * as complianceSnapshots from './0017-compliance-snapshots.js';
 import * as clientIdTokenAlg from './0018-client-id-token-alg.js';
+import * as userSearchIndexes from './0019-user-search-indexes.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -51,6 +52,7 @@ const migrations: Record<string, MigrationModule> = {
   '0016-admin-clients': adminClients,
   '0017-compliance-snapshots': complianceSnapshots,
   '0018-client-id-token-alg': clientIdTokenAlg,
+  '0019-user-search-indexes': userSearchIndexes,
 };
 
 class StaticProvider implements MigrationProvider {
