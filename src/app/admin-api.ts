@@ -277,13 +277,18 @@ export async function searchUsers(ctx: AppContext, caller: AdminCaller, filter: 
     // The start of an email address or a name: two index ranges (migration 0019), compared byte by byte.
     const from = normaliseEmail(filter.q);
     const to = `${from}\u{10FFFF}`;
-    const c = ctx.store.database.dialect === 'postgres' ? sql` collate "C"` : sql``;
+    const postgres = ctx.store.database.dialect === 'postgres';
+    const c = postgres ? sql` collate "C"` : sql``;
     query = query.where((eb) =>
       eb.or([
         sql<SqlBool>`(u.email_normalised${c} >= ${from} and u.email_normalised${c} < ${to})`,
         sql<SqlBool>`(lower(u.display_name)${c} >= ${from} and lower(u.display_name)${c} < ${to})`,
       ]),
     );
+    // PostgreSQL would rather walk the email index in order and filter (it cannot guess how few rows the
+    // ranges hold): 0.6 s for a prefix late in the alphabet. Ordered by an expression no index gives, it
+    // takes the two ranges (a BitmapOr) and sorts what they find.
+    if (postgres) query = query.clearOrderBy().orderBy(sql`u.email_normalised || ''`);
   }
   if (filter.after) query = query.where('u.email_normalised', '>', normaliseEmail(filter.after));
   const rows = await query.execute();
