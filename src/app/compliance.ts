@@ -133,6 +133,7 @@ function liveGrants(db: Kysely<DatabaseSchema>, at: Date) {
     .selectFrom('oidc_artefacts as g')
     .innerJoin('oidc_clients as c', 'c.client_id', 'g.client_id')
     .where('g.model', '=', 'Grant')
+    .where('g.client_id', 'is not', null)
     .where('g.account_id', 'is not', null)
     .where((eb) => eb.or([eb('g.expires_at', 'is', null), eb('g.expires_at', '>', at.toISOString())]));
 }
@@ -171,7 +172,7 @@ async function applicationProfileCounts(
     from (
       select g.account_id, ${sql.join([...flags, sql`${other} as other`])}
       from oidc_artefacts g inner join oidc_clients c on c.client_id = g.client_id
-      where g.model = 'Grant' and g.account_id is not null and (g.expires_at is null or g.expires_at > ${at.toISOString()})
+      where g.model = 'Grant' and g.client_id is not null and g.account_id is not null and (g.expires_at is null or g.expires_at > ${at.toISOString()})
       group by g.account_id
     ) s inner join users u on u.id = s.account_id
     where u.status = 'active'${organisations ? sql` and u.organisation_id in (${sql.join(organisations)})` : sql``}

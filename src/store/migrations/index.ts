@@ -24,6 +24,7 @@ import * as adminClients from './0016-admin-clients.js';
 import * as complianceSnapshots from './0017-compliance-snapshots.js';
 import * as clientIdTokenAlg from './0018-client-id-token-alg.js';
 import * as userSearchIndexes from './0019-user-search-indexes.js';
+import * as oidcPartialIndexes from './0020-oidc-partial-indexes.js';
 
 export interface MigrationContext {
   dialect: Dialect;
@@ -53,6 +54,7 @@ const migrations: Record<string, MigrationModule> = {
   '0017-compliance-snapshots': complianceSnapshots,
   '0018-client-id-token-alg': clientIdTokenAlg,
   '0019-user-search-indexes': userSearchIndexes,
+  '0020-oidc-partial-indexes': oidcPartialIndexes,
 };
 
 class StaticProvider implements MigrationProvider {
