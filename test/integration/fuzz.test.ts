@@ -26,7 +26,8 @@ import path from 'node:path';
 import fc from 'fast-check';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addOrganisation, addUser } from '../../src/app/directory.js';
+import { addOrganisation, addUser, grantRole } from '../../src/app/directory.js';
+import { applyPolicyText, DEFAULT_POLICY_DOCUMENT } from '../../src/app/policy.js';
 import { addClient } from '../../src/app/oidc/clients.js';
 import { buildApp } from '../../src/server/app.js';
 import { generateTotp } from '../../src/core/methods/totp.js';
@@ -228,6 +229,9 @@ function changes(before: Snapshot, after: Snapshot): string[] {
 
 /** Changes a refused request may still make (none today: list one here only with its issue). */
 const KNOWN_CHANGES: Record<string, RegExp> = {};
+
+/** The default policy, as a document: applying it changes nothing else the fuzzer reaches. */
+const POLICY_TEXT = JSON.stringify(DEFAULT_POLICY_DOCUMENT, null, 2);
 
 // ── What an answer must be ───────────────────────────────────────────────────────────────────────────
 
@@ -473,6 +477,20 @@ describe.each(dialects)('fuzzing every form and device API endpoint on %s (issue
     },
     '/security-info/sign-out-everywhere': async () =>
       opened(await atPage(await signedIn('fuzz-mfa@example.org'), '/security-info/sign-out-everywhere'), '/security-info/sign-out-everywhere'),
+    // The admin console (issue #15): an action's confirmation (the action's name is what the fuzzer varies
+    // in the address), and the policy's edit, apply and roll back, as a global administrator.
+    '/admin/users/:id/:action': async () => {
+      const target = known['fuzz-mfa@example.org']!.id;
+      return opened(await atPage(await signedIn('fuzz-admin@example.org'), `/admin/users/${target}/sessions`), `/admin/users/${target}/sessions`);
+    },
+    '/admin/policy/preview': async () => opened(await atPage(await signedIn('fuzz-admin@example.org'), '/admin/policy/edit'), '/admin/policy/preview'),
+    '/admin/policy/apply': async () => {
+      const browser = await atPage(await signedIn('fuzz-admin@example.org'), '/admin/policy/edit');
+      expect((await browser.post('/admin/policy/preview', { document: POLICY_TEXT, reason: 'Fuzzing the console' })).statusCode).toBe(200);
+      return opened(browser, '/admin/policy/apply');
+    },
+    '/admin/policy/versions/:version/rollback': async () =>
+      opened(await atPage(await signedIn('fuzz-admin@example.org'), '/admin/policy/versions/1/rollback'), '/admin/policy/versions/1/rollback'),
   };
 
   /** Values a person would type, by field. */
@@ -515,6 +533,12 @@ describe.each(dialects)('fuzzing every form and device API endpoint on %s (issue
     app = await buildApp(ctx);
     await addMfaUser('fuzz-mfa@example.org', '+447400100001');
     await addMfaUser('fuzz-delete@example.org', '+447400100002');
+    // A global administrator for the console's forms, and two versions of the policy (the default's own
+    // words, so that nothing else behaves differently) to roll back between.
+    await addMfaUser('fuzz-admin@example.org', '+447400100003');
+    await grantRole(ctx, 'fuzz-admin@example.org', 'global-admin', [], actor);
+    await applyPolicyText(ctx, POLICY_TEXT, actor, 'fuzz: first');
+    await applyPolicyText(ctx, POLICY_TEXT, actor, 'fuzz: second');
   });
 
   afterAll(async () => {
