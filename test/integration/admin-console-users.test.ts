@@ -14,37 +14,11 @@ import { generateTotp } from '../../src/core/methods/totp.js';
 import { buildApp } from '../../src/server/app.js';
 import { createTestContext, dialects, type TestContext } from '../helpers/context.js';
 import { TestBrowser } from '../helpers/http.js';
+import { linkTo, tableRows } from '../helpers/html.js';
 
 const PASSWORD = 'lantern-harbour-correct';
 const actor = { kind: 'system' } as const;
 const METHODS = 'version: 1\nmethods:\n  totp: { enabled: true }\n  tap: { enabled: true }\n';
-
-/** The body rows of the page's table, each as its cells' text (the small-screen headings and tags dropped, entities decoded). */
-function tableRows(html: string): string[][] {
-  const body = /<tbody[^>]*>([\s\S]*?)<\/tbody>/.exec(html)?.[1] ?? '';
-  return [...body.matchAll(/<tr[^>]*>([\s\S]*?)<\/tr>/g)].map((row) =>
-    [...row[1]!.matchAll(/<t[dh][^>]*>([\s\S]*?)<\/t[dh]>/g)].map((cell) =>
-      decode(cell[1]!.replace(/<span class="nhsuk-table__heading"[^>]*>[\s\S]*?<\/span>/g, '').replace(/<[^>]+>/g, ' ')).replace(/\s+/g, ' ').trim(),
-    ),
-  );
-}
-
-function decode(text: string): string {
-  return text
-    .replace(/&#39;/g, "'")
-    .replace(/&quot;/g, '"')
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
-}
-
-/** The href of the link whose text includes `text`. */
-function linkTo(html: string, text: string): string | undefined {
-  for (const m of html.matchAll(/<a\b[^>]*href="([^"]*)"[^>]*>([\s\S]*?)<\/a>/g)) {
-    if (m[2]!.replace(/<[^>]+>/g, ' ').includes(text)) return decode(m[1]!);
-  }
-  return undefined;
-}
 
 describe.each(dialects)('the admin console’s users on %s', (dialect) => {
   let ctx: TestContext;
