@@ -20,11 +20,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import SQLite from 'better-sqlite3';
 import { CompiledQuery, sql } from 'kysely';
-import pg from 'pg';
 import pino from 'pino';
-import { DEFAULT_POSTGRES, freshDatabase, percentile, postgresAnswers, type Target } from './lib.js';
+import { benchTargets, countStatements, freshDatabase, mix, percentile, skewedOrganisations, type Target } from './lib.js';
 import { ADMIN_TOKEN_SCOPES, dashboard, searchUsers, type AdminCaller, type UserFilter } from '../src/app/admin-api.js';
 import { STATE_NAMES, type StateName } from '../src/app/compliance.js';
 import { createAppContext, type AppContext } from '../src/app/context.js';
@@ -75,66 +73,11 @@ const note = (text: string, params: unknown[], ms: number) => {
   if (!slowest || ms > slowest.ms) slowest = { text, params, ms };
 };
 
-// better-sqlite3: one Statement prototype for every statement; SQLite runs in this thread.
-const probe = new SQLite(':memory:');
-const statementPrototype = Object.getPrototypeOf(probe.prepare('select 1')) as Record<'run' | 'get' | 'all' | 'iterate', (...a: unknown[]) => unknown>;
-probe.close();
-for (const method of ['run', 'get', 'all', 'iterate'] as const) {
-  const original = statementPrototype[method];
-  statementPrototype[method] = function (this: { source: string }, ...a: unknown[]) {
-    const started = performance.now();
-    try {
-      return original.apply(this, a);
-    } finally {
-      note(this.source, a.length === 1 && Array.isArray(a[0]) ? (a[0] as unknown[]) : a, performance.now() - started);
-    }
-  };
-}
-// pg: Kysely's PostgresDriver runs every query as client.query(text, values); the time is the round trip's.
-const clientPrototype = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
-const originalQuery = clientPrototype.query;
-clientPrototype.query = function (this: unknown, ...a: unknown[]) {
-  const started = performance.now();
-  const result = originalQuery.apply(this, a);
-  const text = typeof a[0] === 'string' ? a[0] : String((a[0] as { text?: unknown })?.text ?? '?');
-  const params = Array.isArray(a[1]) ? (a[1] as unknown[]) : [];
-  if (result && typeof (result as Promise<unknown>).then === 'function') {
-    void (result as Promise<unknown>).then(
-      () => note(text, params, performance.now() - started),
-      () => undefined,
-    );
-  }
-  return result;
-};
+countStatements(note);
 
 // ── The directory ───────────────────────────────────────────────────────────────────────────────────
 
-/** A 32-bit mix of i (and a salt), so that organisation, roles and methods are independent of each other. */
-function mix(i: number, salt: number): number {
-  let h = (i ^ salt) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** Organisation k's share ∝ (k + 1)^-0.8: the largest about 130,000 users at 1.5 million, the median a few thousand. */
-const cumulative = (() => {
-  const weights = Array.from({ length: ORGANISATIONS }, (_, k) => (k + 1) ** -0.8);
-  const total = weights.reduce((a, b) => a + b, 0);
-  let sum = 0;
-  return weights.map((w) => (sum += w / total));
-})();
-function organisationOf(i: number): number {
-  const u = mix(i, 0x9e3779b9) / 2 ** 32;
-  let lo = 0;
-  let hi = ORGANISATIONS - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (cumulative[mid]! > u) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
+const organisationOf = skewedOrganisations(ORGANISATIONS);
 
 /**
  * Registered methods: typical users as bench/policy has them (many on text messages, some on calls and
@@ -379,11 +322,6 @@ async function run(target: Target): Promise<void> {
   }
 }
 
-const targets: Target[] = [];
-if (args.database === undefined || args.database === 'sqlite') targets.push({ kind: 'sqlite' });
-if (args.database === undefined) {
-  if (await postgresAnswers(DEFAULT_POSTGRES)) targets.push({ kind: 'postgres', adminUrl: DEFAULT_POSTGRES });
-  else process.stderr.write(`PostgreSQL at ${DEFAULT_POSTGRES} does not answer: SQLite only.\n`);
-} else if (args.database !== 'sqlite') targets.push({ kind: 'postgres', adminUrl: args.database });
+const targets = await benchTargets(args.database);
 console.log(`Admin console benchmark on ${os.cpus().length} cores, Node ${process.version}`);
 for (const target of targets) await run(target);

@@ -9,7 +9,7 @@
  * Without --database it runs on SQLite, then on PostgreSQL at 127.0.0.1:5432 if that answers. The CSV is
  * written to a temporary file first (not timed); the import then reads it as the CLI does, counting the
  * activation links rather than printing them. The process's RSS is sampled every second. Every SQL
- * statement is counted (the drivers' prototypes are wrapped, as in bench/admin.ts). The file, the SQLite
+ * statement is counted (bench/lib.ts's countStatements). The file, the SQLite
  * database and the PostgreSQL database are removed afterwards.
  */
 import { randomBytes } from 'node:crypto';
@@ -19,10 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import SQLite from 'better-sqlite3';
-import pg from 'pg';
 import pino from 'pino';
-import { DEFAULT_POSTGRES, freshDatabase, postgresAnswers, type Target } from './lib.js';
+import { benchTargets, countStatements, freshDatabase, mix, skewedOrganisations, type Target } from './lib.js';
 import { createAppContext, type AppContext } from '../src/app/context.js';
 import { addOrganisation } from '../src/app/directory.js';
 import { DEFAULT_IMPORT_BATCH, importUsers } from '../src/app/import-users.js';
@@ -66,64 +64,11 @@ const note = (text: string, ms: number) => {
   seen.ms += ms;
   byKind.set(kind, seen);
 };
-const probe = new SQLite(':memory:');
-const statementPrototype = Object.getPrototypeOf(probe.prepare('select 1')) as Record<'run' | 'get' | 'all' | 'iterate', (...a: unknown[]) => unknown>;
-probe.close();
-for (const method of ['run', 'get', 'all', 'iterate'] as const) {
-  const original = statementPrototype[method];
-  statementPrototype[method] = function (this: { source: string }, ...a: unknown[]) {
-    const started = performance.now();
-    try {
-      return original.apply(this, a);
-    } finally {
-      note(this.source, performance.now() - started);
-    }
-  };
-}
-// pg: the time is the round trip's (the server's work, and the wait for it).
-const clientPrototype = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
-const originalQuery = clientPrototype.query;
-clientPrototype.query = function (this: unknown, ...a: unknown[]) {
-  const started = performance.now();
-  const result = originalQuery.apply(this, a);
-  const text = typeof a[0] === 'string' ? a[0] : String((a[0] as { text?: unknown })?.text ?? '?');
-  if (result && typeof (result as Promise<unknown>).then === 'function') {
-    void (result as Promise<unknown>).then(
-      () => note(text, performance.now() - started),
-      () => undefined,
-    );
-  }
-  return result;
-};
+countStatements((text, _params, ms) => note(text, ms));
 
 // ── The file ─────────────────────────────────────────────────────────────────────────────────────────
 
-/** A 32-bit mix of i (and a salt), so that organisation and role are independent of each other. */
-function mix(i: number, salt: number): number {
-  let h = (i ^ salt) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** Organisation k's share ∝ (k + 1)^-0.8, as bench/admin.ts: the largest about 130,000 users at 1.5 million. */
-const cumulative = (() => {
-  const weights = Array.from({ length: ORGANISATIONS }, (_, k) => (k + 1) ** -0.8);
-  const total = weights.reduce((a, b) => a + b, 0);
-  let sum = 0;
-  return weights.map((w) => (sum += w / total));
-})();
-function organisationOf(i: number): number {
-  const u = mix(i, 0x9e3779b9) / 2 ** 32;
-  let lo = 0;
-  let hi = ORGANISATIONS - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (cumulative[mid]! > u) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
+const organisationOf = skewedOrganisations(ORGANISATIONS);
 
 const organisationName = (k: number) => `NHS Trust ${String(k + 1).padStart(3, '0')}`;
 const emailOf = (i: number) => `user-${i}@trust-${organisationOf(i) + 1}.nhs.uk`;
@@ -246,12 +191,7 @@ async function run(target: Target, csv: string, planted: number): Promise<void> 
   }
 }
 
-const targets: Target[] = [];
-if (args.database === undefined || args.database === 'sqlite') targets.push({ kind: 'sqlite' });
-if (args.database === undefined) {
-  if (await postgresAnswers(DEFAULT_POSTGRES)) targets.push({ kind: 'postgres', adminUrl: DEFAULT_POSTGRES });
-  else process.stderr.write(`PostgreSQL does not answer at ${DEFAULT_POSTGRES}: SQLite only\n`);
-} else if (args.database !== 'sqlite') targets.push({ kind: 'postgres', adminUrl: args.database });
+const targets = await benchTargets(args.database);
 
 const csvDir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-bench-import-csv-'));
 try {

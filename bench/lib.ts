@@ -7,8 +7,10 @@ import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import path from 'node:path';
+import SQLite from 'better-sqlite3';
 import { Redis } from 'ioredis';
-import { createPostgresDatabase } from '../test/helpers/postgres.js';
+import pg from 'pg';
+import { createPostgresDatabase, postgresAnswers } from '../test/helpers/postgres.js';
 
 export { postgresAnswers } from '../test/helpers/postgres.js';
 
@@ -407,4 +409,89 @@ export async function mainThreadOf(pid: number): Promise<{ cpuMs: number; slices
   } catch {
     return null;
   }
+}
+
+// ── What the large-directory benchmarks share (bench/policy, bench/admin, bench/import) ──────────────
+
+/**
+ * The databases a benchmark runs on, from its `--database`: none given, SQLite then PostgreSQL at
+ * 127.0.0.1:5432 if it answers; `sqlite` alone; or a PostgreSQL server's URL alone.
+ */
+export async function benchTargets(database: string | undefined): Promise<Target[]> {
+  const targets: Target[] = [];
+  if (database === undefined || database === 'sqlite') targets.push({ kind: 'sqlite' });
+  if (database === undefined) {
+    if (await postgresAnswers(DEFAULT_POSTGRES)) targets.push({ kind: 'postgres', adminUrl: DEFAULT_POSTGRES });
+    else process.stderr.write(`PostgreSQL at ${DEFAULT_POSTGRES} does not answer: SQLite only.\n`);
+  } else if (database !== 'sqlite') targets.push({ kind: 'postgres', adminUrl: database });
+  return targets;
+}
+
+/**
+ * Calls `note` for every SQL statement this process runs, with its time: better-sqlite3's (one Statement
+ * prototype for all; SQLite runs in this thread, so the time is its work) and node-postgres's (Kysely's
+ * PostgresDriver runs every query, BEGIN and COMMIT too, as client.query(text, values); the time is the
+ * round trip's).
+ */
+export function countStatements(note: (text: string, params: unknown[], ms: number) => void): void {
+  const probe = new SQLite(':memory:');
+  const statementPrototype = Object.getPrototypeOf(probe.prepare('select 1')) as Record<'run' | 'get' | 'all' | 'iterate', (...a: unknown[]) => unknown>;
+  probe.close();
+  for (const method of ['run', 'get', 'all', 'iterate'] as const) {
+    const original = statementPrototype[method];
+    statementPrototype[method] = function (this: { source: string }, ...a: unknown[]) {
+      const started = performance.now();
+      try {
+        return original.apply(this, a);
+      } finally {
+        note(this.source, a.length === 1 && Array.isArray(a[0]) ? (a[0] as unknown[]) : a, performance.now() - started);
+      }
+    };
+  }
+  const clientPrototype = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
+  const originalQuery = clientPrototype.query;
+  clientPrototype.query = function (this: unknown, ...a: unknown[]) {
+    const started = performance.now();
+    const result = originalQuery.apply(this, a);
+    const text = typeof a[0] === 'string' ? a[0] : String((a[0] as { text?: unknown })?.text ?? '?');
+    const params = Array.isArray(a[1]) ? (a[1] as unknown[]) : [];
+    if (result && typeof (result as Promise<unknown>).then === 'function') {
+      void (result as Promise<unknown>).then(
+        () => note(text, params, performance.now() - started),
+        () => undefined,
+      );
+    }
+    return result;
+  };
+}
+
+/** A 32-bit mix of i (and a salt), so that what is drawn with different salts is independent. */
+export function mix(i: number, salt: number): number {
+  let h = (i ^ salt) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * User i's organisation, of `count`, organisation k's share ∝ (k + 1)^-0.8: at 1.5 million users and 300
+ * organisations the largest has about 130,000 users and the median a few thousand, as a national
+ * service's trusts do.
+ */
+export function skewedOrganisations(count: number): (i: number) => number {
+  const weights = Array.from({ length: count }, (_, k) => (k + 1) ** -0.8);
+  const total = weights.reduce((a, b) => a + b, 0);
+  let sum = 0;
+  const cumulative = weights.map((w) => (sum += w / total));
+  return (i: number) => {
+    const u = mix(i, 0x9e3779b9) / 2 ** 32;
+    let lo = 0;
+    let hi = count - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cumulative[mid]! > u) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  };
 }

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import pino from 'pino';
-import { DEFAULT_POSTGRES, freshDatabase, postgresAnswers, type Target } from './lib.js';
+import { benchTargets, freshDatabase, type Target } from './lib.js';
 import { compliancePages, complianceSummary, type ComplianceRow } from '../src/app/compliance.js';
 import { createAppContext, type AppContext } from '../src/app/context.js';
 import { addOrganisation } from '../src/app/directory.js';
@@ -232,11 +232,6 @@ async function run(target: Target): Promise<void> {
   }
 }
 
-const targets: Target[] = [];
-if (args.database === undefined || args.database === 'sqlite') targets.push({ kind: 'sqlite' });
-if (args.database === undefined) {
-  if (await postgresAnswers(DEFAULT_POSTGRES)) targets.push({ kind: 'postgres', adminUrl: DEFAULT_POSTGRES });
-  else process.stderr.write(`PostgreSQL at ${DEFAULT_POSTGRES} does not answer: SQLite only.\n`);
-} else if (args.database !== 'sqlite') targets.push({ kind: 'postgres', adminUrl: args.database });
+const targets = await benchTargets(args.database);
 console.log(`Policy benchmark on ${os.cpus().length} cores, Node ${process.version}`);
 for (const target of targets) await run(target);

@@ -184,6 +184,19 @@ async function applicationProfileCounts(
   }));
 }
 
+/** Active users' live exceptions at `at`, with each user's profile; of these organisations' users only, when given. */
+function liveExceptions(db: Kysely<DatabaseSchema>, at: Date, organisations: readonly string[] | null) {
+  let query = db
+    .selectFrom('policy_exceptions as e')
+    .innerJoin('users as u', 'u.id', 'e.user_id')
+    .select(['e.user_id', 'e.requirement_id', 'u.policy_profile as profile'])
+    .where('u.status', '=', 'active')
+    .where('e.revoked_at', 'is', null)
+    .where('e.until', '>', at.toISOString());
+  if (organisations) query = query.where('u.organisation_id', 'in', organisations);
+  return query.execute();
+}
+
 const emptyCounts = (): StateCounts => ({ total: 0, byState: { compliant: 0, exempt: 0, 'action-needed': 0, 'in-grace': 0, 'non-compliant': 0 } });
 
 export interface ComplianceSummary {
@@ -210,15 +223,7 @@ export async function complianceSummary(ctx: AppContext, at: Date = ctx.clock(),
   // A draft (the console's preview of an edit) is counted the same way; its version is 0, as it has none yet.
   const { evaluator, policy, version } = await evaluatorFor(ctx, at, options.draft);
   const inScope = organisations ? (organisations.length ? organisations : ['\u0000none']) : null;
-  let exceptionQuery = db
-    .selectFrom('policy_exceptions as e')
-    .innerJoin('users as u', 'u.id', 'e.user_id')
-    .select(['e.user_id', 'e.requirement_id', 'u.policy_profile as profile'])
-    .where('u.status', '=', 'active')
-    .where('e.revoked_at', 'is', null)
-    .where('e.until', '>', at.toISOString());
-  if (inScope) exceptionQuery = exceptionQuery.where('u.organisation_id', 'in', inScope);
-  const [profiles, exceptions] = await Promise.all([activeProfileCounts(db, organisations), exceptionQuery.execute()]);
+  const [profiles, exceptions] = await Promise.all([activeProfileCounts(db, organisations), liveExceptions(db, at, inScope)]);
   // Users who use applications a requirement targets move from their profile's count to their
   // profile-with-applications' count; then users with live exceptions to their profile-with-exceptions'.
   type Where = { exceptions: string[]; applications: string[]; models: string[] };
@@ -558,15 +563,7 @@ export async function stateSelector(
     if (!e) special.set(userId, (e = { profile, exceptions: [], applications: [], models: [] }));
     return e;
   };
-  let exceptionQuery = db
-    .selectFrom('policy_exceptions as e')
-    .innerJoin('users as u', 'u.id', 'e.user_id')
-    .select(['e.user_id', 'e.requirement_id', 'u.policy_profile as profile'])
-    .where('u.status', '=', 'active')
-    .where('e.revoked_at', 'is', null)
-    .where('e.until', '>', at.toISOString());
-  if (organisations) exceptionQuery = exceptionQuery.where('u.organisation_id', 'in', organisations.length ? organisations : ['\u0000none']);
-  for (const row of await exceptionQuery.execute()) {
+  for (const row of await liveExceptions(db, at, organisations ? (organisations.length ? organisations : ['\u0000none']) : null)) {
     const e = entry(row.user_id, row.profile);
     if (!e.exceptions.includes(row.requirement_id)) e.exceptions.push(row.requirement_id);
   }

@@ -30,7 +30,6 @@ import {
   type AdminCaller,
 } from '../../app/admin-api.js';
 import type { AppContext } from '../../app/context.js';
-import { csvCell } from '../../app/compliance-csv.js';
 import { formatErrorMessage, isPortcullisError } from '../../core/errors.js';
 import { registerPolicyApi } from './policy-routes.js';
 import { config, errors, reason, sendCsv, sendProblem, sendUserCsv } from './shared.js';

@@ -34,3 +34,18 @@ export async function refuse(reply: FastifyReply, error: unknown): Promise<void>
     status,
   );
 }
+
+/** A console page's query string (GET filter forms). */
+export type ConsoleQuery = Record<string, unknown>;
+
+/** An organisation's or a user's id, as the console's filters take them. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** One query-string value: absent and empty are the same (undefined); a repeated key is not a value (null). */
+export function one(query: ConsoleQuery, key: string): string | undefined | null {
+  const value = query[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') return null;
+  const trimmed = value.trim();
+  return trimmed === '' ? undefined : trimmed;
+}

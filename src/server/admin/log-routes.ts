@@ -15,13 +15,12 @@ import type { AppContext } from '../../app/context.js';
 import { methodDefinitionList } from '../../app/methods/definitions.js';
 import { sendCsv } from '../admin-api/shared.js';
 import { requireSession } from '../plugins/session.js';
-import { consoleCaller, refuse } from './caller.js';
+import { consoleCaller, refuse, one, UUID, type ConsoleQuery } from './caller.js';
 
 const PAGE_SIZE = 50;
 /** The most rows one CSV download holds (the admin API's own maximum page). */
 const CSV_LIMIT = 1000;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EMAIL_MAX = 254;
 
 /** The password first, then every method unit's kind, in the registry's order, by the name people know. */
@@ -42,16 +41,7 @@ interface FieldError {
   text: string;
 }
 
-type Query = Record<string, unknown>;
-
-/** One query-string value: absent and empty are the same; a repeated key is not a value. */
-function one(query: Query, key: string): string | undefined | null {
-  const value = query[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') return null;
-  const trimmed = value.trim();
-  return trimmed === '' ? undefined : trimmed;
-}
+type Query = ConsoleQuery;
 
 /** The filters both logs share, checked; `errors` names each field at fault. */
 function commonFilters(query: Query, organisations: ReadonlyArray<{ id: string }>, errors: FieldError[]) {

@@ -30,10 +30,9 @@ import { methodDefinitionList } from '../../app/methods/definitions.js';
 import { errorCatalogue, formatErrorMessage, isPortcullisError, PortcullisError } from '../../core/errors.js';
 import { sendUserCsv } from '../admin-api/shared.js';
 import { requireSession } from '../plugins/session.js';
-import { consoleCaller, refuse } from './caller.js';
+import { consoleCaller, refuse, one, UUID, type ConsoleQuery } from './caller.js';
 
 const PAGE_SIZE = 50;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export const STATE_TEXT: Record<StateName, string> = {
   compliant: 'Compliant',
@@ -53,16 +52,8 @@ const STATE_TAG: Record<StateName, string> = {
 const METHODS: ReadonlyArray<{ value: string; text: string }> = methodDefinitionList.map((d) => ({ value: d.kind as string, text: d.name as string }));
 const methodName = (kind: string) => METHODS.find((m) => m.value === kind)?.text ?? kind;
 
-type Query = Record<string, unknown>;
+type Query = ConsoleQuery;
 type Form = Record<string, string | string[] | undefined>;
-
-function one(query: Query, key: string): string | undefined | null {
-  const value = query[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') return null;
-  const trimmed = value.trim();
-  return trimmed === '' ? undefined : trimmed;
-}
 
 /** The lifetimes a pass may be given (10 minutes to 30 days; an hour unless chosen). */
 const PASS_LIFETIMES = [
