@@ -2,9 +2,10 @@
  * What the benchmarks share: statistics, free ports and process memory, fresh databases, and a lean
  * HTTP "browser" (node:http with keep-alive, a cookie jar and the CSRF token of the last page).
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -39,20 +40,38 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  * metrics listener (nothing to collide with another server on this machine), warnings only in the log, and
  * limits high enough that the load is never throttled.
  */
-export function benchServerEnv(options: { dataDir: string; port: number; origin: string; databaseUrl?: string }): NodeJS.ProcessEnv {
+export function benchServerEnv(options: { dataDir: string; port: number; origin: string; databaseUrl?: string; metricsPort?: number }): NodeJS.ProcessEnv {
   return {
     ...process.env,
     PORTCULLIS_DATA_DIR: options.dataDir,
     PORT: String(options.port),
     PUBLIC_URL: options.origin,
     HOST: '127.0.0.1',
-    METRICS_PORT: '0',
+    METRICS_PORT: String(options.metricsPort ?? 0),
     LOG_LEVEL: 'warn',
     PORTCULLIS_SECRET: randomBytes(32).toString('base64url'),
     SIGN_IN_LOCKOUT_THRESHOLD: '100',
     SIGN_IN_IP_FAILURE_LIMIT: '1000000',
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
   };
+}
+
+/** The server's database counters (src/app/metrics.ts), read from its metrics listener; null if unreadable. */
+export interface DatabaseCounts {
+  statements: number;
+  writes: number;
+  roundTrips: number;
+}
+
+export async function databaseCounts(metricsUrl: string): Promise<DatabaseCounts | null> {
+  try {
+    const text = await (await fetch(metricsUrl)).text();
+    const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const counts = { statements: read('portcullis_database_statements_total'), writes: read('portcullis_database_writes_total'), roundTrips: read('portcullis_database_round_trips_total') };
+    return Object.values(counts).every(Number.isFinite) ? counts : null;
+  } catch {
+    return null;
+  }
 }
 
 export function percentile(xs: number[], p: number): number {
@@ -385,6 +404,46 @@ async function statFields(file: string): Promise<string[]> {
 }
 
 /** CPU time a process has used, in ms (utime + stime), or null without /proc. */
+const CLOCK_TICK_MS = (() => {
+  try {
+    return 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim() || 100);
+  } catch {
+    return 10;
+  }
+})();
+
+/** CPU ms (utime + stime) of every process whose /proc/<pid>/comm is `name`, by pid; empty without /proc. */
+export async function cpuByCommand(name: string): Promise<Map<number, number>> {
+  const found = new Map<number, number>();
+  let pids: string[];
+  try {
+    pids = (await readdir('/proc')).filter((entry) => /^\d+$/.test(entry));
+  } catch {
+    return found;
+  }
+  await Promise.all(
+    pids.map(async (pid) => {
+      try {
+        if ((await readFile(`/proc/${pid}/comm`, 'utf8')).trim() !== name) return;
+        // The fields after the name (which may hold spaces): [11] utime, [12] stime, in clock ticks.
+        const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(')').at(-1)!.trim().split(' ');
+        found.set(Number(pid), (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS);
+      } catch {
+        // It exited meanwhile.
+      }
+    }),
+  );
+  return found;
+}
+
+/** CPU between two readings of cpuByCommand: processes that started meanwhile count whole; those that ended are lost. */
+export function cpuDelta(before: Map<number, number>, after: Map<number, number>): number | null {
+  if (after.size === 0) return null;
+  let sum = 0;
+  for (const [pid, ms] of after) sum += ms - (before.get(pid) ?? 0);
+  return sum;
+}
+
 export async function cpuMsOf(pid: number): Promise<number | null> {
   try {
     const fields = await statFields(`/proc/${pid}/stat`);

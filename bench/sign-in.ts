@@ -26,7 +26,10 @@ import {
   benchServerEnv,
   closedLoop,
   closeIdleConnections,
+  cpuByCommand,
+  cpuDelta,
   cpuMsOf,
+  databaseCounts,
   freePort,
   freshPostgresDatabase,
   mainThreadOf,
@@ -39,7 +42,7 @@ import {
   withBrowser,
   type HttpResponse,
 } from './lib.js';
-import { DEMO_ORGANISATIONS, DEMO_PASSWORD, DEMO_PHONES, DEMO_USERS } from '../src/app/demo.js';
+import { DEMO_ORGANISATIONS, DEMO_PASSWORD } from '../src/app/demo.js';
 import { generateTotp, TOTP_PERIOD_SECONDS, totpStep } from '../src/core/methods/totp.js';
 import { optionsSchema } from '../src/config/schema.js';
 import { createPasswordHasher } from '../src/crypto/password-hasher.js';
@@ -129,7 +132,8 @@ async function runCli(argv: string[], env: NodeJS.ProcessEnv, input = ''): Promi
   child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdin?.end(input);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // 'close', not 'exit': the process may exit before its last output has been read from the pipe.
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   if (code !== 0) throw new Error(`portcullis ${argv.join(' ')} exited with ${code}:\n${stdout}${stderr}`);
   return stdout;
 }
@@ -213,15 +217,23 @@ function signInWithCode(origin: string, account: TotpAccount, step: number): Pro
  * sign-in, then Security info → Add sign-in method → Authenticator app, reading the key the page shows
  * under "Can't scan the QR code?" and confirming it with a code. Throws on any unexpected page.
  */
-async function enrolAccount(origin: string, email: string, activationPath: string): Promise<TotpAccount> {
-  const browser = new Browser(origin);
-  const expect = (what: string, response: HttpResponse, ok: boolean) => {
-    if (!ok) throw new Error(`set-up of ${email}: ${what} answered ${response.status} ${response.location ?? ''}`);
-  };
+const expectation = (email: string) => (what: string, response: HttpResponse, ok: boolean) => {
+  if (!ok) throw new Error(`set-up of ${email}: ${what} answered ${response.status} ${response.location ?? ''}`);
+};
+
+/** The activation link followed: the account's first password, DEMO_PASSWORD. */
+async function activateAccount(browser: Browser, email: string, activationPath: string): Promise<void> {
+  const expect = expectation(email);
   const activation = await browser.send('GET', activationPath);
   expect('the activation page', activation, activation.status === 200);
   const activated = await browser.send('POST', activationPath, { password: DEMO_PASSWORD, confirm: DEMO_PASSWORD });
   expect('the activation', activated, activated.status === 303);
+}
+
+async function enrolAccount(origin: string, email: string, activationPath: string): Promise<TotpAccount> {
+  const browser = new Browser(origin);
+  const expect = expectation(email);
+  await activateAccount(browser, email, activationPath);
   if (!(await browser.startSignIn(email))) throw new Error(`set-up of ${email}: the email step failed`);
   const signedIn = await browser.submitPassword(DEMO_PASSWORD);
   expect('the password sign-in', signedIn, signedIn.status === 303 && browser.hasSession());
@@ -253,6 +265,12 @@ interface Phase {
   clientMainCpuMs: number | null;
   serverMainSlices: number | null;
   serverMainSystemMs: number | null;
+  /** The server's statements, writes and round trips to the database (null when they could not be read). */
+  statements: number | null;
+  writes: number | null;
+  roundTrips: number | null;
+  /** PostgreSQL's own processes (on this machine), when the server runs on PostgreSQL. */
+  postgresCpuMs: number | null;
   peakRss: number | null;
 }
 const newPhase = (): Phase => ({
@@ -264,6 +282,10 @@ const newPhase = (): Phase => ({
   serverMainCpuMs: 0,
   clientMainCpuMs: 0,
   serverMainSlices: 0,
+  statements: 0,
+  writes: 0,
+  roundTrips: 0,
+  postgresCpuMs: 0,
   serverMainSystemMs: 0,
   peakRss: null,
 });
@@ -279,6 +301,10 @@ const cpuPerAttempt = (phase: Phase) => {
     clientMain: per(phase.clientMainCpuMs),
     serverMainSlices: per(phase.serverMainSlices),
     serverMainSystem: per(phase.serverMainSystemMs),
+    statements: per(phase.statements),
+    writes: per(phase.writes),
+    roundTrips: per(phase.roundTrips),
+    postgres: per(phase.postgresCpuMs),
   };
 };
 /** Adds the difference `after − before` to `sum`; null once any reading was missing. */
@@ -296,6 +322,8 @@ async function runPhase(into: Phase, pid: number | null, workers: number, ms: nu
           });
         }, 100);
   const readings = async () => ({
+    database: pid === null ? null : await databaseCounts(metricsUrl),
+    postgres: postgres ? await cpuByCommand('postgres') : null,
     server: pid === null ? null : await cpuMsOf(pid),
     serverMain: pid === null ? null : await mainThreadOf(pid),
     clientMain: await mainThreadOf(process.pid),
@@ -309,6 +337,14 @@ async function runPhase(into: Phase, pid: number | null, workers: number, ms: nu
   into.serverMainCpuMs = addDelta(into.serverMainCpuMs, before.serverMain?.cpuMs ?? null, after.serverMain?.cpuMs ?? null);
   into.serverMainSlices = addDelta(into.serverMainSlices, before.serverMain?.slices ?? null, after.serverMain?.slices ?? null);
   into.serverMainSystemMs = addDelta(into.serverMainSystemMs, before.serverMain?.systemMs ?? null, after.serverMain?.systemMs ?? null);
+  into.postgresCpuMs =
+    into.postgresCpuMs === null || !before.postgres || !after.postgres ? null : (() => {
+      const delta = cpuDelta(before.postgres, after.postgres);
+      return delta === null ? null : into.postgresCpuMs + delta;
+    })();
+  into.statements = addDelta(into.statements, before.database?.statements ?? null, after.database?.statements ?? null);
+  into.writes = addDelta(into.writes, before.database?.writes ?? null, after.database?.writes ?? null);
+  into.roundTrips = addDelta(into.roundTrips, before.database?.roundTrips ?? null, after.database?.roundTrips ?? null);
   into.clientMainCpuMs = addDelta(into.clientMainCpuMs, before.clientMain?.cpuMs ?? null, after.clientMain?.cpuMs ?? null);
   clearInterval(sampler);
   into.latencies.push(...result.latencies);
@@ -333,23 +369,34 @@ const loadAtStart = os.loadavg()[0]!;
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-bench-'));
 const port = await freePort();
 const origin = `http://localhost:${port}`;
+const metricsPort = await freePort();
+const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
 const postgres = args.database ? await freshPostgresDatabase(args.database) : null;
-const env = benchServerEnv({ dataDir, port, origin, ...(postgres ? { databaseUrl: postgres.url } : {}) });
+const env = benchServerEnv({ dataDir, port, origin, metricsPort, ...(postgres ? { databaseUrl: postgres.url } : {}) });
 const databaseLabel = postgres ? `PostgreSQL at ${new URL(postgres.url).host}` : 'SQLite';
 // A run-unique tag for the unknown addresses of the enumeration samples.
 const runTag = randomBytes(4).toString('hex');
-// The demo users without a text-message phone: their sign-in ends after the password.
-const accounts = DEMO_USERS.filter((u) => !DEMO_PHONES[u.email]).map((u) => u.email);
+/**
+ * The password-only accounts: several per sign-in at once. One address is checked one attempt at a time
+ * (its lease, src/app/sign-in-attempts.ts), so sign-ins sent together for one address are refused as busy
+ * (429): the three demo users without a phone, used round-robin by four callers, had a third of them refused.
+ */
+const passwordAccountCount = 8 * concurrency;
+const accounts = Array.from({ length: passwordAccountCount }, (_, i) => `bench-password-${i}@example.org`);
 let server: ChildProcess | undefined;
 let bare: ChildProcess | undefined;
 let serverLog = '';
 
 try {
-  // The demo users have DEMO_PASSWORD; those without a phone have no second factor.
+  // The demo organisation, for the imported accounts below.
   await runCli(['demo'], env);
-  // The accounts for the second-factor case: one import (a CLI start per account would take minutes),
+  // The accounts, password-only and second-factor: one import (a CLI start per account would take minutes),
   // each with a one-time activation link that the set-up below follows to set the password.
-  const csv = ['email,name,organisation', ...Array.from({ length: totpAccountCount }, (_, i) => `bench-totp-${i}@example.org,Bench ${i},${DEMO_ORGANISATIONS[0]}`)];
+  const csv = [
+    'email,name,organisation',
+    ...accounts.map((email, i) => `${email},Bench password ${i},${DEMO_ORGANISATIONS[0]}`),
+    ...Array.from({ length: totpAccountCount }, (_, i) => `bench-totp-${i}@example.org,Bench ${i},${DEMO_ORGANISATIONS[0]}`),
+  ];
   const imported = (await runCli(['import', 'users', '-'], env, `${csv.join('\n')}\n`))
     .split('\n')
     .slice(1)
@@ -357,7 +404,9 @@ try {
       const [email, url] = line.split(',');
       return email && url ? [{ email, activationPath: new URL(url).pathname }] : [];
     });
-  if (imported.length !== totpAccountCount) throw new Error(`imported ${imported.length} of ${totpAccountCount} accounts`);
+  if (imported.length !== passwordAccountCount + totpAccountCount) throw new Error(`imported ${imported.length} of ${passwordAccountCount + totpAccountCount} accounts`);
+  const passwordActivations = imported.slice(0, passwordAccountCount);
+  const totpActivations = imported.slice(passwordAccountCount);
 
   server = portcullis(['serve'], env);
   server.stderr?.on('data', (chunk: Buffer) => (serverLog = (serverLog + chunk.toString()).slice(-4000)));
@@ -381,12 +430,14 @@ try {
   let nextToEnrol = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (nextToEnrol < imported.length) {
-        const { email, activationPath } = imported[nextToEnrol++]!;
+      while (nextToEnrol < totpActivations.length) {
+        const { email, activationPath } = totpActivations[nextToEnrol++]!;
         totpAccounts.push(await enrolAccount(origin, email, activationPath));
       }
     }),
   );
+  // The password-only accounts: their activation link (a first password), nothing more.
+  for (const { email, activationPath } of passwordActivations) await activateAccount(new Browser(origin), email, activationPath);
   const setUpSeconds = (performance.now() - setUpStarted) / 1000;
   await sleep(1000); // let the set-up's garbage be collected before the raw measurement
   const setUpRss = await rssMiB(serverPid);
@@ -511,6 +562,28 @@ try {
       `the event loop was given a CPU ${fmt(cpu.serverMainSlices)} times per sign-in)`
     );
   };
+  // What each sign-in asked of the database (src/app/metrics.ts): SQLite runs in the server's process,
+  // so it has no round trips; on PostgreSQL, statements sent together in a pipeline are one.
+  const databaseRow = (phase: Phase) => {
+    const per = cpuPerAttempt(phase);
+    return (
+      `${fmt(per.statements)} statements (${fmt(per.writes)} writes), ${postgres ? `${fmt(per.roundTrips)} round trips` : 'no round trips (in-process)'}, ` +
+      `${fmt(per.serverMainSlices)} wake-ups of the event loop`
+    );
+  };
+  // PostgreSQL runs on the same CPUs: its share of each sign-in is CPU the hashes do not get. With it,
+  // what this machine can give at most, as a share of the bare server's rate: the bare server's CPU per
+  // sign-in (its own and the client's) over all the CPU one of these sign-ins takes.
+  const postgresRow = (phase: Phase) => {
+    const per = cpuPerAttempt(phase);
+    const bare = cpuPerAttempt(bareSignIns);
+    const all = per.server === null || per.client === null || per.postgres === null ? null : per.server + per.client + per.postgres;
+    const bareAll = bare.server === null || bare.client === null ? null : bare.server + bare.client;
+    return (
+      `${fmt(per.postgres, 2)} ms per sign-in; with the server's and the bench client's ${fmt(all)} ms in all against the bare server's ${fmt(bareAll)} ms, ` +
+      `so at most ${fmt(all === null || bareAll === null ? null : bareAll / all, 2)} of its rate on these CPUs`
+    );
+  };
   const rateRow = (phase: Phase) =>
     `${fmt(perSecond(phase))} /s   p50 ${fmt(median(phase.latencies))} ms  p99 ${fmt(percentile(phase.latencies, 99))} ms` +
     `   (${phase.latencies.length} ok, ${phase.failures} failed)`;
@@ -529,10 +602,14 @@ try {
     ['ratio (goal ≥ 0.85):', `${ratio(signIns)}   (${ofBare(signIns)} of the bare server's rate)`],
     ['CPU per sign-in, server / bench client:', cpuRow(signIns)],
     ['  of which event loop / other threads:', threadRow(signIns)],
+    ['database per sign-in:', databaseRow(signIns)],
+    ...(postgres ? ([["PostgreSQL's own CPU:", postgresRow(signIns)]] as Array<[string, string]>) : []),
     ['complete password + TOTP sign-ins over HTTP:', rateRow(codeSignIns)],
     ['ratio (goal ≥ 0.85):', `${ratio(codeSignIns)}   (${ofBare(codeSignIns)} of the bare server's rate)`],
     ['CPU per sign-in, server / bench client:', cpuRow(codeSignIns)],
     ['  of which event loop / other threads:', threadRow(codeSignIns)],
+    ['database per sign-in:', databaseRow(codeSignIns)],
+    ...(postgres ? ([["PostgreSQL's own CPU:", postgresRow(codeSignIns)]] as Array<[string, string]>) : []),
     [
       'TOTP accounts:',
       `${totpAccounts.length}, set up in ${fmt(setUpSeconds)} s; each step of each used once; ` +

@@ -18,7 +18,7 @@ import { migrateToLatest } from '../store/migrations/index.js';
 /** A database or Redis that does not answer: the server says 503, not 500 (issue #17). */
 export { isDependencyUnavailable } from '../store/errors.js';
 import { createRedisThrottleStore, createSqlThrottleStore, type ThrottleStore } from '../store/throttle-store.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { countDatabaseWork, createMetrics, type Metrics } from './metrics.js';
 
 export type Clock = () => Date;
 
@@ -103,6 +103,7 @@ export async function createAppContext(config: Config, options: CreateContextOpt
   const keys = deriveKeys(config.secret.key);
   const clock = options.clock ?? (() => new Date());
   const metrics = options.metrics ?? createMetrics();
+  countDatabaseWork(metrics, database.counts);
   const delivery = createDelivery({ db: database.db, keys, config, logger, metrics, clock });
   const bus = redis ? createRedisBus(redis, logger) : createInProcessBus();
   return {

@@ -89,3 +89,26 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
   };
 }
+
+/**
+ * The database's statements and round trips (src/store/database.ts), read when the metrics are: how
+ * much each sign-in asks of the database, which the sizing guide (docs/sizing.md) multiplies out.
+ */
+export function countDatabaseWork(metrics: Metrics, counts: { statements: number; writes: number; roundTrips: number }): void {
+  const counter = (name: string, help: string, read: () => number) => {
+    let reported = 0;
+    return new Counter({
+      name,
+      help,
+      registers: [metrics.registry],
+      collect() {
+        const now = read();
+        this.inc(now - reported);
+        reported = now;
+      },
+    });
+  };
+  counter('portcullis_database_statements_total', 'SQL statements run', () => counts.statements);
+  counter('portcullis_database_writes_total', 'SQL statements run that insert, update or delete', () => counts.writes);
+  counter('portcullis_database_round_trips_total', 'Round trips to the database server (statements sent together in a pipeline are one; none for SQLite)', () => counts.roundTrips);
+}

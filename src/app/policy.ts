@@ -14,6 +14,7 @@ import { countStranded, type StrandedCount } from '../core/policy/stranded.js';
 import { unsatisfiable, validatePolicy, type DirectoryShape } from '../core/policy/validate.js';
 import { activeProfileCounts } from '../store/repositories/policy-profile.js';
 import type { MethodRow, UserRow } from '../store/schema.js';
+import type { PolicyFacts } from '../store/repositories/policy.js';
 import { methodDefinitions, type MethodSummary, type SecondFactorKind } from '../core/methods/registry.js';
 import { defaultRefusal, deletionRefusal, describeStanding, phraseFor, registrableKinds, type Registrable, type Standing } from '../core/policy/changes.js';
 import { TAP_OPTION, type SignInPolicy } from '../core/sign-in/flow.js';
@@ -173,11 +174,11 @@ export function actorName(actor: Actor): string {
 export async function subjectFor(
   ctx: AppContext,
   user: UserRow,
-  overrides: { roles?: string[]; groups?: string[]; registered?: MethodSummary[] } = {},
+  overrides: { roles?: string[]; groups?: string[]; registered?: MethodSummary[]; facts?: PolicyFacts } = {},
 ): Promise<PolicySubject> {
   const now = ctx.clock();
   const [facts, registered, roles] = await Promise.all([
-    ctx.store.policy.facts(user.id, now),
+    overrides.facts ?? ctx.store.policy.facts(user.id, now),
     overrides.registered ?? methodSummaries(ctx, user.id),
     overrides.roles ? ctx.store.roles.list() : Promise.resolve([]),
   ]);
@@ -199,10 +200,10 @@ export async function subjectFor(
 export async function evaluateUser(
   ctx: AppContext,
   user: UserRow,
-  options: { at?: Date; registered?: MethodSummary[] } = {},
+  options: { at?: Date; registered?: MethodSummary[]; facts?: PolicyFacts } = {},
 ): Promise<Evaluation & { subject: PolicySubject; policy: CompiledPolicy }> {
   const { policy } = await currentPolicy(ctx);
-  const subject = await subjectFor(ctx, user, options.registered ? { registered: options.registered } : {});
+  const subject = await subjectFor(ctx, user, { ...(options.registered ? { registered: options.registered } : {}), ...(options.facts ? { facts: options.facts } : {}) });
   return { ...evaluatePolicy(subject, policy, options.at ?? ctx.clock()), subject, policy };
 }
 
@@ -210,8 +211,13 @@ export async function evaluateUser(
  * What a sign-in (or a step-up, or a reset) may offer this user now: the methods the policy allows,
  * the session they open, and whether a live Temporary Access Pass is offered first.
  */
-export async function signInPolicy(ctx: AppContext, user: UserRow, rows?: readonly MethodRow[]): Promise<{ usable: MethodSummary[]; policy: SignInPolicy; evaluation: Evaluation }> {
-  const evaluation = await evaluateUser(ctx, user, rows ? { registered: summarise(rows) } : {});
+export async function signInPolicy(
+  ctx: AppContext,
+  user: UserRow,
+  rows?: readonly MethodRow[],
+  facts?: PolicyFacts,
+): Promise<{ usable: MethodSummary[]; policy: SignInPolicy; evaluation: Evaluation }> {
+  const evaluation = await evaluateUser(ctx, user, { ...(rows ? { registered: summarise(rows) } : {}), ...(facts ? { facts } : {}) });
   return {
     usable: evaluation.usable,
     policy: {

@@ -122,21 +122,39 @@ function busy(): AttemptStart {
 
 /**
  * Begins a password attempt for an address (whether or not it has an account, so nothing here tells
- * which do): the address's lease, its lockout read under that lease, then one unit of the client
- * address's failure budget for this window.
+ * which do): the address's lease with its lockout read under it, and one unit of the client address's
+ * failure budget for this window. Both are asked for at once (one round trip, src/store/pipeline.ts);
+ * an attempt refused for one gives the other back, so the outcome is what asking in turn would give.
  */
 export async function beginPasswordAttempt(ctx: AppContext, input: { email: string; ip: string }): Promise<AttemptStart> {
   const now = ctx.clock();
   const settings = ctx.config.signIn;
-  const held = await ctx.throttles.acquire(passwordCounterKey(ctx, input.email), now, new Date(now.getTime() + ATTEMPT_LEASE_SECONDS * 1000));
-  if (!held) return busy();
+  const budget = addressBudgetKey(ctx, input.ip, now);
+  const [leased, reserved] = await Promise.allSettled([
+    ctx.throttles.acquire(passwordCounterKey(ctx, input.email), now, new Date(now.getTime() + ATTEMPT_LEASE_SECONDS * 1000)),
+    ctx.throttles.take(budget, settings.ipFailureLimit, now, ipWindow(now, settings).end),
+  ]);
+  // One asked for and the other failed (the database went away between them): give back what was had.
+  if (leased.status === 'rejected' || reserved.status === 'rejected') {
+    if (leased.status === 'fulfilled' && leased.value) await ctx.throttles.release(leased.value.lease).catch(() => undefined);
+    if (reserved.status === 'fulfilled' && reserved.value) await ctx.throttles.giveBack(budget, now).catch(() => undefined);
+    throw leased.status === 'rejected' ? leased.reason : (reserved as PromiseRejectedResult).reason;
+  }
+  const held = leased.value;
+  const taken = reserved.value;
+  const giveBack = async () => {
+    if (taken) await ctx.throttles.giveBack(budget, now);
+  };
+  if (!held) {
+    await giveBack();
+    return busy();
+  }
   const locked = assessSignInThrottle(held.counter, null, now, settings);
   if (!locked.allowed) {
-    await ctx.throttles.release(held.lease);
+    await Promise.all([ctx.throttles.release(held.lease), giveBack()]);
     return { granted: false, throttle: locked };
   }
-  const budget = addressBudgetKey(ctx, input.ip, now);
-  if (!(await ctx.throttles.take(budget, settings.ipFailureLimit, now, ipWindow(now, settings).end))) {
+  if (!taken) {
     await ctx.throttles.release(held.lease);
     return { granted: false, throttle: assessSignInThrottle(null, { count: settings.ipFailureLimit, lockedUntil: null }, now, settings) as Extract<ThrottleAssessment, { allowed: false }> };
   }
@@ -167,6 +185,21 @@ export async function beginSecondFactorAttempt(ctx: AppContext, input: { userId:
       lockout: { what: 'second-factor', threshold: ctx.config.secondFactors.lockoutThreshold, userId: input.userId, ip: input.ip },
     }),
   };
+}
+
+/**
+ * Begins an attempt and, at once, the reads that go with it (one round trip, src/store/pipeline.ts). If
+ * a read fails, an attempt that was granted is ended before the error is thrown, so a failed read never
+ * leaves an address or a user leased.
+ */
+export async function beginWith<T>(begin: Promise<AttemptStart>, reads: Promise<T>): Promise<[AttemptStart, T]> {
+  const [started, read] = await Promise.allSettled([begin, reads]);
+  if (started.status === 'rejected') throw started.reason;
+  if (read.status === 'rejected') {
+    if (started.value.granted) await started.value.attempt.end().catch(() => undefined);
+    throw read.reason;
+  }
+  return [started.value, read.value];
 }
 
 /**

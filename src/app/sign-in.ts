@@ -11,6 +11,8 @@ import { describeUse, methodDefinitions, type SecondFactorKind } from '../core/m
 import { safeReturnTo } from '../core/return-to.js';
 import { openText, sealText } from '../crypto/seal.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
+import { normaliseEmail } from '../core/email.js';
+import type { PolicyFacts } from '../store/repositories/policy.js';
 import type { MethodRow, UserRow } from '../store/schema.js';
 import type { AppContext } from './context.js';
 import { strategyFor, strategyOf } from './methods/index.js';
@@ -19,7 +21,7 @@ import { passMethodRow, TAP_METHOD_ID } from './methods/tap/index.js';
 import { signInPolicy, stepUpOptions } from './policy.js';
 import type { ChallengeContext, ChallengeResponse } from './methods/strategy.js';
 import type { ActiveSession, ClientInfo } from './sessions.js';
-import { beginPasswordAttempt, beginSecondFactorAttempt, type Attempt } from './sign-in-attempts.js';
+import { beginPasswordAttempt, beginSecondFactorAttempt, beginWith, type Attempt } from './sign-in-attempts.js';
 
 /** How long a sign-in may take from the email step to the last step. */
 export const SIGN_IN_FLOW_SECONDS = 15 * 60;
@@ -95,6 +97,15 @@ export async function loadSignInFlow(ctx: AppContext, token: string | undefined)
   return ctx.store.signInFlows.find(hashToken(token), ctx.clock());
 }
 
+/**
+ * Runs a sign-in step's work with its statements pipelined (src/store/pipeline.ts): the reads issued
+ * together go together, and the closing writes go together and are written before it returns. What the
+ * work decides is answered after it returns.
+ */
+export function signInStep<T>(ctx: AppContext, work: () => Promise<T>): Promise<T> {
+  return ctx.store.pipelined(work);
+}
+
 export async function finishSignInFlow(ctx: AppContext, token: string): Promise<void> {
   if (isSealedFlow(token)) return;
   await ctx.store.signInFlows.delete(hashToken(token));
@@ -122,6 +133,31 @@ export interface AdvanceInput {
    * or success is recorded through it. A password or code is never checked outside one.
    */
   attempt?: Attempt;
+  /** Rows read with the attempt's reservation (one round trip), used instead of reading them again. */
+  known?: { account?: AccountRows; user?: UserRow; method?: MethodRow };
+}
+
+/** What the password step needs of an address's account, read with its reservation. */
+export interface AccountRows {
+  email: string;
+  user: UserRow | undefined;
+  methods: MethodRow[];
+  facts: PolicyFacts;
+}
+
+/**
+ * The account behind an address, its active methods and its directory facts, read together (one round
+ * trip on PostgreSQL, src/store/pipeline.ts) and beside the attempt's reservation. They are only looked
+ * at once the password is right: nothing about methods or policy is decided before.
+ */
+export async function accountByEmail(ctx: AppContext, email: string): Promise<AccountRows> {
+  const normalised = normaliseEmail(email);
+  const [user, methods, facts] = await Promise.all([
+    ctx.store.users.findByEmail(email),
+    ctx.store.methods.activeForEmail(normalised),
+    ctx.store.policy.factsByEmail(normalised, ctx.clock()),
+  ]);
+  return { email, user, methods: user ? methods : [], facts };
 }
 
 /**
@@ -143,16 +179,18 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
   // Rows read once in this call and reused by later effects (the password step reads the user and their
   // methods; starting the first challenge needs both again).
   const users = new Map<string, UserRow | undefined>();
+  if (input.known?.user) users.set(input.known.user.id, input.known.user);
   const userById = async (id: string) => {
     if (!users.has(id)) users.set(id, await ctx.store.users.findById(id));
     return users.get(id);
   };
   const methodRows = new Map<string, MethodRow>();
-  const activeMethods = async (userId: string) => {
-    const rows = await ctx.store.methods.activeForUser(userId);
+  if (input.known?.method) methodRows.set(input.known.method.id, input.known.method);
+  const remember = (rows: MethodRow[]) => {
     for (const row of rows) methodRows.set(row.id, row);
     return rows;
   };
+  const activeMethods = async (userId: string) => remember(await ctx.store.methods.activeForUser(userId));
   const methodOf = async (userId: string, methodId: string) =>
     methodId === TAP_METHOD_ID ? passMethodRow(userId) : (methodRows.get(methodId) ?? (await ctx.store.methods.findForUser(userId, methodId)));
   const feed = (event: SignInEvent) => {
@@ -173,7 +211,8 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
     switch (effect.type) {
       case 'verify-password': {
         attemptFor(effect.type);
-        const user = await ctx.store.users.findByEmail(effect.email);
+        const known = input.known?.account?.email === effect.email ? input.known.account : undefined;
+        const user = known ? known.user : await ctx.store.users.findByEmail(effect.email);
         passwordUser = user;
         if (user) users.set(user.id, user);
         let correct = false;
@@ -185,7 +224,8 @@ export async function advanceSignIn(ctx: AppContext, input: AdvanceInput): Promi
         }
         ctx.metrics.passwordVerifications.inc();
         // Only looked up once the password is right: nothing about methods or policy leaks before.
-        const allowed = user && correct ? await signInPolicy(ctx, user, await activeMethods(user.id)) : null;
+        const allowed =
+          user && correct ? await (known ? signInPolicy(ctx, user, remember(known.methods), known.facts) : signInPolicy(ctx, user, await activeMethods(user.id))) : null;
         feed({
           type: 'password-verified',
           account: user
@@ -291,7 +331,10 @@ async function submitPasswordAs(
   input: { token: string; state: Extract<SignInState, { step: 'password' }>; password: string; client: ClientInfo & { ip: string }; stored: boolean },
 ): Promise<SignInOutcome> {
   const passwordGiven = input.password.length > 0;
-  const started = passwordGiven ? await beginPasswordAttempt(ctx, { email: input.state.email, ip: input.client.ip }) : null;
+  // The reservation and the account's rows at once: one round trip on PostgreSQL.
+  const [started, account] = passwordGiven
+    ? await beginWith(beginPasswordAttempt(ctx, { email: input.state.email, ip: input.client.ip }), accountByEmail(ctx, input.state.email))
+    : [null, undefined];
   const throttle: ThrottleAssessment = started && !started.granted ? started.throttle : { allowed: true };
   const attempt = started?.granted ? started.attempt : undefined;
   try {
@@ -303,6 +346,7 @@ async function submitPasswordAs(
       secret: input.password,
       stored: input.stored,
       ...(attempt ? { attempt } : {}),
+      ...(account ? { known: { account } } : {}),
     });
   } finally {
     await attempt?.end();
@@ -333,7 +377,14 @@ export async function submitCode(
   // An empty code field is refused before anything is reserved; a push ("has it been approved?") has
   // no code to type and is checked under the attempt like a code.
   const checked = codeGiven || methodDefinitions[input.state.current.kind].challengeStyle === 'external';
-  const started = checked ? await beginSecondFactorAttempt(ctx, { userId: input.state.userId, ip: input.client.ip }) : null;
+  // The reservation, the user and the method at once: one round trip on PostgreSQL.
+  const { userId, current } = input.state;
+  const [started, [user, method]] = checked
+    ? await beginWith(
+        beginSecondFactorAttempt(ctx, { userId, ip: input.client.ip }),
+        Promise.all([ctx.store.users.findById(userId), current.methodId === TAP_METHOD_ID ? undefined : ctx.store.methods.findForUser(userId, current.methodId)]),
+      )
+    : [null, [undefined, undefined]];
   const attempt = started?.granted ? started.attempt : undefined;
   try {
     return await advanceSignIn(ctx, {
@@ -343,6 +394,7 @@ export async function submitCode(
       client: input.client,
       response,
       ...(attempt ? { attempt } : {}),
+      known: { ...(user ? { user } : {}), ...(method ? { method } : {}) },
     });
   } finally {
     await attempt?.end();

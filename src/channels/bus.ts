@@ -43,7 +43,28 @@ const PREFIX = 'portcullis:bus:';
  * listeners, so a node holding many waiting pages keeps its Redis subscriptions to what it waits for.
  */
 export function createRedisBus(redis: Redis, logger: Logger): Bus {
-  const subscriber = redis.duplicate();
+  const subscriber = redis.duplicate({ lazyConnect: true });
+  /*
+   * Subscriptions are sent only once the subscriber connection is ready. While a connection is still
+   * in its handshake, ioredis lets a SUBSCRIBE through (it may be sent while a server is loading); the
+   * connection is then in subscriber mode before its ready check (INFO), which therefore fails, and
+   * ioredis reconnects, dropping the subscriptions in flight: a node that had just started, or just
+   * reconnected, lost some of a burst of them, and those phones never heard of their sign-ins (found by
+   * bench/cluster.ts; test/integration/redis-bus.test.ts).
+   */
+  let waiting: Promise<void> | null = null;
+  const ready = (): Promise<void> =>
+    subscriber.status === 'ready'
+      ? Promise.resolve()
+      : (waiting ??= new Promise<void>((resolve) =>
+          subscriber.once('ready', () => {
+            waiting = null;
+            resolve();
+          }),
+        ));
+  subscriber.connect().catch(() => {
+    // Said by the 'error' listener below; ioredis keeps trying.
+  });
   const local = createInProcessBus();
   const counts = new Map<string, number>();
   subscriber.on('message', (channel: string, message: string) => {
@@ -58,7 +79,11 @@ export function createRedisBus(redis: Redis, logger: Logger): Bus {
       const unsubscribeLocal = local.subscribe(topic, handler);
       const count = (counts.get(topic) ?? 0) + 1;
       counts.set(topic, count);
-      if (count === 1) subscriber.subscribe(PREFIX + topic).catch((error: Error) => logger.warn({ err: error.message, topic }, 'Redis subscribe failed'));
+      if (count === 1) {
+        ready()
+          .then(() => (counts.has(topic) ? subscriber.subscribe(PREFIX + topic) : undefined))
+          .catch((error: Error) => logger.warn({ err: error.message, topic }, 'Redis subscribe failed'));
+      }
       let done = false;
       return () => {
         if (done) return;
@@ -67,7 +92,9 @@ export function createRedisBus(redis: Redis, logger: Logger): Bus {
         const left = (counts.get(topic) ?? 1) - 1;
         if (left <= 0) {
           counts.delete(topic);
-          subscriber.unsubscribe(PREFIX + topic).catch(() => {});
+          ready()
+            .then(() => (counts.has(topic) ? undefined : subscriber.unsubscribe(PREFIX + topic)))
+            .catch(() => {});
         } else counts.set(topic, left);
       };
     },

@@ -608,6 +608,11 @@ export async function main(argv: string[]): Promise<number> {
 const isEntry = process.argv[1] && /portcullis(\.js)?$|cli[\\/]main\.ts$/.test(process.argv[1]);
 if (isEntry) {
   const code = await main(process.argv);
+  // Writes to a pipe are asynchronous: exiting at once would drop what is still queued (an import's
+  // activation links, read by a script through a pipe, were cut short). Each stream's empty write calls
+  // back once everything before it has been handed to the system.
+  const drained = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => (stream.writableLength === 0 ? resolve() : stream.write('', () => resolve())));
+  if (process.argv[2] !== 'serve' || code !== 0) await Promise.all([drained(process.stdout), drained(process.stderr)]);
   // serve keeps running; every other verb ends here.
   if (process.argv[2] !== 'serve') process.exit(code);
   else if (code !== 0) process.exit(code);

@@ -63,6 +63,12 @@ export interface Store extends Repositories {
    * transaction of their own), then writes them in one transaction before returning (src/store/write-unit.ts).
    */
   inOneTransaction<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` with the statements it issues together sent together, and the writes nobody reads back
+   * started alongside them and waited for before it returns (src/store/pipeline.ts). What `work` decides
+   * is answered after it returns, never from inside it.
+   */
+  pipelined<T>(work: () => Promise<T>): Promise<T>;
 }
 
 export function createStore(database: Database): Store {
@@ -72,5 +78,6 @@ export function createStore(database: Database): Store {
     dialect: database.dialect,
     transaction: (work) => database.db.transaction().execute((trx) => work(createRepositories(trx), trx)),
     inOneTransaction: (work) => inOneTransaction(database.db, work),
+    pipelined: (work) => database.pipelined(work),
   };
 }

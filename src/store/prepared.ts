@@ -25,6 +25,19 @@ interface Template {
 export class PreparedQueryError extends Error {}
 
 /**
+ * The SQL of every query compiled here, with a name for it: on PostgreSQL each is sent as a named
+ * statement (src/store/database.ts), parsed and planned once per connection rather than on every call.
+ * Only these are named: they are the sign-in path's, few and fixed by the code, so the map stays small,
+ * and a statement whose best plan depends on its values (a search) is never held to one plan.
+ */
+const statementNames = new Map<string, string>();
+
+/** The name a statement is prepared under on PostgreSQL, or undefined to send it unnamed. */
+export function statementName(sql: string): string | undefined {
+  return statementNames.get(sql);
+}
+
+/**
  * A query taking `arity` values. The returned function runs it on `db` (a Kysely instance or a
  * transaction: the compiled SQL depends only on the dialect, so transactions share it).
  */
@@ -42,6 +55,7 @@ export function prepared<Row>(arity: number, build: (db: Db, ...values: string[]
       if (!used.has(i)) throw new PreparedQueryError(`value ${i} is not a bound parameter of: ${compiled.sql}`);
     }
     if (compiled.sql.includes(MARK)) throw new PreparedQueryError(`a placeholder was inlined into: ${compiled.sql}`);
+    if (!statementNames.has(compiled.sql)) statementNames.set(compiled.sql, `portcullis_${statementNames.size + 1}`);
     return { compiled, slots };
   };
   return async (db: Db, ...values: unknown[]): Promise<QueryResult<Row>> => {

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
 import type { CounterState } from '../core/throttle.js';
+import { write } from './pipeline.js';
 import { prepared } from './prepared.js';
 import type { DatabaseSchema } from './schema.js';
 
@@ -74,6 +75,58 @@ export interface ThrottleStore {
   giveBack(key: string, now: Date): Promise<void>;
 }
 
+// Every sign-in runs these (src/store/prepared.ts).
+const acquireLease = prepared(4, (db, key, owner, until, at) => {
+  const lapsed = sql<boolean>`${sql.ref('throttles.expires_at')} <= ${at}`;
+  // A counter past its expiry starts again; a live one keeps its count and lock, and lives at least
+  // as long as the lease.
+  return db
+    .insertInto('throttles')
+    .values({ key, count: 0, locked_until: null, expires_at: until, lease_owner: owner, lease_until: until })
+    .onConflict((oc) =>
+      oc
+        .column('key')
+        .doUpdateSet({
+          count: sql<number>`case when ${lapsed} then 0 else ${sql.ref('throttles.count')} end`,
+          locked_until: sql<string | null>`case when ${lapsed} then null else ${sql.ref('throttles.locked_until')} end`,
+          expires_at: sql<string>`case when ${sql.ref('throttles.expires_at')} < ${until} then ${until} else ${sql.ref('throttles.expires_at')} end`,
+          lease_owner: owner,
+          lease_until: until,
+        })
+        .where((eb) => eb.or([eb('throttles.lease_owner', 'is', null), eb('throttles.lease_until', '<=', at), eb('throttles.expires_at', '<=', at)])),
+    )
+    .returning(['count', 'locked_until', 'lease_owner']);
+});
+const takeUnit = prepared(4, (db, key, limit, at, expiresAt) => {
+  const lapsed = sql<boolean>`${sql.ref('throttles.expires_at')} <= ${at}`;
+  return db
+    .insertInto('throttles')
+    .values({ key, count: 1, locked_until: null, expires_at: expiresAt })
+    .onConflict((oc) =>
+      oc
+        .column('key')
+        .doUpdateSet({
+          count: sql<number>`case when ${lapsed} then 1 else ${sql.ref('throttles.count')} + 1 end`,
+          locked_until: sql<string | null>`case when ${lapsed} then null else ${sql.ref('throttles.locked_until')} end`,
+          expires_at: expiresAt,
+        })
+        .where((eb) => eb.or([eb('throttles.expires_at', '<=', at), eb('throttles.count', '<', limit as unknown as number)])),
+    )
+    .returning('count');
+});
+const clearCounter = prepared(1, (db, key) => db.deleteFrom('throttles').where('key', '=', key));
+const releaseLease = prepared(2, (db, key, owner) =>
+  db.updateTable('throttles').set({ lease_owner: null, lease_until: null }).where('key', '=', key).where('lease_owner', '=', owner),
+);
+const giveBackUnit = prepared(2, (db, key, now) =>
+  db
+    .updateTable('throttles')
+    .set((eb) => ({ count: eb('count', '-', 1) }))
+    .where('key', '=', key)
+    .where('count', '>', 0)
+    .where('expires_at', '>', now),
+);
+
 function newOwner(): string {
   return randomUUID();
 }
@@ -115,27 +168,7 @@ export function createSqlThrottleStore(db: Kysely<DatabaseSchema>): ThrottleStor
     },
     async acquire(key, now, until) {
       const owner = newOwner();
-      const at = now.toISOString();
-      const lapsed = sql<boolean>`${sql.ref('throttles.expires_at')} <= ${at}`;
-      // A counter past its expiry starts again; a live one keeps its count and lock, and lives at least
-      // as long as the lease.
-      const row = await db
-        .insertInto('throttles')
-        .values({ key, count: 0, locked_until: null, expires_at: until.toISOString(), lease_owner: owner, lease_until: until.toISOString() })
-        .onConflict((oc) =>
-          oc
-            .column('key')
-            .doUpdateSet({
-              count: sql<number>`case when ${lapsed} then 0 else ${sql.ref('throttles.count')} end`,
-              locked_until: sql<string | null>`case when ${lapsed} then null else ${sql.ref('throttles.locked_until')} end`,
-              expires_at: sql<string>`case when ${sql.ref('throttles.expires_at')} < ${until.toISOString()} then ${until.toISOString()} else ${sql.ref('throttles.expires_at')} end`,
-              lease_owner: owner,
-              lease_until: until.toISOString(),
-            })
-            .where((eb) => eb.or([eb('throttles.lease_owner', 'is', null), eb('throttles.lease_until', '<=', at), eb('throttles.expires_at', '<=', at)])),
-        )
-        .returning(['count', 'locked_until', 'lease_owner'])
-        .executeTakeFirst();
+      const [row] = (await acquireLease(db, key, owner, until.toISOString(), now.toISOString())).rows;
       if (!row || row.lease_owner !== owner) return null;
       return { lease: { key, owner }, counter: counterState(row) };
     },
@@ -166,40 +199,19 @@ export function createSqlThrottleStore(db: Kysely<DatabaseSchema>): ThrottleStor
       }
       return count;
     },
+    // Nobody reads these back: they go alongside the request's other writes (src/store/pipeline.ts).
     async succeed(lease) {
-      await db.deleteFrom('throttles').where('key', '=', lease.key).execute();
+      await write(db, async (on) => void (await clearCounter(on, lease.key)));
     },
     async release(lease) {
-      await db.updateTable('throttles').set({ lease_owner: null, lease_until: null }).where('key', '=', lease.key).where('lease_owner', '=', lease.owner).execute();
+      await write(db, async (on) => void (await releaseLease(on, lease.key, lease.owner)));
     },
     async take(key, limit, now, expiresAt) {
-      const at = now.toISOString();
-      const lapsed = sql<boolean>`${sql.ref('throttles.expires_at')} <= ${at}`;
-      const row = await db
-        .insertInto('throttles')
-        .values({ key, count: 1, locked_until: null, expires_at: expiresAt.toISOString() })
-        .onConflict((oc) =>
-          oc
-            .column('key')
-            .doUpdateSet({
-              count: sql<number>`case when ${lapsed} then 1 else ${sql.ref('throttles.count')} + 1 end`,
-              locked_until: sql<string | null>`case when ${lapsed} then null else ${sql.ref('throttles.locked_until')} end`,
-              expires_at: expiresAt.toISOString(),
-            })
-            .where((eb) => eb.or([eb('throttles.expires_at', '<=', at), eb('throttles.count', '<', limit)])),
-        )
-        .returning('count')
-        .executeTakeFirst();
+      const [row] = (await takeUnit(db, key, limit as unknown as string, now.toISOString(), expiresAt.toISOString())).rows;
       return row !== undefined && limit >= 1;
     },
     async giveBack(key, now) {
-      await db
-        .updateTable('throttles')
-        .set((eb) => ({ count: eb('count', '-', 1) }))
-        .where('key', '=', key)
-        .where('count', '>', 0)
-        .where('expires_at', '>', now.toISOString())
-        .execute();
+      await write(db, async (on) => void (await giveBackUnit(on, key, now.toISOString())));
     },
   };
 }

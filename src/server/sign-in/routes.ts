@@ -17,6 +17,7 @@ import {
   finishSignInFlow,
   otherMethodOptions,
   resendChallenge,
+  signInStep,
   startPasswordStep,
   SIGN_IN_FLOW_SECONDS,
   submitCode,
@@ -84,18 +85,17 @@ async function renderVerifyStep(ctx: AppContext, reply: FastifyReply, token: str
 export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppContext }): Promise<void> {
   const flowAt = <S extends SignInState['step']>(request: FastifyRequest, step: S) => flowAtStep(ctx, request, step);
 
-  /** The flow finished: start (or renew) the session and go where the sign-in was for. */
-  async function finish(request: FastifyRequest, reply: FastifyReply, token: string, state: CompleteState) {
+  /**
+   * The flow finished: start (or renew) the session. Its token, or null for a step-up that is not this
+   * browser's session's. Writes only: inside a pipelined request they travel together (src/store/pipeline.ts).
+   */
+  async function openSession(request: FastifyRequest, token: string, state: CompleteState): Promise<string | null> {
     const client = clientInfo(request);
     await finishSignInFlow(ctx, token);
-    reply.clearCookie(SIGN_IN_COOKIE, cookieOptions());
     if (state.purpose === 'step-up') {
       const session = request.auth;
-      if (!session || session.user.id !== state.userId) return reply.redirect('/sign-in', 303);
-      const sessionToken = await renewSession(ctx, session, [...session.methods, ...state.methods.filter((m) => m.method !== 'password')], client);
-      reply.setCookie(SESSION_COOKIE, sessionToken, cookieOptions(ctx.config.sessions.absoluteSeconds));
-      reply.rotateCsrf();
-      return reply.redirect(state.returnTo, 303);
+      if (!session || session.user.id !== state.userId) return null;
+      return renewSession(ctx, session, [...session.methods, ...state.methods.filter((m) => m.method !== 'password')], client);
     }
     const sessionToken = await startSession(ctx, {
       userId: state.userId,
@@ -106,6 +106,23 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     });
     // A session this browser already had ends: one sign-in, one session.
     if (request.auth) await dropSession(ctx, request.auth.id);
+    return sessionToken;
+  }
+
+  /** The flow finished: start (or renew) the session and go where the sign-in was for. */
+  async function finish(request: FastifyRequest, reply: FastifyReply, token: string, state: CompleteState) {
+    return sendFinished(reply, state, await openSession(request, token, state));
+  }
+
+  /** The answer to a finished flow, once its session is written: the cookies, and where to go. */
+  function sendFinished(reply: FastifyReply, state: CompleteState, sessionToken: string | null) {
+    reply.clearCookie(SIGN_IN_COOKIE, cookieOptions());
+    if (!sessionToken) return reply.redirect('/sign-in', 303);
+    if (state.purpose === 'step-up') {
+      reply.setCookie(SESSION_COOKIE, sessionToken, cookieOptions(ctx.config.sessions.absoluteSeconds));
+      reply.rotateCsrf();
+      return reply.redirect(state.returnTo, 303);
+    }
     // A new session id at sign-in (OWASP ASVS 5 V7.2.4), and a new CSRF seed with it.
     reply.setCookie(SESSION_COOKIE, sessionToken, cookieOptions(ctx.config.sessions.absoluteSeconds));
     reply.rotateCsrf();
@@ -160,8 +177,13 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     if (!flow) return renderEmailStep(ctx, reply, { returnTo: '/account', error: { code: 'sign-in-expired', params: {}, field: 'email' } });
     const password = field(request.body, 'password');
     const client = clientInfo(request, ctx.config.locationHeader);
-    const outcome = await submitPassword(ctx, { token: flow.token, state: flow.state, password, client });
-    if (outcome.state.step === 'complete') return finish(request, reply, flow.token, outcome.state);
+    // The attempt and the account's rows in one round trip, the closing writes in another
+    // (src/store/pipeline.ts); the answer goes once they are written.
+    const { outcome, sessionToken } = await signInStep(ctx, async () => {
+      const outcome = await submitPassword(ctx, { token: flow.token, state: flow.state, password, client });
+      return { outcome, sessionToken: outcome.state.step === 'complete' ? await openSession(request, flow.token, outcome.state) : null };
+    });
+    if (outcome.state.step === 'complete') return sendFinished(reply, outcome.state, sessionToken);
     if (outcome.state.step === 'second-factor') {
       if (outcome.token !== flow.token) reply.setCookie(SIGN_IN_COOKIE, outcome.token, cookieOptions(SIGN_IN_FLOW_SECONDS));
       if (outcome.error) return renderVerifyStep(ctx, reply, outcome.token, outcome.state, outcome.error);
@@ -182,8 +204,12 @@ export async function signInRoutes(app: FastifyInstance, { ctx }: { ctx: AppCont
     const flow = await flowAt(request, 'second-factor');
     if (!flow) return renderEmailStep(ctx, reply, { returnTo: '/account', error: { code: 'sign-in-expired', params: {}, field: 'email' } });
     const form = { code: field(request.body, 'code'), credential: field(request.body, 'credential') };
-    const outcome = await submitCode(ctx, { token: flow.token, state: flow.state, form, client: clientInfo(request) });
-    if (outcome.state.step === 'complete') return finish(request, reply, flow.token, outcome.state);
+    // As the password step: the reservation with the user and method, then the closing writes together.
+    const { outcome, sessionToken } = await signInStep(ctx, async () => {
+      const outcome = await submitCode(ctx, { token: flow.token, state: flow.state, form, client: clientInfo(request) });
+      return { outcome, sessionToken: outcome.state.step === 'complete' ? await openSession(request, flow.token, outcome.state) : null };
+    });
+    if (outcome.state.step === 'complete') return sendFinished(reply, outcome.state, sessionToken);
     if (outcome.state.step === 'reset-new-password') return reply.redirect('/forgot-password/new-password', 303);
     if (outcome.state.step !== 'second-factor') return reply.redirect('/sign-in', 303);
     return renderVerifyStep(ctx, reply, flow.token, outcome.state, outcome.error);

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { AuditEvent, AuditEventType } from '../../core/audit.js';
 import { prepared } from '../prepared.js';
-import { deferWrite } from '../write-unit.js';
+import { write } from '../pipeline.js';
 import type { AuditEventRow, DatabaseSchema } from '../schema.js';
 
 // Every sign-in appends one (src/store/prepared.ts).
@@ -30,9 +30,10 @@ export function createAuditRepository(db: Kysely<DatabaseSchema>) {
       // Who, whom and why: an administrator's reason goes with every event their action writes.
       const reason = 'reason' in event.actor ? event.actor.reason : undefined;
       const details = reason ? { ...event.details, why: reason } : event.details;
-      const write = async (on: Kysely<DatabaseSchema>) => void (await appendEvent(on, event.at.toISOString(), event.type, actor.actor_type, actor.actor_id, event.subjectUserId, event.ip, JSON.stringify(details)));
-      // A token request's audit event commits with its tokens (src/store/write-unit.ts).
-      if (!deferWrite(db, write)) await write(db);
+      const values = [event.at.toISOString(), event.type, actor.actor_type, actor.actor_id, event.subjectUserId, event.ip, JSON.stringify(details)] as const;
+      // A token request's audit event commits with its tokens (src/store/write-unit.ts); a sign-in's goes
+      // alongside its other closing writes (src/store/pipeline.ts).
+      await write(db, async (on) => void (await appendEvent(on, ...values)));
     },
     async list(filter: { subjectUserId?: string; type?: AuditEventType; limit?: number } = {}): Promise<AuditEventRow[]> {
       let query = db.selectFrom('audit_events').selectAll().orderBy('id', 'desc').limit(filter.limit ?? 100);

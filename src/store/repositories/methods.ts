@@ -8,6 +8,16 @@ const methodForUser = prepared(2, (db, userId, id) => db.selectFrom('methods').s
 const activeMethods = prepared(1, (db, userId) =>
   db.selectFrom('methods').selectAll().where('user_id', '=', userId).where('status', '=', 'active').orderBy('created_at').orderBy('id'),
 );
+/** The same, by the user's address: read with the user at the password step (src/app/sign-in.ts). */
+const activeMethodsByEmail = prepared(1, (db, email) =>
+  db
+    .selectFrom('methods')
+    .selectAll()
+    .where('user_id', '=', (eb) => eb.selectFrom('users').select('users.id').where('users.email_normalised', '=', email))
+    .where('status', '=', 'active')
+    .orderBy('created_at')
+    .orderBy('id'),
+);
 const claimStep = prepared(3, (db, id, step, now) =>
   db
     .updateTable('methods')
@@ -63,6 +73,10 @@ export function createMethodRepository(db: Kysely<DatabaseSchema>) {
     },
     async activeForUser(userId: string): Promise<MethodRow[]> {
       return (await activeMethods(db, userId)).rows;
+    },
+    /** The active methods of the user with this normalised address (none when there is none). */
+    async activeForEmail(emailNormalised: string): Promise<MethodRow[]> {
+      return (await activeMethodsByEmail(db, emailNormalised)).rows;
     },
     async countActive(userId: string, kind?: string): Promise<number> {
       let query = db

@@ -1,4 +1,5 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { prepared } from '../prepared.js';
 import type { DatabaseSchema, PolicyExceptionRow, TemporaryAccessPassRow } from '../schema.js';
 
 
@@ -17,21 +18,50 @@ export interface PolicyFacts {
 /**
  * Every sign-in evaluates the policy for its user: roles, groups, a pass, exceptions and snoozes in one
  * round trip rather than five. Each part is a text column per field; `kind` says which part a row is.
+ * `who` is the user's id, or a subquery for it (the password step reads them by address, with the user).
  */
-function factsQuery(userId: string, now: string) {
-  return sql<{ kind: string; a: string | null; b: string | null; c: string | null }>`
+function factsSql(who: RawBuilder<string>, now: string) {
+  return sql<FactRow>`
     select 'role' as kind, ra.role_name as a, ra.scope as b, cast(r.elevated as text) as c
-      from role_assignments ra inner join roles r on r.name = ra.role_name where ra.user_id = ${userId}
+      from role_assignments ra inner join roles r on r.name = ra.role_name where ra.user_id = ${who}
     union all
     select 'group', g.name, g.name_normalised, null
-      from group_members m inner join ${sql.table('groups')} g on g.id = m.group_id where m.user_id = ${userId}
+      from group_members m inner join ${sql.table('groups')} g on g.id = m.group_id where m.user_id = ${who}
     union all
-    select 'pass', p.expires_at, cast(p.multi_use as text), p.used_at from temporary_access_passes p where p.user_id = ${userId}
+    select 'pass', p.expires_at, cast(p.multi_use as text), p.used_at from temporary_access_passes p where p.user_id = ${who}
     union all
     select 'exception', e.requirement_id, e.until, null
-      from policy_exceptions e where e.user_id = ${userId} and e.revoked_at is null and e.until > ${now}
+      from policy_exceptions e where e.user_id = ${who} and e.revoked_at is null and e.until > ${now}
     union all
-    select 'snooze', s.campaign_id, cast(s.count as text), s.until from campaign_snoozes s where s.user_id = ${userId}`;
+    select 'snooze', s.campaign_id, cast(s.count as text), s.until from campaign_snoozes s where s.user_id = ${who}`;
+}
+
+interface FactRow {
+  kind: string;
+  a: string | null;
+  b: string | null;
+  c: string | null;
+}
+
+// Every sign-in runs one of these (src/store/prepared.ts).
+const factsById = prepared(2, (db, userId, now) => ({ compile: () => factsSql(sql`${userId}`, now).compile(db) }));
+const factsByEmail = prepared(2, (db, email, now) => ({
+  compile: () => factsSql(sql`(select u.id from users u where u.email_normalised = ${email})`, now).compile(db),
+}));
+
+function factsOf(rows: FactRow[]): PolicyFacts {
+  const facts: PolicyFacts = { roles: [], groups: [], pass: null, exceptions: [], snoozes: [] };
+  const groups: Array<{ name: string; key: string }> = [];
+  for (const { kind, a, b, c } of rows) {
+    if (kind === 'role') facts.roles.push({ role: a!, scope: b!, elevated: c === '1' });
+    else if (kind === 'group') groups.push({ name: a!, key: b! });
+    else if (kind === 'pass') facts.pass = { expiresAt: a!, multiUse: b === '1', usedAt: c };
+    else if (kind === 'exception') facts.exceptions.push({ requirementId: a!, until: b! });
+    else if (kind === 'snooze') facts.snoozes.push({ campaignId: a!, count: Number(b), until: c });
+  }
+  facts.roles.sort((x, y) => byText(x.role, y.role) || byText(x.scope, y.scope));
+  facts.groups = groups.sort((x, y) => byText(x.key, y.key)).map((g) => g.name);
+  return facts;
 }
 
 const byText = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
@@ -39,19 +69,11 @@ const byText = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
 export function createPolicyRepository(db: Kysely<DatabaseSchema>) {
   return {
     async facts(userId: string, now: Date): Promise<PolicyFacts> {
-      const { rows } = await factsQuery(userId, now.toISOString()).execute(db);
-      const facts: PolicyFacts = { roles: [], groups: [], pass: null, exceptions: [], snoozes: [] };
-      const groups: Array<{ name: string; key: string }> = [];
-      for (const { kind, a, b, c } of rows) {
-        if (kind === 'role') facts.roles.push({ role: a!, scope: b!, elevated: c === '1' });
-        else if (kind === 'group') groups.push({ name: a!, key: b! });
-        else if (kind === 'pass') facts.pass = { expiresAt: a!, multiUse: b === '1', usedAt: c };
-        else if (kind === 'exception') facts.exceptions.push({ requirementId: a!, until: b! });
-        else if (kind === 'snooze') facts.snoozes.push({ campaignId: a!, count: Number(b), until: c });
-      }
-      facts.roles.sort((x, y) => byText(x.role, y.role) || byText(x.scope, y.scope));
-      facts.groups = groups.sort((x, y) => byText(x.key, y.key)).map((g) => g.name);
-      return facts;
+      return factsOf((await factsById(db, userId, now.toISOString())).rows);
+    },
+    /** The same, for the user with this normalised address (empty when there is none). */
+    async factsByEmail(emailNormalised: string, now: Date): Promise<PolicyFacts> {
+      return factsOf((await factsByEmail(db, emailNormalised, now.toISOString())).rows);
     },
     async latest(): Promise<{ version: number; document: string; applied_by: string; applied_at: string } | undefined> {
       return db.selectFrom('policy_versions').select(['version', 'document', 'applied_by', 'applied_at']).orderBy('version', 'desc').limit(1).executeTakeFirst();

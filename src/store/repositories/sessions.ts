@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { MethodUse } from '../../core/methods.js';
 import type { SessionRestriction } from '../../core/session.js';
+import { write } from '../pipeline.js';
 import { prepared } from '../prepared.js';
 import type { DatabaseSchema, SessionRow } from '../schema.js';
 
@@ -40,9 +41,10 @@ export interface NewSession {
 
 export function createSessionRepository(db: Kysely<DatabaseSchema>) {
   return {
+    /** Written alongside the sign-in's other closing writes (src/store/pipeline.ts). */
     async insert(session: NewSession): Promise<void> {
-      await insertSession(
-        db,
+      await write(db, async (on) => void (await insertSession(
+        on,
         session.id,
         session.userId,
         (session.createdAt ?? session.now).toISOString(),
@@ -53,7 +55,7 @@ export function createSessionRepository(db: Kysely<DatabaseSchema>) {
         session.ip,
         session.userAgent?.slice(0, 512) ?? null,
         session.registrationGrantUntil?.toISOString() ?? null,
-      );
+      )));
     },
     async find(id: string): Promise<SessionRow | undefined> {
       return (await sessionById(db, id)).rows[0];

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { SignInState } from '../../core/sign-in/flow.js';
+import { write } from '../pipeline.js';
 import { prepared } from '../prepared.js';
 import type { DatabaseSchema } from '../schema.js';
 
@@ -13,18 +14,21 @@ const deleteFlow = prepared(1, (db, id) => db.deleteFrom('sign_in_flows').where(
 
 export function createSignInFlowRepository(db: Kysely<DatabaseSchema>) {
   return {
+    // The writes go alongside the request's others (src/store/pipeline.ts).
     async insert(id: string, state: SignInState, now: Date, expiresAt: Date): Promise<void> {
-      await insertFlow(db, id, JSON.stringify(state), now.toISOString(), expiresAt.toISOString());
+      const value = JSON.stringify(state);
+      await write(db, async (on) => void (await insertFlow(on, id, value, now.toISOString(), expiresAt.toISOString())));
     },
     async find(id: string, now: Date): Promise<SignInState | undefined> {
       const [row] = (await findFlow(db, id, now.toISOString())).rows;
       return row ? (JSON.parse(row.state) as SignInState) : undefined;
     },
     async update(id: string, state: SignInState): Promise<void> {
-      await updateFlow(db, id, JSON.stringify(state));
+      const value = JSON.stringify(state);
+      await write(db, async (on) => void (await updateFlow(on, id, value)));
     },
     async delete(id: string): Promise<void> {
-      await deleteFlow(db, id);
+      await write(db, async (on) => void (await deleteFlow(on, id)));
     },
     async deleteExpired(now: Date): Promise<number> {
       const result = await db.deleteFrom('sign_in_flows').where('expires_at', '<=', now.toISOString()).executeTakeFirst();
