@@ -15,33 +15,21 @@
  * test/integration/two-nodes.test.ts); everything measured goes over HTTP, as a browser and the
  * Portcullis Authenticator would send it (docs/device-api.md).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import http from 'node:http';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { CompactSign, exportJWK, generateKeyPair } from 'jose';
-import pino from 'pino';
-import { agent, DEFAULT_REDIS, FormBrowser, freePort, freshPostgresDatabase, percentile, postgresAnswers, redisAnswers, request, rssMiB, sleep, type HttpResponse } from './lib.js';
-import { createAppContext } from '../src/app/context.js';
-import { addOrganisation, insertUser } from '../src/app/directory.js';
-import { loadConfig } from '../src/config/load.js';
+import { Browser, createAccounts, fleetEnv, PUSH_MIN_INTERVAL_MS, PUSH_PER_HOUR, startNode, stopNode, type Node, type WaitStream } from './fleet.js';
+import { agent, DEFAULT_REDIS, freePort, freshPostgresDatabase, percentile, postgresAnswers, redisAnswers, request, rssMiB, sleep, type HttpResponse } from './lib.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
-const PASSWORD = 'lantern-harbour-correct';
-const ORGANISATION = 'Bench Trust';
 /** A decision that has not reached the wait page by then is counted as lost (the page would poll). */
 const EVENT_TIMEOUT_MS = 15_000;
 /** Samples before each measurement that are not counted: templates, JIT paths, pools, Redis channels. */
 const WARM_UP = 10;
-/** The server's shortest gap between two pushes to one user, set below; a user is not reused sooner. */
-const PUSH_MIN_INTERVAL_MS = 1000;
-const PUSH_PER_HOUR = 100;
 
 const { values: args } = parseArgs({
   options: {
@@ -106,110 +94,6 @@ async function openFilesLimit(pid: number | 'self'): Promise<string | null> {
   }
 }
 
-/**
- * The load generator shares the machine's CPUs with the servers, so it is lean, as in bench/sign-in.ts:
- * node:http with a keep-alive agent for the pages and the app's requests. Event streams get a
- * connection each (`agent: false`), as a browser's wait page holds one.
- */
-/** What an open `/sign-in/push-events` stream gives: when it opened, and its `decision` event. */
-interface WaitStream {
-  /** Resolves when the first bytes (`: open`) arrived; rejects if the stream could not be opened. */
-  opened: Promise<void>;
-  /** The decision's status and when it arrived, or null if the stream ended without one (or timed out). */
-  decision: Promise<{ status: string; at: number } | null>;
-  /** True once the stream has ended, for whatever reason. */
-  readonly ended: boolean;
-  close(): void;
-}
-
-/** One browser over HTTP, with the push sign-in steps this bench takes. */
-class Browser extends FormBrowser {
-  /**
-   * GET /sign-in, POST the email, POST the password (→ 303 /sign-in/verify: the default method is push,
-   * so the server sends a challenge), GET /sign-in/verify; the number the wait page shows.
-   */
-  async toPushStep(email: string): Promise<string> {
-    await this.send('GET', '/sign-in');
-    const afterEmail = await this.send('POST', '/sign-in', { email });
-    if (afterEmail.status !== 303 || afterEmail.location !== '/sign-in/password') throw new Error(`${email}: the email step answered ${afterEmail.status}`);
-    const afterPassword = await this.send('POST', '/sign-in/password', { password: PASSWORD });
-    if (afterPassword.status !== 303 || afterPassword.location !== '/sign-in/verify') {
-      const error = /nhsuk-error-summary__list[^>]*>([\s\S]*?)<\/ul>/.exec(afterPassword.body)?.[1]?.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
-      throw new Error(`${email}: the password step answered ${afterPassword.status} ${afterPassword.location ?? ''} ${error ?? ''}`);
-    }
-    const page = await this.send('GET', '/sign-in/verify');
-    const number = /<span class="nhsuk-u-visually-hidden">Number: <\/span>(\d+)/.exec(page.body)?.[1];
-    if (!number) throw new Error(`${email}: no number on the wait page (${page.status})`);
-    return number;
-  }
-
-  /** After the approval: POST /sign-in/verify, as the wait page does on its event; true if signed in. */
-  async complete(): Promise<boolean> {
-    const done = await this.send('POST', '/sign-in/verify', {});
-    return done.status === 303 && done.location === '/account';
-  }
-
-  /** Opens the wait page's event stream on its own connection. */
-  openPushEvents(timeoutMs: number): WaitStream {
-    let ended = false;
-    let resolveOpened!: () => void;
-    let rejectOpened!: (error: Error) => void;
-    const opened = new Promise<void>((resolve, reject) => {
-      resolveOpened = resolve;
-      rejectOpened = reject;
-    });
-    opened.catch(() => undefined);
-    let settle!: (value: { status: string; at: number } | null) => void;
-    const decision = new Promise<{ status: string; at: number } | null>((resolve) => (settle = resolve));
-    const req = http.request(
-      {
-        host: this.origin.hostname,
-        port: this.origin.port,
-        method: 'GET',
-        path: '/sign-in/push-events',
-        headers: { cookie: this.cookieHeader(), accept: 'text/event-stream' },
-        agent: false,
-      },
-      (res) => {
-        if (res.statusCode !== 200) {
-          rejectOpened(new Error(`the event stream answered ${res.statusCode}`));
-          res.resume();
-          return;
-        }
-        let buffer = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          const at = performance.now();
-          buffer += chunk;
-          resolveOpened();
-          const match = /event: decision\ndata: ([^\n]*)\n\n/.exec(buffer);
-          if (match) {
-            settle({ status: (JSON.parse(match[1]!) as { status: string }).status, at });
-            req.destroy();
-          }
-        });
-      },
-    );
-    const timer = setTimeout(() => req.destroy(), timeoutMs);
-    req.on('error', (error) => rejectOpened(error));
-    req.on('close', () => {
-      ended = true;
-      clearTimeout(timer);
-      rejectOpened(new Error('the event stream closed before it opened'));
-      settle(null);
-    });
-    req.end();
-    return {
-      opened,
-      decision,
-      get ended() {
-        return ended;
-      },
-      close: () => req.destroy(),
-    };
-  }
-}
-
 /** A paired phone: signs its requests as docs/device-api.md says (compact JWS, ES256, kid = device id). */
 class Phone {
   constructor(
@@ -251,97 +135,13 @@ interface Account {
   lastUsed: number;
 }
 
-/**
- * Makes `count` users, each with a password and a paired phone as their default method, directly in the
- * database the servers will use: one transaction per user. The password is hashed once (at the servers'
- * argon2 parameters, from the same environment) and given to all, so the set-up takes seconds.
- */
-async function createAccounts(env: NodeJS.ProcessEnv, count: number, prefix: string): Promise<Account[]> {
-  const ctx = await createAppContext(loadConfig({ env: { ...env, REDIS_URL: undefined } }), { logger: pino({ level: 'silent' }) });
-  try {
-    if (!(await ctx.store.organisations.findByName(ORGANISATION))) await addOrganisation(ctx, ORGANISATION, { kind: 'system' });
-    const hash = await ctx.hasher.hash(PASSWORD);
-    const accounts: Account[] = [];
-    let next = 0;
-    // SQLite is one synchronous connection: more callers only queue. PostgreSQL's pool has 10.
-    const parallel = ctx.store.dialect === 'postgres' ? 8 : 1;
-    await Promise.all(
-      Array.from({ length: parallel }, async () => {
-        while (next < count) {
-          const i = next++;
-          const email = `${prefix}-${i}@example.org`;
-          const { phone, publicJwk } = await Phone.create();
-          const now = new Date();
-          await ctx.store.transaction(async (repos) => {
-            const { user } = await insertUser(ctx, repos, { email, displayName: `Bench ${i}`, organisation: ORGANISATION, roles: [] }, { kind: 'system' });
-            await repos.users.setPasswordHash(user.id, hash, now, true);
-            // What pairing leaves behind once the test request is approved.
-            await repos.methods.insertPending({
-              id: phone.deviceId,
-              userId: user.id,
-              kind: 'push',
-              label: 'Bench phone',
-              phoneE164: null,
-              secretSealed: null,
-              now,
-              pendingExpiresAt: new Date(now.getTime() + 600_000),
-            });
-            await repos.push.insertDevice({ id: phone.deviceId, userId: user.id, publicJwk, subscriptionSealed: null, now });
-            await repos.methods.activate(user.id, phone.deviceId, now, null);
-            await repos.users.setDefaultMethod(user.id, phone.deviceId, now);
-          });
-          accounts.push({ email, phone, lastUsed: -Infinity });
-        }
-      }),
-    );
-    return accounts;
-  } finally {
-    await ctx.close();
-  }
-}
-
-interface Node {
-  origin: string;
-  /** Where its /metrics listener answers. */
-  metricsOrigin: string;
-  pid: number;
-  child: ChildProcess;
-  log(): string;
-}
-
-/**
- * Runs `node bin/portcullis.js serve` directly (no npm, no shell), so the spawned pid is the process that
- * serves and its /proc entry is the one to sample; resolves once /readyz answers.
- */
-async function startNode(env: NodeJS.ProcessEnv, port: number): Promise<Node> {
-  // /metrics has a listener of its own, and several nodes on one machine need one each.
-  const metricsPort = await freePort();
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/portcullis.js'), 'serve'], {
-    cwd: ROOT,
-    env: { ...env, PORT: String(port), HOST: '127.0.0.1', METRICS_PORT: String(metricsPort) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** Users with a password and a paired phone (bench/fleet.ts), as this bench rotates them. */
+async function createPushAccounts(env: NodeJS.ProcessEnv, count: number, prefix: string): Promise<Account[]> {
+  const accounts = await createAccounts(env, count, prefix, async () => {
+    const { phone, publicJwk } = await Phone.create();
+    return { id: phone.deviceId, publicJwk, device: phone };
   });
-  let log = '';
-  child.stderr?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
-  child.stdout?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
-  const origin = `http://localhost:${port}`;
-  const giveUpAt = Date.now() + 60_000;
-  for (let ready = false; !ready; ) {
-    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}:\n${log}`);
-    if (Date.now() > giveUpAt) throw new Error(`the server did not answer /readyz within 60 s:\n${log}`);
-    ready = await fetch(`${origin}/readyz`).then((r) => r.ok, () => false);
-    if (!ready) await sleep(100);
-  }
-  return { origin, metricsOrigin: `http://127.0.0.1:${metricsPort}`, pid: child.pid!, child, log: () => log };
-}
-
-async function stopNode(node: Node | undefined): Promise<void> {
-  const child = node?.child;
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise<boolean>((resolve) => child.once('exit', () => resolve(true)));
-  child.kill('SIGTERM');
-  // It finishes requests in flight on SIGTERM; a server that hangs is not worth waiting for.
-  if (!(await Promise.race([exited, sleep(10_000).then(() => false)]))) child.kill('SIGKILL');
+  return accounts.map(({ email, device }) => ({ email, phone: device, lastUsed: -Infinity }));
 }
 
 /** Round-robin over the accounts, never handing out one the server would still refuse a push to. */
@@ -451,8 +251,8 @@ interface CapacityResult {
   openErrors: Map<string, number>;
   signInSeconds: number;
   openSeconds: number;
-  rss: { before: number | null; atPushStep: number | null; open: number | null; after: number | null };
-  heap: { before: number | null; atPushStep: number | null; open: number | null; after: number | null };
+  rss: { before: number | null; atPushStep: number | null; open: number | null; quiet: number | null; after: number | null };
+  heap: { before: number | null; atPushStep: number | null; open: number | null; quiet: number | null; after: number | null };
   serverFds: number | null;
   serverFdLimit: string | null;
   benchFds: number | null;
@@ -513,6 +313,13 @@ async function capacity(node: Node, accounts: Account[]): Promise<CapacityResult
   await sleep(2000); // held open a while; garbage collected before the reading
   const open = await rssMiB(node.pid);
   const heapOpen = await heapUsedMiB(node.metricsOrigin);
+  // Then as they are held while nothing else happens: a node that has served nothing for one of its
+  // 5-second checks collects its garbage once (src/cli/commands/serve.ts, collectWhenQuiet), giving
+  // back what the burst of sign-ins left. Waiting pages are held for minutes, so this is the state
+  // most of them are held in.
+  await sleep(11_000);
+  const quiet = await rssMiB(node.pid);
+  const heapQuiet = await heapUsedMiB(node.metricsOrigin);
   const [serverFds, serverFdLimit, benchFds, benchFdLimit] = await Promise.all([openFds(node.pid), openFilesLimit(node.pid), openFds('self'), openFilesLimit('self')]);
   const waiting = flows.filter((f) => f.stream);
   const stillOpen = waiting.filter((f) => !f.stream!.ended).length;
@@ -567,8 +374,8 @@ async function capacity(node: Node, accounts: Account[]): Promise<CapacityResult
     openErrors,
     signInSeconds,
     openSeconds,
-    rss: { before, atPushStep, open, after },
-    heap: { before: heapBefore, atPushStep: heapAtPushStep, open: heapOpen, after: heapAfter },
+    rss: { before, atPushStep, open, quiet, after },
+    heap: { before: heapBefore, atPushStep: heapAtPushStep, open: heapOpen, quiet: heapQuiet, after: heapAfter },
     serverFds,
     serverFdLimit,
     benchFds,
@@ -586,17 +393,7 @@ async function capacity(node: Node, accounts: Account[]): Promise<CapacityResult
 const loadAtStart = os.loadavg()[0]!;
 const secret = randomBytes(32).toString('base64url');
 /** What every node gets: limits raised so the rotation of users never meets them, and long-lived challenges for the capacity run. */
-const commonEnv: NodeJS.ProcessEnv = {
-  ...process.env,
-  LOG_LEVEL: 'warn',
-  PORTCULLIS_SECRET: secret,
-  PUSH_MIN_INTERVAL: `${PUSH_MIN_INTERVAL_MS / 1000}s`,
-  PUSH_PER_HOUR: String(PUSH_PER_HOUR),
-  PUSH_CHALLENGE_LIFETIME: '300s',
-  SIGN_IN_IP_FAILURE_LIMIT: '1000000',
-};
-delete commonEnv.REDIS_URL;
-delete commonEnv.DATABASE_URL;
+const commonEnv = fleetEnv(secret);
 const dataDirs: string[] = [];
 const newDataDir = async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-bench-'));
@@ -623,7 +420,7 @@ try {
   };
   process.stderr.write(`one node (${oneNodeLabel}): creating ${userCount} + ${waitingCount} users with a paired phone …\n`);
   let setUpStarted = performance.now();
-  const oneAccounts = await createAccounts(oneEnv, userCount + waitingCount, 'bench-push');
+  const oneAccounts = await createPushAccounts(oneEnv, userCount + waitingCount, 'bench-push');
   const oneSetUpSeconds = (performance.now() - setUpStarted) / 1000;
   const one = await startNode(oneEnv, onePort);
   nodes.push(one);
@@ -649,17 +446,18 @@ try {
       `${c.opened} of ${c.requested}, ${c.stillOpen} still open after 2 s (sign-ins to the push step ${fmt(c.signInSeconds)} s at concurrency ${concurrency}; streams opened in ${fmt(c.openSeconds)} s)`,
     ]);
     rows.push([
-      '  server RSS before / at push step / streams open / after:',
-      `${fmt(c.rss.before, 0)} / ${fmt(c.rss.atPushStep, 0)} / ${fmt(c.rss.open, 0)} / ${fmt(c.rss.after, 0)} MiB`,
+      '  server RSS before / at push step / streams open / held, node quiet / after:',
+      `${fmt(c.rss.before, 0)} / ${fmt(c.rss.atPushStep, 0)} / ${fmt(c.rss.open, 0)} / ${fmt(c.rss.quiet, 0)} / ${fmt(c.rss.after, 0)} MiB`,
     ]);
     rows.push([
-      '  V8 heap used, the same four:',
-      `${fmt(c.heap.before, 0)} / ${fmt(c.heap.atPushStep, 0)} / ${fmt(c.heap.open, 0)} / ${fmt(c.heap.after, 0)} MiB`,
+      '  V8 heap used, the same five:',
+      `${fmt(c.heap.before, 0)} / ${fmt(c.heap.atPushStep, 0)} / ${fmt(c.heap.open, 0)} / ${fmt(c.heap.quiet, 0)} / ${fmt(c.heap.after, 0)} MiB`,
     ]);
     rows.push([
       '  RSS per waiting sign-in:',
       `${fmt(perWaiting(c.rss.before, c.rss.open))} KiB in all, of which the open event stream ${fmt(perWaiting(c.rss.atPushStep, c.rss.open))} KiB ` +
-        `(V8 heap: ${fmt(perWaiting(c.heap.before, c.heap.open))} KiB and ${fmt(perWaiting(c.heap.atPushStep, c.heap.open))} KiB)`,
+        `(V8 heap: ${fmt(perWaiting(c.heap.before, c.heap.open))} KiB and ${fmt(perWaiting(c.heap.atPushStep, c.heap.open))} KiB); ` +
+        `held with the node quiet, ${fmt(perWaiting(c.rss.before, c.rss.quiet))} KiB in all`,
     ]);
     rows.push(['  bound by:', bound]);
     rows.push([
@@ -688,7 +486,7 @@ try {
     const twoEnv: NodeJS.ProcessEnv = { ...commonEnv, DATABASE_URL: twoDb.url, PUBLIC_URL: `http://localhost:${portA}` };
     process.stderr.write(`two nodes (${twoNodeLabel}): creating ${userCount} users with a paired phone …\n`);
     setUpStarted = performance.now();
-    const twoAccounts = await createAccounts({ ...twoEnv, PORTCULLIS_DATA_DIR: await newDataDir() }, userCount, 'bench-push');
+    const twoAccounts = await createPushAccounts({ ...twoEnv, PORTCULLIS_DATA_DIR: await newDataDir() }, userCount, 'bench-push');
     const twoSetUpSeconds = (performance.now() - setUpStarted) / 1000;
     const redisEnv = { ...twoEnv, REDIS_URL: args.redis };
     const [a, b] = await Promise.all([
