@@ -122,36 +122,23 @@ function busy(): AttemptStart {
 
 /**
  * Begins a password attempt for an address (whether or not it has an account, so nothing here tells
- * which do): the address's lease with its lockout read under it, and one unit of the client address's
- * failure budget for this window. Both are asked for at once (one round trip, src/store/pipeline.ts);
- * an attempt refused for one gives the other back, so the outcome is what asking in turn would give.
+ * which do): the address's lease, its lockout read under that lease, then one unit of the client
+ * address's failure budget for this window — the unit only if the lease was granted and the address is
+ * not locked (the throttle store asks for both in one round trip where it can: `acquireWithBudget`).
  */
 export async function beginPasswordAttempt(ctx: AppContext, input: { email: string; ip: string }): Promise<AttemptStart> {
   const now = ctx.clock();
   const settings = ctx.config.signIn;
   const budget = addressBudgetKey(ctx, input.ip, now);
-  const [leased, reserved] = await Promise.allSettled([
-    ctx.throttles.acquire(passwordCounterKey(ctx, input.email), now, new Date(now.getTime() + ATTEMPT_LEASE_SECONDS * 1000)),
-    ctx.throttles.take(budget, settings.ipFailureLimit, now, ipWindow(now, settings).end),
-  ]);
-  // One asked for and the other failed (the database went away between them): give back what was had.
-  if (leased.status === 'rejected' || reserved.status === 'rejected') {
-    if (leased.status === 'fulfilled' && leased.value) await ctx.throttles.release(leased.value.lease).catch(() => undefined);
-    if (reserved.status === 'fulfilled' && reserved.value) await ctx.throttles.giveBack(budget, now).catch(() => undefined);
-    throw leased.status === 'rejected' ? leased.reason : (reserved as PromiseRejectedResult).reason;
-  }
-  const held = leased.value;
-  const taken = reserved.value;
-  const giveBack = async () => {
-    if (taken) await ctx.throttles.giveBack(budget, now);
-  };
-  if (!held) {
-    await giveBack();
-    return busy();
-  }
+  const { held, taken } = await ctx.throttles.acquireWithBudget(passwordCounterKey(ctx, input.email), now, new Date(now.getTime() + ATTEMPT_LEASE_SECONDS * 1000), {
+    key: budget,
+    limit: settings.ipFailureLimit,
+    expiresAt: ipWindow(now, settings).end,
+  });
+  if (!held) return busy();
   const locked = assessSignInThrottle(held.counter, null, now, settings);
   if (!locked.allowed) {
-    await Promise.all([ctx.throttles.release(held.lease), giveBack()]);
+    await ctx.throttles.release(held.lease);
     return { granted: false, throttle: locked };
   }
   if (!taken) {

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
 import type { CounterState } from '../core/throttle.js';
-import { write } from './pipeline.js';
+import { currentPipelineScope, write } from './pipeline.js';
 import { prepared } from './prepared.js';
 import type { DatabaseSchema } from './schema.js';
 
@@ -57,6 +57,18 @@ export interface ThrottleStore {
    * lease whose holder died lapses at `until`.
    */
   acquire(key: string, now: Date, until: Date): Promise<{ lease: Lease; counter: CounterState | null } | null>;
+  /**
+   * `acquire`, then one unit of `budget` as `take` would reserve it — but only if the lease was granted
+   * and its counter is not locked at `now`, so an attempt refused as busy or locked never holds a unit of
+   * the budget, even for a moment. One round trip on PostgreSQL inside a pipelined scope (the take is
+   * conditional in SQL on the lease the statement before it took); otherwise one after the other.
+   */
+  acquireWithBudget(
+    key: string,
+    now: Date,
+    until: Date,
+    budget: { key: string; limit: number; expiresAt: Date },
+  ): Promise<{ held: { lease: Lease; counter: CounterState | null } | null; taken: boolean }>;
   /**
    * The attempt failed: adds one to its counter (returned) and ends the lease — after writing the lock,
    * when the count reached a multiple of the threshold, so no other attempt starts in between.
@@ -114,6 +126,24 @@ const takeUnit = prepared(4, (db, key, limit, at, expiresAt) => {
     )
     .returning('count');
 });
+/** `takeUnit`, only while `owner` holds the lease on `leaseKey` and its counter is not locked. */
+const takeUnitIfLeased = prepared(6, (db, key, limit, at, expiresAt, leaseKey, owner) => ({
+  compile: () =>
+    sql<{ count: number }>`
+      insert into throttles (key, count, locked_until, expires_at)
+      select ${key}, 1, null, ${expiresAt}
+      where exists (
+        select 1 from throttles l
+        where l.key = ${leaseKey} and l.lease_owner = ${owner} and (l.locked_until is null or l.locked_until <= ${at})
+      )
+      on conflict (key) do update set
+        count = case when throttles.expires_at <= ${at} then 1 else throttles.count + 1 end,
+        locked_until = case when throttles.expires_at <= ${at} then null else throttles.locked_until end,
+        expires_at = ${expiresAt}
+      where throttles.expires_at <= ${at} or throttles.count < ${limit}
+      returning count`.compile(db),
+}));
+const isLocked = (counter: CounterState | null, now: Date) => Boolean(counter?.lockedUntil && counter.lockedUntil.getTime() > now.getTime());
 const clearCounter = prepared(1, (db, key) => db.deleteFrom('throttles').where('key', '=', key));
 const releaseLease = prepared(2, (db, key, owner) =>
   db.updateTable('throttles').set({ lease_owner: null, lease_until: null }).where('key', '=', key).where('lease_owner', '=', owner),
@@ -132,6 +162,11 @@ function newOwner(): string {
 }
 
 export function createSqlThrottleStore(db: Kysely<DatabaseSchema>): ThrottleStore {
+  const acquireAs = async (key: string, owner: string, now: Date, until: Date) => {
+    const [row] = (await acquireLease(db, key, owner, until.toISOString(), now.toISOString())).rows;
+    if (!row || row.lease_owner !== owner) return null;
+    return { lease: { key, owner }, counter: counterState(row) };
+  };
   return {
     async increment(key, now, expiresAt) {
       const at = now.toISOString();
@@ -167,10 +202,22 @@ export function createSqlThrottleStore(db: Kysely<DatabaseSchema>): ThrottleStor
       return Number(result.numDeletedRows);
     },
     async acquire(key, now, until) {
+      return acquireAs(key, newOwner(), now, until);
+    },
+    async acquireWithBudget(key, now, until, budget) {
       const owner = newOwner();
-      const [row] = (await acquireLease(db, key, owner, until.toISOString(), now.toISOString())).rows;
-      if (!row || row.lease_owner !== owner) return null;
-      return { lease: { key, owner }, counter: counterState(row) };
+      const take = async () => {
+        const { rows } = await takeUnitIfLeased(db, budget.key, budget.limit as unknown as string, now.toISOString(), budget.expiresAt.toISOString(), key, owner);
+        return rows.length > 0 && budget.limit >= 1;
+      };
+      // In a pipelined scope both go on one connection, in this order, in one round trip: the take sees
+      // the lease the acquire took. Elsewhere (two connections of a pool) the take waits for the acquire.
+      if (currentPipelineScope()) {
+        const [held, taken] = await Promise.all([acquireAs(key, owner, now, until), take()]);
+        return { held, taken };
+      }
+      const held = await acquireAs(key, owner, now, until);
+      return { held, taken: held && !isLocked(held.counter, now) ? await take() : false };
     },
     async fail(lease, failure) {
       const row = await db
@@ -265,6 +312,11 @@ export function createRedisThrottleStore(redis: Redis, prefix = 'portcullis:thro
       if (!result) return null;
       const [count, lockedUntil] = result;
       return { lease: { key, owner }, counter: redisCounter({ count: count ?? '0', ...(lockedUntil ? { lockedUntil } : {}) }) };
+    },
+    async acquireWithBudget(key, now, until, budget) {
+      // Two keys, which a Redis cluster may hold in two slots: one script each, one after the other.
+      const held = await this.acquire(key, now, until);
+      return { held, taken: held && !isLocked(held.counter, now) ? await this.take(budget.key, budget.limit, now, budget.expiresAt) : false };
     },
     async fail(lease, failure) {
       const count = Number(await redis.eval(FAIL, 1, prefix + lease.key, lease.owner, String(failure.expiresAt.getTime()), String(failure.threshold)));

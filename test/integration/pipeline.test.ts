@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addOrganisation, addUser } from '../../src/app/directory.js';
-import { beginPasswordAttempt, beginWith } from '../../src/app/sign-in-attempts.js';
+import { addressBudgetKey, beginPasswordAttempt, beginWith } from '../../src/app/sign-in-attempts.js';
 import { generateTotp } from '../../src/core/methods/totp.js';
 import { hashToken } from '../../src/crypto/tokens.js';
 import { buildApp } from '../../src/server/app.js';
@@ -32,7 +32,7 @@ describe.each(dialects)('the sign-in path asks little of the database, on %s', (
   };
 
   beforeAll(async () => {
-    ctx = await createTestContext(dialect, { SIGN_IN_LOCKOUT_THRESHOLD: '100' }, { controlClock: true });
+    ctx = await createTestContext(dialect, { SIGN_IN_LOCKOUT_THRESHOLD: '100', SIGN_IN_IP_FAILURE_LIMIT: '3' }, { controlClock: true });
     await addOrganisation(ctx, 'Test Trust', actor);
     for (const email of ['pat@example.org', 'sam@example.org']) {
       await addUser(ctx, { email, displayName: email.split('@')[0]!, organisation: 'Test Trust', roles: [], password: PASSWORD }, actor);
@@ -93,6 +93,23 @@ describe.each(dialects)('the sign-in path asks little of the database, on %s', (
     const next = await beginPasswordAttempt(ctx, input);
     expect(next.granted).toBe(true);
     if (next.granted) await next.attempt.end();
+  });
+
+  it("never lets an attempt refused as busy hold a unit of the client address's budget (issue #12 stays atomic)", async () => {
+    const ip = '192.0.2.77';
+    const held = await beginPasswordAttempt(ctx, { email: 'pat@example.org', ip });
+    expect(held.granted).toBe(true);
+    // Six more for the held address, each refused as busy, sent together with one for another address
+    // from the same client address: the budget (3 here) has room for that one, and the busy ones must
+    // not take it, even for a moment.
+    const attempts = await Promise.all([
+      ...Array.from({ length: 6 }, () => ctx.store.pipelined(() => beginPasswordAttempt(ctx, { email: 'pat@example.org', ip }))),
+      ctx.store.pipelined(() => beginPasswordAttempt(ctx, { email: 'sam@example.org', ip })),
+    ]);
+    expect(attempts.map((a) => (a.granted ? 'granted' : a.throttle.reason))).toEqual([...Array(6).fill('attempt-in-progress'), 'granted']);
+    const counter = await ctx.throttles.get(addressBudgetKey(ctx, ip, ctx.clock()), ctx.clock());
+    expect(counter?.count).toBe(2);
+    for (const attempt of [held, attempts[6]!]) if (attempt.granted) await attempt.attempt.end();
   });
 
   it('waits for the writes started in a scope before it returns, and fails when one of them fails', async () => {
