@@ -1,6 +1,6 @@
 /**
  * The compiled CLI: src/cli/main.ts and everything it imports, bundled by esbuild into dist/cli with
- * packages left external. `bin/portcullis.js` runs it when it is newer than every source file, and the
+ * its dependencies (but for those listed below). `bin/portcullis.js` runs it when it is newer than every source file, and the
  * TypeScript sources through tsx otherwise — so a command starts in a fraction of a second after
  * `npm ci`, and an edited source is never shadowed by a stale bundle (docs/adr/0001).
  */
@@ -38,7 +38,27 @@ export async function buildCliBundle(options: { bundleDir?: string } = {}): Prom
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      packages: 'external',
+      // The dependencies are bundled too (issue #18 point 4): resolving, reading and compiling some
+      // thousand files one by one was most of a start's module loading. Left outside are native addons,
+      // the build tools, and the packages that find files of their own beside their code (pino's worker,
+      // nhsuk-frontend's templates, oidc-provider's, @fastify/swagger's package.json).
+      external: [
+        'better-sqlite3',
+        '@node-rs/argon2',
+        'esbuild',
+        'tsx',
+        'tsx/*',
+        'sass',
+        'pg-native',
+        'pino',
+        'thread-stream',
+        'pino-pretty',
+        'nhsuk-frontend',
+        'oidc-provider',
+        '@fastify/swagger',
+      ],
+      // CommonJS dependencies inside an ES module bundle call require() for Node's own modules.
+      banner: { js: "import { createRequire as __portcullisCreateRequire } from 'node:module'; const require = __portcullisCreateRequire(import.meta.url);" },
       sourcemap: true,
       logLevel: 'warning',
       outExtension: { '.js': '.mjs' },
