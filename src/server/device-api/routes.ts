@@ -9,7 +9,7 @@ import type { AppContext } from '../../app/context.js';
 import { formatErrorMessage, isPortcullisError } from '../../core/errors.js';
 import { busTopics } from '../../app/methods/push/shared.js';
 import { challengeForDevice, pendingForDevice } from '../../app/methods/push/challenges.js';
-import { decideChallenge } from '../../app/methods/push/decisions.js';
+import { decideFromDevice } from '../../app/methods/push/decisions.js';
 import { pairDevice, verifyDeviceRequest, type DeviceRequest } from '../../app/methods/push/device-requests.js';
 import { devicesOf, removeDevice, renameDevice, setDeviceSubscription } from '../../app/methods/push/devices.js';
 import { openApiDocument } from './openapi.js';
@@ -92,8 +92,7 @@ export async function deviceApiRoutes(app: FastifyInstance, { ctx }: { ctx: AppC
   });
 
   app.post<{ Params: { id: string } }>('/device/v1/challenges/:id/decision', { config }, async (request) => {
-    const device = await verifyDeviceRequest(ctx, deviceRequest(request), 'decide-challenge');
-    return decideChallenge(ctx, device, request.params.id, request.ip);
+    return decideFromDevice(ctx, deviceRequest(request), request.params.id, request.ip);
   });
 
   app.get('/device/v1/events', { config }, async (request, reply) => {

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { write } from '../pipeline.js';
 import type { DatabaseSchema, DeviceEnrolmentRow, DeviceRow, PushChallengeRow, PushChallengeStatus } from '../schema.js';
 
 export function createPushRepository(db: Kysely<DatabaseSchema>) {
@@ -35,8 +36,9 @@ export function createPushRepository(db: Kysely<DatabaseSchema>) {
     async findDevice(id: string): Promise<DeviceRow | undefined> {
       return db.selectFrom('devices').selectAll().where('id', '=', id).executeTakeFirst();
     },
+    /** Nobody reads it back in the request: it goes alongside the request's other statements (src/store/pipeline.ts). */
     async touchDevice(id: string, now: Date): Promise<void> {
-      await db.updateTable('devices').set({ last_seen_at: now.toISOString() }).where('id', '=', id).execute();
+      await write(db, async (on) => void (await on.updateTable('devices').set({ last_seen_at: now.toISOString() }).where('id', '=', id).execute()));
     },
     async setSubscription(id: string, sealed: string | null): Promise<void> {
       await db.updateTable('devices').set({ push_subscription_sealed: sealed }).where('id', '=', id).execute();

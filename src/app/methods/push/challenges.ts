@@ -153,8 +153,15 @@ export async function pendingForDevice(ctx: AppContext, verified: VerifiedDevice
 }
 
 /** The device's own challenge `id`, when it may `action` it; an id of another shape is no challenge at all. */
-export async function ownChallenge(ctx: AppContext, verified: VerifiedDevice, id: string, action: 'read-challenge' | 'decide-challenge'): Promise<PushChallengeRow> {
-  const row = isWellFormedId(id) ? await ctx.store.push.findChallenge(id) : null;
+export async function ownChallenge(
+  ctx: AppContext,
+  verified: VerifiedDevice,
+  id: string,
+  action: 'read-challenge' | 'decide-challenge',
+  /** The row, when it was read with the device's (verifyDeviceRequestWith). */
+  read?: PushChallengeRow | null,
+): Promise<PushChallengeRow> {
+  const row = read !== undefined ? read : isWellFormedId(id) ? await ctx.store.push.findChallenge(id) : null;
   if (!row || row.method_id !== verified.method.id) throw new PortcullisError('challenge-not-found');
   assertDeviceMay(verified, action, row);
   return row;

@@ -4,18 +4,31 @@
  */
 import { PortcullisError } from '../../../core/errors.js';
 import { methodDefinitions } from '../../../core/methods/registry.js';
-import { decidePush, readDecision } from '../../../core/methods/push.js';
+import { decidePush, isWellFormedId, readDecision } from '../../../core/methods/push.js';
 import type { MethodRow, PushChallengeRow, UserRow } from '../../../store/schema.js';
 import type { AppContext } from '../../context.js';
 import { notifyUser } from '../../notifications.js';
 import { signOutOfApplications } from '../../oidc/sign-out.js';
 import { recordSecondFactorFailure } from '../../sign-in-attempts.js';
 import { busTopics } from './shared.js';
-import type { VerifiedDevice } from './device-requests.js';
+import { verifyDeviceRequestWith, type DeviceRequest, type VerifiedDevice } from './device-requests.js';
 import { ownChallenge } from './challenges.js';
+/**
+ * POST /device/v1/challenges/:id/decision, pipelined (src/store/pipeline.ts): the challenge is read with
+ * the device's method and user, and the device's last-seen time goes alongside, so on PostgreSQL the
+ * decision — and the waiting sign-in page's event, published as soon as it is recorded — comes round
+ * trips sooner (issue #18 point 3). The answer is sent once every write has been made.
+ */
+export function decideFromDevice(ctx: AppContext, request: DeviceRequest, id: string, ip: string): Promise<{ status: string }> {
+  return ctx.store.pipelined(async () => {
+    const { verified, read } = await verifyDeviceRequestWith(ctx, request, 'decide-challenge', async () => (isWellFormedId(id) ? ((await ctx.store.push.findChallenge(id)) ?? null) : null));
+    return decideChallenge(ctx, verified, id, ip, read);
+  });
+}
+
 /** A decision from the device: the signature was checked; here the rules and what follows. */
-export async function decideChallenge(ctx: AppContext, verified: VerifiedDevice, id: string, ip: string): Promise<{ status: string }> {
-  const row = await ownChallenge(ctx, verified, id, 'decide-challenge');
+export async function decideChallenge(ctx: AppContext, verified: VerifiedDevice, id: string, ip: string, read?: PushChallengeRow | null): Promise<{ status: string }> {
+  const row = await ownChallenge(ctx, verified, id, 'decide-challenge', read);
   const { claims, user, method } = verified;
   // A malformed field is refused before anything is decided: the challenge stays as it was.
   const input = readDecision(claims);

@@ -57,9 +57,12 @@ async function verifyJws(
   if (payload.htm !== request.method || payload.htu !== request.path) throw new PortcullisError('device-signature-invalid');
   const jti = payload.jti;
   if (typeof jti !== 'string' || !/^[A-Za-z0-9_-]{22,128}$/.test(jti)) throw new PortcullisError('device-signature-invalid');
-  await admit?.();
-  const seen = await ctx.throttles.increment(`device-jti:${kid}:${jti}`, now, new Date(now.getTime() + JTI_MEMORY_SECONDS * 1000));
-  if (seen > 1) throw new PortcullisError('device-replay');
+  // The allowance and the replay record together (one round trip in a pipelined request); the
+  // allowance's refusal comes first.
+  const [admitted, recorded] = await Promise.allSettled([admit?.(), ctx.throttles.increment(`device-jti:${kid}:${jti}`, now, new Date(now.getTime() + JTI_MEMORY_SECONDS * 1000))]);
+  if (admitted.status === 'rejected') throw admitted.reason;
+  if (recorded.status === 'rejected') throw recorded.reason;
+  if (recorded.value > 1) throw new PortcullisError('device-replay');
   return payload;
 }
 
@@ -84,13 +87,22 @@ function jwsOf(request: DeviceRequest): { jws: string; header: ReturnType<typeof
  * challenge is for, so `challengeForDevice` and `decideChallenge` decide those.
  */
 export async function verifyDeviceRequest(ctx: AppContext, request: DeviceRequest, action: DeviceAction): Promise<VerifiedDevice> {
+  return (await verifyDeviceRequestWith(ctx, request, action, async () => undefined)).verified;
+}
+
+/**
+ * `verifyDeviceRequest`, with `read` (a read the request needs once the device is known: its challenge)
+ * issued together with the device's method and user — one round trip on PostgreSQL inside a pipelined
+ * scope. What `read` found is used only once the request has been verified.
+ */
+export async function verifyDeviceRequestWith<T>(ctx: AppContext, request: DeviceRequest, action: DeviceAction, read: () => Promise<T>): Promise<{ verified: VerifiedDevice; read: T }> {
   const { jws, header } = jwsOf(request);
   if (!isWellFormedId(header.kid)) throw new PortcullisError('device-signature-invalid', { field: 'kid' });
   const device = await ctx.store.push.findDevice(header.kid);
   if (!device) throw new PortcullisError('device-unknown');
   const key = await importJWK(JSON.parse(device.public_jwk) as JWK, 'ES256');
   const claims = await verifyJws(ctx, request, key, jws, device.id, () => admitDeviceRequest(ctx, device.id));
-  const [method, user] = await Promise.all([ctx.store.methods.find(device.id), ctx.store.users.findById(device.user_id)]);
+  const [method, user, found] = await Promise.all([ctx.store.methods.find(device.id), ctx.store.users.findById(device.user_id), read()]);
   if (!method || !user) throw new PortcullisError('device-unknown');
   // A disabled account may be enabled again: the device keeps its pairing and waits (issue #15), rather
   // than being told it is unknown, which makes the app forget its key.
@@ -98,7 +110,7 @@ export async function verifyDeviceRequest(ctx: AppContext, request: DeviceReques
   const verified = { device, method, user, claims };
   if (action !== 'read-challenge' && action !== 'decide-challenge') assertDeviceMay(verified, action);
   await ctx.store.push.touchDevice(device.id, ctx.clock());
-  return verified;
+  return { verified, read: found };
 }
 
 export function assertDeviceMay(verified: VerifiedDevice, action: DeviceAction, challenge?: PushChallengeRow): void {
