@@ -36,15 +36,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import pino from 'pino';
-import { Browser, createAccounts, fleetEnv, ORGANISATION, PASSWORD, PUSH_MIN_INTERVAL_MS, PUSH_PER_HOUR, startNode, stopNode, type Node } from './fleet.js';
+import { Browser, createAccounts, createUsers, fleetEnv, insertTotpMethod, PUSH_MIN_INTERVAL_MS, PUSH_PER_HOUR, startNode, stopNode, type Node } from './fleet.js';
 import { agent, cpuByCommand, cpuDelta, cpuMsOf, databaseCounts, DEFAULT_POSTGRES, DEFAULT_REDIS, freePort, freshPostgresDatabase, percentile, postgresAnswers, redisAnswers, sleep, type DatabaseCounts, type HttpResponse } from './lib.js';
 import { AuthenticatorClient, exportPublicJwk, generateDeviceKey, MemoryKeyStore } from '../src/authenticator/index.js';
-import { createAppContext } from '../src/app/context.js';
-import { addOrganisation, insertUser } from '../src/app/directory.js';
-import { loadConfig } from '../src/config/load.js';
-import { generateTotp, TOTP_SECRET_BYTES, totpSecretFromBytes, totpStep } from '../src/core/methods/totp.js';
-import { sealText } from '../src/crypto/seal.js';
+import { generateTotp, totpStep } from '../src/core/methods/totp.js';
 import { startRoundRobinProxy, type RoundRobinProxy } from '../test/helpers/round-robin-proxy.js';
 
 /** Sign-ins of each kind before each node count's phases, not counted: templates, JIT paths, pools, Redis channels. */
@@ -200,52 +195,16 @@ interface TotpAccount {
 }
 
 /**
- * Makes `count` users with a password and an active authenticator app as their default method, directly
- * in the database, as enrolment leaves them (see bench/code-step.ts), in the push accounts' organisation.
- * The seeds are sealed with the nodes' secret (from `env`), so the nodes can open them.
+ * Users with a password and an active authenticator app as their default method, in the push accounts'
+ * organisation. As if enrolled a minute ago: the enrolment's step is used, and now−1, now and now+1 are not.
  */
-async function createTotpAccounts(env: NodeJS.ProcessEnv, count: number, prefix: string): Promise<TotpAccount[]> {
-  const ctx = await createAppContext(loadConfig({ env: { ...env, REDIS_URL: undefined } }), { logger: pino({ level: 'silent' }) });
-  try {
-    if (!(await ctx.store.organisations.findByName(ORGANISATION))) await addOrganisation(ctx, ORGANISATION, { kind: 'system' });
-    const hash = await ctx.hasher.hash(PASSWORD);
-    const now = new Date();
-    // As if enrolled a minute ago: the enrolment's step is used, and now−1, now and now+1 are not.
+function createTotpAccounts(env: NodeJS.ProcessEnv, count: number, prefix: string): Promise<TotpAccount[]> {
+  return createUsers(env, count, prefix, async (ctx, repos, userId, now) => {
     const enrolledStep = totpStep(now) - 2;
-    const accounts: TotpAccount[] = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (next < count) {
-          const i = next++;
-          const email = `${prefix}-${i}@example.org`;
-          const methodId = randomUUID();
-          const seed = totpSecretFromBytes(randomBytes(TOTP_SECRET_BYTES));
-          await ctx.store.transaction(async (repos) => {
-            const { user } = await insertUser(ctx, repos, { email, displayName: `Bench code ${i}`, organisation: ORGANISATION, roles: [] }, { kind: 'system' });
-            await repos.users.setPasswordHash(user.id, hash, now, true);
-            await repos.methods.insertPending({
-              id: methodId,
-              userId: user.id,
-              kind: 'totp',
-              label: 'Authenticator app',
-              phoneE164: null,
-              // The associated data src/app/methods/totp binds a seed to; a mismatch fails every verification.
-              secretSealed: sealText(ctx.keys.keyEncryption, seed, `totp-seed:${methodId}`),
-              now,
-              pendingExpiresAt: new Date(now.getTime() + 15 * 60_000),
-            });
-            if (!(await repos.methods.activate(user.id, methodId, now, enrolledStep))) throw new Error(`could not activate method ${methodId}`);
-            await repos.users.setDefaultMethod(user.id, methodId, now);
-          });
-          accounts.push({ email, seed, lastStep: enrolledStep });
-        }
-      }),
-    );
-    return accounts;
-  } finally {
-    await ctx.close();
-  }
+    const { methodId, seed } = await insertTotpMethod(ctx, repos, userId, now, enrolledStep);
+    await repos.users.setDefaultMethod(userId, methodId, now);
+    return { seed, lastStep: enrolledStep };
+  });
 }
 
 /** Accounts in the order they were last used; the oldest is handed out once `ready` says it may be used again. */

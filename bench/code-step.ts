@@ -17,14 +17,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { insertTotpMethod } from './fleet.js';
 import { DEFAULT_POSTGRES, freshDatabase, percentile, postgresAnswers, type Target } from './lib.js';
 import { createAppContext, type AppContext } from '../src/app/context.js';
 import { addOrganisation } from '../src/app/directory.js';
 import { totpStrategy } from '../src/app/methods/totp/index.js';
-import { generateTotp, TOTP_PERIOD_SECONDS, TOTP_SECRET_BYTES, totpSecretFromBytes, totpStep } from '../src/core/methods/totp.js';
+import { generateTotp, TOTP_PERIOD_SECONDS, totpStep } from '../src/core/methods/totp.js';
 import type { CodeVerification } from '../src/core/sign-in/flow.js';
 import { loadConfig } from '../src/config/load.js';
-import { sealText } from '../src/crypto/seal.js';
 import type { ChallengeContext } from '../src/app/methods/strategy.js';
 import type { MethodRow, UserRow } from '../src/store/schema.js';
 
@@ -201,9 +201,6 @@ async function createAccounts(ctx: AppContext, count: number): Promise<Account[]
     ctx.store.transaction(async (repos) => {
       for (const i of batch) {
         const userId = randomUUID();
-        const methodId = randomUUID();
-        const seed = totpSecretFromBytes(randomBytes(TOTP_SECRET_BYTES));
-        seeds.set(methodId, seed);
         const at = now.toISOString();
         await repos.users.insert({
           id: userId,
@@ -218,18 +215,8 @@ async function createAccounts(ctx: AppContext, count: number): Promise<Account[]
           updated_at: at,
           default_method_id: null,
         });
-        await repos.methods.insertPending({
-          id: methodId,
-          userId,
-          kind: 'totp',
-          label: 'Authenticator app',
-          phoneE164: null,
-          // The associated data src/app/methods/totp.ts binds a seed to; a mismatch fails every verification.
-          secretSealed: sealText(ctx.keys.keyEncryption, seed, `totp-seed:${methodId}`),
-          now,
-          pendingExpiresAt: new Date(now.getTime() + 15 * 60_000),
-        });
-        if (!(await repos.methods.activate(userId, methodId, now, enrolledStep))) throw new Error(`could not activate method ${methodId}`);
+        const { methodId, seed } = await insertTotpMethod(ctx, repos, userId, now, enrolledStep);
+        seeds.set(methodId, seed);
       }
     });
   // PostgreSQL takes several transactions at once (its pool has 10 connections); SQLite runs them in turn.

@@ -4,12 +4,16 @@
  * paired phone made directly in the database, and a browser that takes the sign-in steps over HTTP.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { FormBrowser, freePort, sleep } from './lib.js';
-import { createAppContext } from '../src/app/context.js';
+import { createAppContext, type AppContext } from '../src/app/context.js';
+import { TOTP_SECRET_BYTES, totpSecretFromBytes } from '../src/core/methods/totp.js';
+import { sealText } from '../src/crypto/seal.js';
+import type { Repositories } from '../src/store/index.js';
 import { addOrganisation, insertUser } from '../src/app/directory.js';
 import { loadConfig } from '../src/config/load.js';
 
@@ -166,21 +170,23 @@ export interface PairedAccount<D> {
 }
 
 /**
- * Makes `count` users (`<prefix>-<i>@example.org`), each with a password and a paired phone (`newDevice`
- * makes its key) as their default method, directly in the database the servers will use: one transaction per user. The password is hashed once (at the servers'
- * argon2 parameters, from the same environment) and given to all, so the set-up takes seconds.
+ * Makes `count` users (`<prefix>-<i>@example.org`) with a password, directly in the database the servers
+ * will use (`env`: the same secret, so what is sealed here the nodes can open), one transaction per user;
+ * `addMethod` gives each its second method in that transaction and says what the bench keeps of it. The
+ * password is hashed once (at the servers' argon2 parameters, from the same environment) and given to
+ * all, so the set-up takes seconds.
  */
-export async function createAccounts<D>(
+export async function createUsers<T>(
   env: NodeJS.ProcessEnv,
   count: number,
   prefix: string,
-  newDevice: () => Promise<NewDevice<D>>,
-): Promise<Array<PairedAccount<D>>> {
+  addMethod: (ctx: AppContext, repos: Repositories, userId: string, now: Date) => Promise<T>,
+): Promise<Array<{ email: string } & T>> {
   const ctx = await createAppContext(loadConfig({ env: { ...env, REDIS_URL: undefined } }), { logger: pino({ level: 'silent' }) });
   try {
     if (!(await ctx.store.organisations.findByName(ORGANISATION))) await addOrganisation(ctx, ORGANISATION, { kind: 'system' });
     const hash = await ctx.hasher.hash(PASSWORD);
-    const accounts: Array<PairedAccount<D>> = [];
+    const accounts: Array<{ email: string } & T> = [];
     let next = 0;
     // SQLite is one synchronous connection: more callers only queue. PostgreSQL's pool has 10.
     const parallel = ctx.store.dialect === 'postgres' ? 8 : 1;
@@ -189,27 +195,13 @@ export async function createAccounts<D>(
         while (next < count) {
           const i = next++;
           const email = `${prefix}-${i}@example.org`;
-          const { id: deviceId, publicJwk, device } = await newDevice();
           const now = new Date();
-          await ctx.store.transaction(async (repos) => {
+          const kept = await ctx.store.transaction(async (repos) => {
             const { user } = await insertUser(ctx, repos, { email, displayName: `Bench ${i}`, organisation: ORGANISATION, roles: [] }, { kind: 'system' });
             await repos.users.setPasswordHash(user.id, hash, now, true);
-            // What pairing leaves behind once the test request is approved.
-            await repos.methods.insertPending({
-              id: deviceId,
-              userId: user.id,
-              kind: 'push',
-              label: 'Bench phone',
-              phoneE164: null,
-              secretSealed: null,
-              now,
-              pendingExpiresAt: new Date(now.getTime() + 600_000),
-            });
-            await repos.push.insertDevice({ id: deviceId, userId: user.id, publicJwk, subscriptionSealed: null, now });
-            await repos.methods.activate(user.id, deviceId, now, null);
-            await repos.users.setDefaultMethod(user.id, deviceId, now);
+            return addMethod(ctx, repos, user.id, now);
           });
-          accounts.push({ email, device });
+          accounts.push({ email, ...kept });
         }
       }),
     );
@@ -217,6 +209,52 @@ export async function createAccounts<D>(
   } finally {
     await ctx.close();
   }
+}
+
+/**
+ * Users with a password and a paired phone (`newDevice` makes its key) as their default method, as pairing
+ * leaves them once the test request is approved.
+ */
+export function createAccounts<D>(env: NodeJS.ProcessEnv, count: number, prefix: string, newDevice: () => Promise<NewDevice<D>>): Promise<Array<PairedAccount<D>>> {
+  return createUsers(env, count, prefix, async (_ctx, repos, userId, now) => {
+    const { id: deviceId, publicJwk, device } = await newDevice();
+    await repos.methods.insertPending({
+      id: deviceId,
+      userId,
+      kind: 'push',
+      label: 'Bench phone',
+      phoneE164: null,
+      secretSealed: null,
+      now,
+      pendingExpiresAt: new Date(now.getTime() + 600_000),
+    });
+    await repos.push.insertDevice({ id: deviceId, userId, publicJwk, subscriptionSealed: null, now });
+    await repos.methods.activate(userId, deviceId, now, null);
+    await repos.users.setDefaultMethod(userId, deviceId, now);
+    return { device };
+  });
+}
+
+/**
+ * An active authenticator app for `userId`, as enrolment leaves it: a new seed, sealed as
+ * src/app/methods/totp seals it (bound to the method's id: a mismatch fails every verification), its
+ * enrolment at `enrolledStep`. Returns the method's id and the seed (what the app would hold).
+ */
+export async function insertTotpMethod(ctx: AppContext, repos: Repositories, userId: string, now: Date, enrolledStep: number): Promise<{ methodId: string; seed: string }> {
+  const methodId = randomUUID();
+  const seed = totpSecretFromBytes(randomBytes(TOTP_SECRET_BYTES));
+  await repos.methods.insertPending({
+    id: methodId,
+    userId,
+    kind: 'totp',
+    label: 'Authenticator app',
+    phoneE164: null,
+    secretSealed: sealText(ctx.keys.keyEncryption, seed, `totp-seed:${methodId}`),
+    now,
+    pendingExpiresAt: new Date(now.getTime() + 15 * 60_000),
+  });
+  if (!(await repos.methods.activate(userId, methodId, now, enrolledStep))) throw new Error(`could not activate method ${methodId}`);
+  return { methodId, seed };
 }
 
 export interface Node {

@@ -33,13 +33,18 @@ export function ipWindow(now: Date, settings: Pick<ThrottleSettings, 'ipWindowSe
   return { start: new Date(start), end: new Date(start + size) };
 }
 
+/** Whether a counter is locked at `now` (the throttle store's conditional take asks the same in SQL). */
+export function isLockedAt(counter: CounterState | null, now: Date): boolean {
+  return Boolean(counter?.lockedUntil && counter.lockedUntil.getTime() > now.getTime());
+}
+
 export function assessSignInThrottle(
   account: CounterState | null,
   ip: CounterState | null,
   now: Date,
   settings: ThrottleSettings,
 ): ThrottleAssessment {
-  if (account?.lockedUntil && account.lockedUntil.getTime() > now.getTime()) {
+  if (account?.lockedUntil && isLockedAt(account, now)) {
     return {
       allowed: false,
       reason: 'throttled-account',

@@ -93,7 +93,7 @@ function retryingConnect(pool: pg.Pool): () => Promise<pg.PoolClient> {
 }
 
 type Query = (text: unknown, values?: unknown) => Promise<pg.QueryResult>;
-const prepared = new WeakSet<pg.PoolClient>();
+const wrapped = new WeakSet<pg.PoolClient>();
 const TRANSACTION_START = /^\s*(begin|start transaction)\b/i;
 
 /**
@@ -107,8 +107,8 @@ function postgresConnections(pool: pg.Pool, counts: StatementCounts) {
   const connect = retryingConnect(pool);
   const acquire = async (): Promise<pg.PoolClient> => {
     const client = await connect();
-    if (!prepared.has(client)) {
-      prepared.add(client);
+    if (!wrapped.has(client)) {
+      wrapped.add(client);
       // A connection that drops while a client is checked out (between the statements of a transaction, say)
       // makes the client emit 'error', which with no listener would end the process (found by
       // test/integration/node-loss.test.ts). The statement in flight or the next one fails on it instead (503);

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
-import type { CounterState } from '../core/throttle.js';
+import { isLockedAt, type CounterState } from '../core/throttle.js';
 import { currentPipelineScope, write } from './pipeline.js';
 import { prepared } from './prepared.js';
 import type { DatabaseSchema } from './schema.js';
@@ -143,7 +143,6 @@ const takeUnitIfLeased = prepared(6, (db, key, limit, at, expiresAt, leaseKey, o
       where throttles.expires_at <= ${at} or throttles.count < ${limit}
       returning count`.compile(db),
 }));
-const isLocked = (counter: CounterState | null, now: Date) => Boolean(counter?.lockedUntil && counter.lockedUntil.getTime() > now.getTime());
 const clearCounter = prepared(1, (db, key) => db.deleteFrom('throttles').where('key', '=', key));
 const releaseLease = prepared(2, (db, key, owner) =>
   db.updateTable('throttles').set({ lease_owner: null, lease_until: null }).where('key', '=', key).where('lease_owner', '=', owner),
@@ -217,7 +216,7 @@ export function createSqlThrottleStore(db: Kysely<DatabaseSchema>): ThrottleStor
         return { held, taken };
       }
       const held = await acquireAs(key, owner, now, until);
-      return { held, taken: held && !isLocked(held.counter, now) ? await take() : false };
+      return { held, taken: held && !isLockedAt(held.counter, now) ? await take() : false };
     },
     async fail(lease, failure) {
       const row = await db
@@ -316,7 +315,7 @@ export function createRedisThrottleStore(redis: Redis, prefix = 'portcullis:thro
     async acquireWithBudget(key, now, until, budget) {
       // Two keys, which a Redis cluster may hold in two slots: one script each, one after the other.
       const held = await this.acquire(key, now, until);
-      return { held, taken: held && !isLocked(held.counter, now) ? await this.take(budget.key, budget.limit, now, budget.expiresAt) : false };
+      return { held, taken: held && !isLockedAt(held.counter, now) ? await this.take(budget.key, budget.limit, now, budget.expiresAt) : false };
     },
     async fail(lease, failure) {
       const count = Number(await redis.eval(FAIL, 1, prefix + lease.key, lease.owner, String(failure.expiresAt.getTime()), String(failure.threshold)));
